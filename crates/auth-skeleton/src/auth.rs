@@ -1,0 +1,403 @@
+//! The account and session services: plain async functions over the store, the hasher and the
+//! clock, with no HTTP types, so they can be called from routes, the CLI or tests alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::config::AuthConfig;
+use crate::db::Db;
+use crate::email::Email;
+use crate::error::ApiError;
+use crate::hooks::AccountDataHook;
+use crate::model::{Session, User};
+use crate::password::{Hasher, PasswordPolicy, Verified};
+use crate::store::{self, InsertUserError, SessionRow, UserRow};
+use crate::token::{NewSessionToken, PresentedToken, new_id};
+
+/// `last_seen_at` is written at most this often per session.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(3_600);
+/// The longest `device_name` kept.
+pub const MAX_DEVICE_NAME_CHARS: usize = 128;
+
+/// The result of a sign-in: who, which session, and the token to hand to the client.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The account.
+    pub user: User,
+    /// The new session (with `current: true`).
+    pub session: Session,
+    /// The session token, `ID.SECRET`; shown to the client once.
+    pub token: String,
+}
+
+/// A request's verified identity.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The signed-in user.
+    pub user: User,
+    /// The session the request came with.
+    pub session: Session,
+}
+
+/// The account and session services of one service.
+///
+/// Build one at start with [`Auth::new`] and share it (it is cheap to clone).
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    config: AuthConfig,
+    hasher: Hasher,
+    clock: Clock,
+    data_hooks: Vec<Arc<dyn AccountDataHook>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("app", &self.inner.config.app_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Services over `db` with `config`, reading time from `clock`; `data_hooks` delete an app's
+    /// data along with an account.
+    pub fn new(
+        db: Db,
+        config: AuthConfig,
+        clock: Clock,
+        data_hooks: Vec<Arc<dyn AccountDataHook>>,
+    ) -> Result<Self, crate::password::HashError> {
+        let hasher = Hasher::new(config.hash_cost, config.hash_concurrency)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                hasher,
+                clock,
+                data_hooks,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn idle_ms(&self) -> i64 {
+        self.inner.config.session_idle.as_millis() as i64
+    }
+
+    fn policy(&self) -> &PasswordPolicy {
+        &self.inner.config.password_policy
+    }
+
+    /// Creates an account and signs it in.
+    pub async fn signup(
+        &self,
+        email: &str,
+        password: &str,
+        device_name: Option<&str>,
+    ) -> Result<SignedIn, ApiError> {
+        let email = Email::parse(email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+        let device_name = check_device_name(device_name)?;
+        self.policy()
+            .check(password, &email)
+            .map_err(ApiError::WeakPassword)?;
+        // A taken address is answered before the expensive hash (sign-up reveals it anyway).
+        if store::user_by_email(self.db(), email.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::EmailTaken);
+        }
+        let password_hash = self
+            .inner
+            .hasher
+            .hash(password)
+            .await
+            .map_err(ApiError::internal)?;
+        let now = self.now();
+        let user = UserRow {
+            id: new_id(),
+            email: email.as_str().to_owned(),
+            email_verified: false,
+            password_hash,
+            created_at: now,
+        };
+        let mut tx = self.db().begin().await?;
+        store::insert_user(&mut tx, &user)
+            .await
+            .map_err(|e| match e {
+                InsertUserError::EmailTaken => ApiError::EmailTaken,
+                InsertUserError::Db(e) => e.into(),
+            })?;
+        let signed_in = self.start_session(&mut tx, &user, device_name, now).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "signup");
+        Ok(signed_in)
+    }
+
+    /// Checks credentials and opens a new session.
+    ///
+    /// An unknown email and a wrong password give the same error after the same hashing work.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        device_name: Option<&str>,
+    ) -> Result<SignedIn, ApiError> {
+        if PasswordPolicy::is_overlong(password) {
+            return Err(ApiError::InvalidCredentials);
+        }
+        let device_name = check_device_name(device_name)?;
+        let user = match Email::parse(email) {
+            Ok(email) => store::user_by_email(self.db(), email.as_str()).await?,
+            Err(_) => None,
+        };
+        let verified = self
+            .inner
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+            .await
+            .map_err(ApiError::internal)?;
+        let (user, needs_rehash) = match (user, verified) {
+            (Some(user), Verified::Yes { needs_rehash }) => (user, needs_rehash),
+            _ => {
+                tracing::info!("login failed");
+                return Err(ApiError::InvalidCredentials);
+            }
+        };
+        let now = self.now();
+        if needs_rehash {
+            self.rehash(&user, password, now).await;
+        }
+        let mut tx = self.db().begin().await?;
+        let signed_in = self.start_session(&mut tx, &user, device_name, now).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "login");
+        Ok(signed_in)
+    }
+
+    /// Upgrades a hash made with weaker parameters; a failure only postpones it to the next login.
+    async fn rehash(&self, user: &UserRow, password: &str, now: i64) {
+        match self.inner.hasher.hash(password).await {
+            Ok(new_hash) => {
+                if let Err(e) = store::replace_password_hash(
+                    self.db(),
+                    &user.id,
+                    &user.password_hash,
+                    &new_hash,
+                    now,
+                )
+                .await
+                {
+                    tracing::warn!(user_id = %user.id, error = %e, "password rehash not saved");
+                }
+            }
+            Err(e) => tracing::warn!(user_id = %user.id, error = %e, "password rehash failed"),
+        }
+    }
+
+    async fn start_session(
+        &self,
+        tx: &mut crate::db::Tx,
+        user: &UserRow,
+        device_name: Option<String>,
+        now: i64,
+    ) -> Result<SignedIn, ApiError> {
+        let token = NewSessionToken::generate();
+        let row = SessionRow {
+            id: token.id,
+            user_id: user.id.clone(),
+            secret_hash: token.secret_hash,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.saturating_add(self.inner.config.session_max_age.as_millis() as i64),
+            device_name,
+        };
+        store::insert_session(tx, &row).await?;
+        Ok(SignedIn {
+            user: User::from(user),
+            session: Session::from_row(&row, self.idle_ms(), true),
+            token: token.token,
+        })
+    }
+
+    /// Resolves a presented session token; anything but a live session is `Unauthenticated`.
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, ApiError> {
+        let presented = PresentedToken::parse(token).ok_or(ApiError::Unauthenticated)?;
+        let found = store::session_with_user(self.db(), &presented.id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        if !presented.matches(&found.session.secret_hash) {
+            return Err(ApiError::Unauthenticated);
+        }
+        let now = self.now();
+        let mut session = found.session;
+        if now >= session.expires_at || now >= session.last_seen_at.saturating_add(self.idle_ms()) {
+            return Err(ApiError::Unauthenticated);
+        }
+        let touch_before = now - TOUCH_INTERVAL.as_millis() as i64;
+        if session.last_seen_at <= touch_before {
+            store::touch_session(self.db(), &session.id, now, touch_before).await?;
+            session.last_seen_at = now;
+        }
+        let user = User {
+            id: session.user_id.clone(),
+            email: found.email,
+            email_verified: found.email_verified,
+            created_at: crate::clock::rfc3339(found.user_created_at),
+        };
+        Ok(Authenticated {
+            user,
+            session: Session::from_row(&session, self.idle_ms(), true),
+        })
+    }
+
+    /// Revokes the caller's own session.
+    pub async fn logout(&self, who: &Authenticated) -> Result<(), ApiError> {
+        store::delete_session(self.db(), &who.user.id, &who.session.id).await?;
+        tracing::info!(user_id = %who.user.id, "logout");
+        Ok(())
+    }
+
+    /// The caller's live sessions, newest first, the calling one marked `current`.
+    pub async fn sessions(&self, who: &Authenticated) -> Result<Vec<Session>, ApiError> {
+        let now = self.now();
+        let rows = store::live_sessions(self.db(), &who.user.id, now, now - self.idle_ms()).await?;
+        Ok(rows
+            .iter()
+            .map(|r| Session::from_row(r, self.idle_ms(), r.id == who.session.id))
+            .collect())
+    }
+
+    /// Revokes one of the caller's sessions; another user's session is `NotFound` too.
+    pub async fn revoke_session(
+        &self,
+        who: &Authenticated,
+        session_id: &str,
+    ) -> Result<(), ApiError> {
+        if store::delete_session(self.db(), &who.user.id, session_id).await? {
+            tracing::info!(user_id = %who.user.id, "session revoked");
+            Ok(())
+        } else {
+            Err(ApiError::NotFound("no such session"))
+        }
+    }
+
+    /// Revokes every session of the caller but the calling one.
+    pub async fn revoke_other_sessions(&self, who: &Authenticated) -> Result<(), ApiError> {
+        let mut tx = self.db().begin().await?;
+        let n = store::delete_sessions_except(&mut tx, &who.user.id, Some(&who.session.id)).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %who.user.id, revoked = n, "other sessions revoked");
+        Ok(())
+    }
+
+    /// Changes the caller's password and revokes every other session.
+    pub async fn change_password(
+        &self,
+        who: &Authenticated,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<(), ApiError> {
+        let email = Email::parse(&who.user.email).map_err(ApiError::internal)?;
+        self.policy()
+            .check(new_password, &email)
+            .map_err(ApiError::WeakPassword)?;
+        let user = self.check_password(who, current_password).await?;
+        let new_hash = self
+            .inner
+            .hasher
+            .hash(new_password)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut tx = self.db().begin().await?;
+        store::set_password_hash(&mut tx, &user.id, &new_hash, self.now()).await?;
+        store::delete_sessions_except(&mut tx, &user.id, Some(&who.session.id)).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "password changed");
+        Ok(())
+    }
+
+    /// Deletes the caller's account, its sessions and (through the hooks) all its app data, in
+    /// one transaction.
+    pub async fn delete_account(
+        &self,
+        who: &Authenticated,
+        password: &str,
+    ) -> Result<(), ApiError> {
+        let user = self.check_password(who, password).await?;
+        let mut tx = self.db().begin().await?;
+        for hook in &self.inner.data_hooks {
+            hook.delete_user_data(&mut tx, &user.id).await?;
+        }
+        store::delete_user(&mut tx, &user.id).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %user.id, "account deleted");
+        Ok(())
+    }
+
+    /// Re-checks the signed-in user's password (for sensitive operations).
+    async fn check_password(
+        &self,
+        who: &Authenticated,
+        password: &str,
+    ) -> Result<UserRow, ApiError> {
+        if PasswordPolicy::is_overlong(password) {
+            return Err(ApiError::InvalidCredentials);
+        }
+        let user = store::user_by_id(self.db(), &who.user.id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        match self
+            .inner
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Verified::Yes { .. } => Ok(user),
+            Verified::No => Err(ApiError::InvalidCredentials),
+        }
+    }
+
+    /// Deletes expired and idle sessions; run periodically.
+    pub async fn purge_dead_sessions(&self) -> Result<u64, ApiError> {
+        let now = self.now();
+        Ok(store::purge_dead_sessions(self.db(), now, now - self.idle_ms()).await?)
+    }
+}
+
+fn check_device_name(name: Option<&str>) -> Result<Option<String>, ApiError> {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(None),
+        Some(n) if n.chars().count() > MAX_DEVICE_NAME_CHARS || n.chars().any(char::is_control) => {
+            Err(ApiError::InvalidRequest(format!(
+                "device_name: at most {MAX_DEVICE_NAME_CHARS} characters, no control characters"
+            )))
+        }
+        Some(n) => Ok(Some(n.to_owned())),
+    }
+}

@@ -1,0 +1,358 @@
+//! Configuration: one typed struct per concern, read from the environment and validated at
+//! start, with errors that name the variable.
+//!
+//! [`AuthConfig`] is what the auth layer needs; [`Settings`] adds what a whole service needs
+//! (database, bind address, logs). Apps read their own variables with [`Vars`], which gives
+//! them the same parsing and messages.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::password::{HashCost, PasswordPolicy};
+
+/// A configuration value that is missing or malformed; names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `var`.
+    pub fn new(var: &str, message: impl Into<String>) -> Self {
+        Self {
+            var: var.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(Option<HashMap<String, String>>);
+
+impl Vars {
+    /// The process environment.
+    pub fn from_env() -> Self {
+        Self(None)
+    }
+
+    /// A fixed set of values (for tests and embedding).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(Some(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ))
+    }
+
+    /// The raw value of `name`, if set (an empty value counts as unset).
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match &self.0 {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// `name` parsed with `parse`, or `default` when unset.
+    pub fn parse_or<T>(
+        &self,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse(raw.trim()).map_err(|m| ConfigError::new(name, m)),
+        }
+    }
+
+    /// A duration such as `30d`, `12h`, `15m` or `90s`.
+    pub fn duration_or(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parse_or(name, default, parse_duration)
+    }
+
+    /// A non-negative integer.
+    pub fn u64_or(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        self.parse_or(name, default, |s| {
+            s.parse()
+                .map_err(|_| format!("expected a whole number, got {s:?}"))
+        })
+    }
+
+    /// `true` or `false`.
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        self.parse_or(name, default, |s| match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(format!("expected true or false, got {s:?}")),
+        })
+    }
+}
+
+/// Parses a duration written as a number and a unit: `s`, `m`, `h` or `d` (`30d`, `15m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let unit_at = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{s:?} has no unit; write e.g. 30d, 12h, 15m or 90s"))?;
+    let (number, unit) = s.split_at(unit_at);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} does not start with a whole number; write e.g. 30d or 15m"))?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3_600),
+        "d" => n.checked_mul(86_400),
+        _ => return Err(format!("{s:?} has an unknown unit; use s, m, h or d")),
+    };
+    secs.map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Where session tokens travel and how long sessions live, plus the password rules.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The app's name (for mail and `/healthz`), e.g. `app-rows`.
+    pub app_name: String,
+    /// The service's public origin: email links are built from it and it is allowed for CSRF.
+    pub public_url: Url,
+    /// Further origins allowed to send cookie-authenticated unsafe requests.
+    pub allowed_origins: Vec<String>,
+    /// Whether the session cookie is `Secure` (and named `__Host-session`).
+    pub cookie_secure: bool,
+    /// Sessions end after this long without use.
+    pub session_idle: Duration,
+    /// Sessions end this long after sign-in, used or not.
+    pub session_max_age: Duration,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
+    /// argon2id cost for new hashes (and the bar below which old ones are rehashed).
+    pub hash_cost: HashCost,
+    /// How many password hashes may run at once.
+    pub hash_concurrency: usize,
+}
+
+impl AuthConfig {
+    /// Defaults for a service reachable at `public_url`.
+    pub fn new(app_name: impl Into<String>, public_url: Url) -> Self {
+        Self {
+            app_name: app_name.into(),
+            public_url,
+            allowed_origins: Vec::new(),
+            cookie_secure: true,
+            session_idle: Duration::from_secs(30 * 86_400),
+            session_max_age: Duration::from_secs(90 * 86_400),
+            password_policy: PasswordPolicy::default(),
+            hash_cost: HashCost::MINIMUM,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+
+    /// Reads the auth variables of the contract; `public_url` is the default for `PUBLIC_URL`.
+    pub fn from_vars(
+        app_name: &str,
+        default_public_url: &str,
+        vars: &Vars,
+    ) -> Result<Self, ConfigError> {
+        let public_url = vars.parse_or("PUBLIC_URL", None, |s| parse_origin(s).map(Some))?;
+        let public_url = match public_url {
+            Some(u) => u,
+            None => {
+                parse_origin(default_public_url).map_err(|m| ConfigError::new("PUBLIC_URL", m))?
+            }
+        };
+        let mut config = Self::new(app_name, public_url);
+        config.allowed_origins = vars.parse_or("ALLOWED_ORIGINS", Vec::new(), |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|o| parse_origin(o).map(|u| origin_of(&u)))
+                .collect()
+        })?;
+        config.cookie_secure = vars.bool_or("COOKIE_SECURE", true)?;
+        config.session_idle = vars.duration_or("SESSION_IDLE", config.session_idle)?;
+        config.session_max_age = vars.duration_or("SESSION_MAX_AGE", config.session_max_age)?;
+        let min = vars.u64_or("PASSWORD_MIN_LENGTH", 8)?;
+        if !(1..=crate::password::MAX_PASSWORD_CHARS as u64).contains(&min) {
+            return Err(ConfigError::new(
+                "PASSWORD_MIN_LENGTH",
+                "must be between 1 and 256 (8 or more is recommended)",
+            ));
+        }
+        config.password_policy.min_chars = min as usize;
+        if config.session_idle.is_zero() || config.session_max_age.is_zero() {
+            return Err(ConfigError::new(
+                "SESSION_IDLE",
+                "session lifetimes must be longer than zero",
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The origins allowed for CSRF: `PUBLIC_URL`'s plus `ALLOWED_ORIGINS`.
+    pub fn is_allowed_origin(&self, origin: &str) -> bool {
+        origin == origin_of(&self.public_url) || self.allowed_origins.iter().any(|o| o == origin)
+    }
+
+    /// The session cookie's name: `__Host-session`, or `session` when not `Secure`.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.cookie_secure {
+            "__Host-session"
+        } else {
+            "session"
+        }
+    }
+}
+
+/// Parses an `http(s)://host[:port]` URL, refusing paths, queries and fragments.
+fn parse_origin(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s)
+        .map_err(|e| format!("{s:?} is not a URL ({e}); write e.g. https://example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{s:?} must be an http:// or https:// URL with a host"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !matches!(url.path(), "" | "/") {
+        return Err(format!(
+            "{s:?} must be an origin only (scheme, host and port), without a path"
+        ));
+    }
+    Ok(url)
+}
+
+/// The ASCII serialisation of a URL's origin, as browsers send it in `Origin`.
+pub fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything a service reads at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// `BIND`.
+    pub bind: SocketAddr,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// The auth layer's part.
+    pub auth: AuthConfig,
+}
+
+impl Settings {
+    /// Reads and validates the contract's variables for the app `app_name`.
+    pub fn from_vars(app_name: &str, default_port: u16, vars: &Vars) -> Result<Self, ConfigError> {
+        let database_url = vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://data/{app_name}.db"));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "expected sqlite://PATH or postgres://USER@HOST/DB",
+            ));
+        }
+        let default_bind = SocketAddr::from(([127, 0, 0, 1], default_port));
+        let bind = vars.parse_or("BIND", default_bind, |s| {
+            s.parse().map_err(|_| {
+                format!("{s:?} is not an address; write e.g. 127.0.0.1:8080 or 0.0.0.0:0")
+            })
+        })?;
+        let log_format = vars.parse_or("LOG_FORMAT", LogFormat::Text, |s| match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("expected text or json, got {s:?}")),
+        })?;
+        let auth = AuthConfig::from_vars(app_name, &format!("http://{bind}"), vars)?;
+        Ok(Self {
+            database_url,
+            bind,
+            log_format,
+            auth,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "30", "d", "3w", "-1d", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::from_vars("app-rows", 8080, &Vars::from_pairs([])).unwrap();
+        assert_eq!(s.database_url, "sqlite://data/app-rows.db");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(origin_of(&s.auth.public_url), "http://127.0.0.1:8080");
+        assert!(s.auth.cookie_secure);
+        assert_eq!(s.auth.session_idle, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.auth.session_max_age, Duration::from_secs(90 * 86_400));
+        assert_eq!(s.auth.password_policy.min_chars, 8);
+    }
+
+    #[test]
+    fn a_malformed_value_names_its_variable() {
+        for (var, value) in [
+            ("SESSION_IDLE", "soon"),
+            ("BIND", "localhost"),
+            ("PUBLIC_URL", "example.com"),
+            ("PUBLIC_URL", "https://example.com/app"),
+            ("COOKIE_SECURE", "maybe"),
+            ("ALLOWED_ORIGINS", "https://a.example, nope"),
+            ("PASSWORD_MIN_LENGTH", "0"),
+            ("LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://x"),
+        ] {
+            let err = Settings::from_vars("app-rows", 8080, &Vars::from_pairs([(var, value)]))
+                .unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_are_public_url_plus_the_list() {
+        let vars = Vars::from_pairs([
+            ("PUBLIC_URL", "https://play.example.com"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://web.example.com, http://localhost:3000",
+            ),
+        ]);
+        let c = AuthConfig::from_vars("app-rows", "http://127.0.0.1:8080", &vars).unwrap();
+        assert!(c.is_allowed_origin("https://play.example.com"));
+        assert!(c.is_allowed_origin("https://web.example.com"));
+        assert!(c.is_allowed_origin("http://localhost:3000"));
+        assert!(!c.is_allowed_origin("https://evil.example.com"));
+        assert!(!c.is_allowed_origin("null"));
+    }
+}

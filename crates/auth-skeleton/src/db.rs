@@ -1,0 +1,269 @@
+//! The database handle: SQLite or PostgreSQL, chosen at run time from the URL.
+//!
+//! Every query in this crate (and in the apps built on it) is written once, with `$1`-style
+//! placeholders that both backends accept, and run through [`with_db!`](crate::with_db) or
+//! [`with_tx!`](crate::with_tx), which expand the same code once per backend. The rest of the
+//! code never matches on the backend itself. See `docs/adr/0002-one-binary-two-backends.md`.
+//!
+//! SQLite gets one writer connection and a pool of readers: SQLite allows one writer at a time
+//! anyway, and a single writer turns lock contention into a queue instead of `SQLITE_BUSY`
+//! errors. Writes use `BEGIN IMMEDIATE` so a transaction never has to upgrade a read lock.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+/// How long a SQLite connection waits for a lock held by another process (the admin CLI, a
+/// backup) before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A connection pool to the service's database.
+///
+/// Cheap to clone. Run queries on it with [`with_db!`](crate::with_db):
+///
+/// ```no_run
+/// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), sqlx::Error> {
+/// use auth_skeleton::with_db;
+/// let users: i64 = with_db!(read db, |pool| {
+///     sqlx::query_scalar("SELECT COUNT(*) FROM auth_users").fetch_one(pool).await
+/// })?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite: a single writer connection and a pool of readers on one file.
+    Sqlite(SqliteDb),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// The two SQLite pools behind [`Db::Sqlite`].
+#[derive(Debug, Clone)]
+pub struct SqliteDb {
+    /// Exactly one connection: every write goes through it.
+    pub writer: SqlitePool,
+    /// Read-only work (lookups, listings) runs here, concurrently with the writer (WAL).
+    pub reader: SqlitePool,
+}
+
+/// A transaction on either backend; see [`with_tx!`](crate::with_tx).
+#[derive(Debug)]
+pub enum Tx {
+    /// A SQLite transaction (begun with `BEGIN IMMEDIATE` on the writer).
+    Sqlite(Transaction<'static, Sqlite>),
+    /// A PostgreSQL transaction.
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    #[error("unsupported database URL scheme (expected sqlite:// or postgres://)")]
+    UnsupportedScheme,
+    /// The URL does not parse for its backend.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The directory for a SQLite file could not be created.
+    #[error("cannot create the directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The database did not answer.
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+}
+
+impl Db {
+    /// Opens a pool for `url`: `sqlite://PATH` (the file and its directory are created on first
+    /// use), `sqlite::memory:`, or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Db, ConnectError> {
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(url).await
+        } else {
+            Err(ConnectError::UnsupportedScheme)
+        }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Db, ConnectError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a transaction acknowledged to a client survives power loss (DEVELOPERS.md).
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = Path::new(options.get_filename()).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(ConnectError::Connect)?;
+        // An in-memory database exists once per connection, so readers must share the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(reader_pool_size())
+                .connect_with(options)
+                .await
+                .map_err(ConnectError::Connect)?
+        };
+        Ok(Db::Sqlite(SqliteDb { writer, reader }))
+    }
+
+    async fn connect_postgres(url: &str) -> Result<Db, ConnectError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(ConnectError::Connect)?;
+        Ok(Db::Postgres(pool))
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Begins a write transaction.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(s) => Tx::Sqlite(s.writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        crate::with_db!(read self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for checked-out ones to come back.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(s) => {
+                s.reader.close().await;
+                s.writer.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    /// Rolls the transaction back (dropping it does the same).
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+}
+
+fn reader_pool_size() -> u32 {
+    std::thread::available_parallelism().map_or(4, |n| (n.get() as u32 * 2).clamp(2, 16))
+}
+
+/// Runs `body` with `pool` bound to the right pool of a [`Db`].
+///
+/// `read` picks SQLite's reader pool, `write` its single writer; on PostgreSQL both are the one
+/// pool. The body is compiled once per backend, so the same query text and the same
+/// `FromRow` types serve both.
+#[macro_export]
+macro_rules! with_db {
+    (read $db:expr, |$pool:ident| $body:expr) => {
+        match &$db {
+            $crate::db::Db::Sqlite(s) => {
+                let $pool = &s.reader;
+                $body
+            }
+            $crate::db::Db::Postgres(p) => {
+                let $pool = p;
+                $body
+            }
+        }
+    };
+    (write $db:expr, |$pool:ident| $body:expr) => {
+        match &$db {
+            $crate::db::Db::Sqlite(s) => {
+                let $pool = &s.writer;
+                $body
+            }
+            $crate::db::Db::Postgres(p) => {
+                let $pool = p;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `body` with `conn` bound to the connection of a [`Tx`] (a `&mut Tx`).
+#[macro_export]
+macro_rules! with_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// Whether `err` is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}

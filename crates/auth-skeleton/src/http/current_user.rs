@@ -1,0 +1,103 @@
+//! `CurrentUser`: the extractor that authenticates a request, for the library's routes and the
+//! app's own.
+//!
+//! A request authenticates with `Authorization: Bearer TOKEN` (native clients) or the session
+//! cookie (web). A cookie-authenticated unsafe request must also pass the `Origin` check.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+use crate::auth::{Auth, Authenticated};
+use crate::error::ApiError;
+use crate::http::csrf;
+
+/// How the request carried its session token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// The session cookie.
+    Cookie,
+}
+
+/// The signed-in user and session of a request, or `401 unauthenticated`.
+///
+/// ```
+/// use actix_web::{get, HttpResponse};
+/// use auth_skeleton::http::CurrentUser;
+///
+/// #[get("/v1/whoami")]
+/// async fn whoami(me: CurrentUser) -> HttpResponse {
+///     HttpResponse::Ok().body(me.user.email.clone())
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// Who.
+    pub user: crate::model::User,
+    /// With which session.
+    pub session: crate::model::Session,
+    /// How the token arrived.
+    pub via: CredentialKind,
+}
+
+impl CurrentUser {
+    /// The user's id (the key for the app's own data).
+    pub fn user_id(&self) -> &str {
+        &self.user.id
+    }
+
+    pub(crate) fn authenticated(&self) -> Authenticated {
+        Authenticated {
+            user: self.user.clone(),
+            session: self.session.clone(),
+        }
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = req
+                .app_data::<web::Data<Auth>>()
+                .ok_or_else(|| {
+                    ApiError::internal("auth_skeleton::Auth is not registered as app data")
+                })?
+                .clone();
+            let (token, via) = credential(&req, &auth)?.ok_or(ApiError::Unauthenticated)?;
+            if via == CredentialKind::Cookie && csrf::is_unsafe(req.method()) {
+                csrf::require_allowed_origin(&req, auth.config())?;
+            }
+            let who = auth.authenticate(&token).await?;
+            Ok(CurrentUser {
+                user: who.user,
+                session: who.session,
+                via,
+            })
+        })
+    }
+}
+
+/// The request's session token and how it came; a malformed `Authorization` header is refused.
+fn credential(
+    req: &HttpRequest,
+    auth: &Auth,
+) -> Result<Option<(String, CredentialKind)>, ApiError> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
+        let (scheme, token) = value.split_once(' ').ok_or(ApiError::Unauthenticated)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::Unauthenticated);
+        }
+        return Ok(Some((token.trim().to_owned(), CredentialKind::Bearer)));
+    }
+    Ok(req
+        .cookie(auth.config().cookie_name())
+        .map(|c| (c.value().to_owned(), CredentialKind::Cookie)))
+}

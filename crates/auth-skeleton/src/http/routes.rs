@@ -1,0 +1,179 @@
+//! The `/v1/auth` routes: thin adapters from HTTP to the services in [`crate::auth`].
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Auth, SignedIn};
+use crate::error::ApiError;
+use crate::http::cookie::{clearing_cookie, session_cookie};
+use crate::http::csrf;
+use crate::http::current_user::CurrentUser;
+use crate::http::json::Json;
+
+/// Mounts the auth routes under `/v1/auth`. `Auth` must be registered as `web::Data<Auth>`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1/auth")
+            .wrap(DefaultHeaders::new().add(CacheControl(vec![CacheDirective::NoStore])))
+            .route("/signup", web::post().to(signup))
+            .route("/login", web::post().to(login))
+            .route("/logout", web::post().to(logout))
+            .route("/me", web::get().to(me))
+            .route("/sessions", web::get().to(sessions))
+            .route("/sessions/revoke-others", web::post().to(revoke_others))
+            .route("/sessions/{id}", web::delete().to(revoke_session))
+            .route("/password/change", web::post().to(change_password))
+            .route("/account", web::delete().to(delete_account)),
+    );
+}
+
+/// Where the client wants its session token.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum SessionTransport {
+    /// In an httpOnly cookie (web).
+    #[default]
+    Cookie,
+    /// In the response body, for an `Authorization: Bearer` header (native).
+    Bearer,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+    #[serde(default)]
+    session: SessionTransport,
+    device_name: Option<String>,
+}
+
+async fn signup(
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    Json(body): Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    csrf::reject_foreign_origin(&req, auth.config())?;
+    let signed_in = auth
+        .signup(&body.email, &body.password, body.device_name.as_deref())
+        .await?;
+    Ok(signed_in_response(
+        &auth,
+        HttpResponse::Created(),
+        signed_in,
+        body.session,
+    ))
+}
+
+async fn login(
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    Json(body): Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
+    csrf::reject_foreign_origin(&req, auth.config())?;
+    let signed_in = auth
+        .login(&body.email, &body.password, body.device_name.as_deref())
+        .await?;
+    Ok(signed_in_response(
+        &auth,
+        HttpResponse::Ok(),
+        signed_in,
+        body.session,
+    ))
+}
+
+/// `{user, session, token?}`: the token goes in the body for bearer sessions, in a cookie
+/// otherwise, never both.
+fn signed_in_response(
+    auth: &Auth,
+    mut builder: actix_web::HttpResponseBuilder,
+    signed_in: SignedIn,
+    transport: SessionTransport,
+) -> HttpResponse {
+    match transport {
+        SessionTransport::Bearer => builder.json(json!({
+            "user": signed_in.user,
+            "session": signed_in.session,
+            "token": signed_in.token,
+        })),
+        SessionTransport::Cookie => builder
+            .cookie(session_cookie(auth.config(), &signed_in.token))
+            .json(json!({"user": signed_in.user, "session": signed_in.session})),
+    }
+}
+
+async fn logout(auth: web::Data<Auth>, me: CurrentUser) -> Result<HttpResponse, ApiError> {
+    auth.logout(&me.authenticated()).await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(clearing_cookie(auth.config()))
+        .finish())
+}
+
+async fn me(me: CurrentUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"user": me.user, "session": me.session}))
+}
+
+async fn sessions(auth: web::Data<Auth>, me: CurrentUser) -> Result<HttpResponse, ApiError> {
+    let sessions = auth.sessions(&me.authenticated()).await?;
+    Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
+}
+
+async fn revoke_session(
+    auth: web::Data<Auth>,
+    me: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.revoke_session(&me.authenticated(), &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn revoke_others(auth: web::Data<Auth>, me: CurrentUser) -> Result<HttpResponse, ApiError> {
+    auth.revoke_other_sessions(&me.authenticated()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    auth: web::Data<Auth>,
+    me: CurrentUser,
+    Json(body): Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    auth.change_password(
+        &me.authenticated(),
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct AccountDeletion {
+    password: String,
+}
+
+async fn delete_account(
+    auth: web::Data<Auth>,
+    me: CurrentUser,
+    Json(body): Json<AccountDeletion>,
+) -> Result<HttpResponse, ApiError> {
+    auth.delete_account(&me.authenticated(), &body.password)
+        .await?;
+    let mut response = HttpResponse::NoContent();
+    if me.via == crate::http::current_user::CredentialKind::Cookie {
+        response.cookie(clearing_cookie(auth.config()));
+    }
+    Ok(response.finish())
+}
+
+/// The answer to any route that does not exist: `404 not_found` as problem details.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route"))
+}

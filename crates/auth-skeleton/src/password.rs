@@ -1,0 +1,349 @@
+//! Passwords: the acceptance rules and argon2id hashing.
+//!
+//! Rules (checked before any hashing, so a refused password costs nothing): a length between
+//! the configured minimum and [`MAX_PASSWORD_CHARS`] Unicode scalar values; not on the shipped
+//! list of the most common passwords (compared case-insensitively); and not containing the
+//! email's local part when that part has at least [`MIN_LOCAL_PART_MATCH`] characters. No
+//! composition rules, no truncation, no alteration (OWASP ASVS 5.0 V6.2).
+//!
+//! Hashing is argon2id in PHC strings with at least m=19456 KiB, t=2, p=1 (OWASP's password
+//! storage cheat sheet). It runs on the blocking thread pool, behind a semaphore, so that a
+//! storm of logins neither stalls the async workers nor takes 19 MiB per attempt without bound:
+//! at most `concurrency` hashes run at once and the rest wait their turn.
+
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::email::Email;
+
+/// The longest password accepted, in Unicode scalar values.
+pub const MAX_PASSWORD_CHARS: usize = 256;
+/// A local part shorter than this is not checked against the password (`jo` would forbid too much).
+pub const MIN_LOCAL_PART_MATCH: usize = 3;
+
+/// The shipped common-password list; see `data/README.md` for its source and licence.
+const COMMON_PASSWORDS_TEXT: &str = include_str!("../data/common-passwords.txt");
+
+static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
+    COMMON_PASSWORDS_TEXT
+        .lines()
+        .map(|l| l.trim().to_lowercase())
+        .filter(|l| !l.is_empty())
+        .collect()
+});
+
+/// Whether `password` is on the shipped common-password list (case-insensitively).
+pub fn is_common(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(&password.to_lowercase())
+}
+
+/// How many distinct passwords the shipped list holds.
+pub fn common_password_count() -> usize {
+    COMMON_PASSWORDS.len()
+}
+
+/// The rules a new password must meet.
+#[derive(Debug, Clone)]
+pub struct PasswordPolicy {
+    /// The minimum length in Unicode scalar values (`PASSWORD_MIN_LENGTH`, default 8).
+    pub min_chars: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self { min_chars: 8 }
+    }
+}
+
+impl PasswordPolicy {
+    /// Whether `password` is too long to be hashed at all (checked on every path, login too).
+    pub fn is_overlong(password: &str) -> bool {
+        password.chars().count() > MAX_PASSWORD_CHARS
+    }
+
+    /// Checks a new password; the error says which rule it breaks.
+    pub fn check(&self, password: &str, email: &Email) -> Result<(), String> {
+        let chars = password.chars().count();
+        if chars < self.min_chars {
+            return Err(format!(
+                "the password must have at least {} characters",
+                self.min_chars
+            ));
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(format!(
+                "the password must have at most {MAX_PASSWORD_CHARS} characters"
+            ));
+        }
+        if is_common(password) {
+            return Err("the password is on the list of the most common passwords".to_owned());
+        }
+        let local = email.local_part();
+        if local.chars().count() >= MIN_LOCAL_PART_MATCH && password.to_lowercase().contains(local)
+        {
+            return Err("the password must not contain the email address's local part".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCost {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Iterations.
+    pub t: u32,
+    /// Parallelism.
+    pub p: u32,
+}
+
+impl HashCost {
+    /// The floor the contract requires: m=19456 KiB, t=2, p=1.
+    pub const MINIMUM: HashCost = HashCost {
+        m_kib: 19_456,
+        t: 2,
+        p: 1,
+    };
+
+    fn params(self) -> Params {
+        Params::new(self.m_kib, self.t, self.p, None).unwrap_or(Params::DEFAULT)
+    }
+
+    /// Whether `self` is weaker than `other` in any dimension.
+    fn weaker_than(self, other: HashCost) -> bool {
+        self.m_kib < other.m_kib || self.t < other.t || self.p < other.p
+    }
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self::MINIMUM
+    }
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// It matches.
+    Yes {
+        /// The stored hash is weaker than the configured cost (or not argon2id): replace it.
+        needs_rehash: bool,
+    },
+    /// It does not match (or there was no account: see [`Hasher::verify`]).
+    No,
+}
+
+/// Hashing failed for a reason other than a wrong password.
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hashes and verifies passwords off the async workers, a bounded number at a time.
+#[derive(Debug, Clone)]
+pub struct Hasher {
+    cost: HashCost,
+    concurrency: usize,
+    permits: Arc<Semaphore>,
+    /// Verified against when an email is unknown, so that such a login costs the same work.
+    dummy_hash: Arc<String>,
+}
+
+impl Hasher {
+    /// A hasher with the given cost that runs at most `concurrency` hashes at once.
+    pub fn new(cost: HashCost, concurrency: usize) -> Result<Self, HashError> {
+        let dummy_password = crate::token::random_token_string(32);
+        let dummy_hash = hash_now(cost, &dummy_password)?;
+        let concurrency = concurrency.max(1);
+        Ok(Self {
+            cost,
+            concurrency,
+            permits: Arc::new(Semaphore::new(concurrency)),
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+
+    /// The configured cost.
+    pub fn cost(&self) -> HashCost {
+        self.cost
+    }
+
+    /// The most hashes that run at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Hashes a password into a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let cost = self.cost;
+        let password = password.to_owned();
+        self.run_blocking(move || hash_now(cost, &password)).await
+    }
+
+    /// Checks `password` against `stored`, or against a dummy hash when there is no account, so
+    /// that an unknown email costs the same work as a wrong password (the result is then `No`).
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verified, HashError> {
+        let (phc, real) = match stored {
+            Some(s) => (s.to_owned(), true),
+            None => ((*self.dummy_hash).clone(), false),
+        };
+        let password = password.to_owned();
+        let configured = self.cost;
+        let verified = self
+            .run_blocking(move || verify_now(&password, &phc, configured))
+            .await?;
+        Ok(if real { verified } else { Verified::No })
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError(e.to_string()))?
+    }
+}
+
+fn hash_now(cost: HashCost, password: &str) -> Result<String, HashError> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params());
+    let hash: PasswordHash = argon2
+        .hash_password(password.as_bytes())
+        .map_err(|e| HashError(e.to_string()))?;
+    Ok(hash.to_string())
+}
+
+fn verify_now(password: &str, phc: &str, configured: HashCost) -> Result<Verified, HashError> {
+    let parsed = PasswordHash::new(phc).map_err(|e| HashError(e.to_string()))?;
+    // The parameters come from the stored string, not from the configured cost.
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Ok(Verified::No);
+    }
+    let stored = Params::try_from(&parsed).map_err(|e| HashError(e.to_string()))?;
+    let stored_cost = HashCost {
+        m_kib: stored.m_cost(),
+        t: stored.t_cost(),
+        p: stored.p_cost(),
+    };
+    let needs_rehash =
+        parsed.algorithm.as_str() != "argon2id" || stored_cost.weaker_than(configured);
+    Ok(Verified::Yes { needs_rehash })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email() -> Email {
+        Email::parse("maria.lopez@example.com").unwrap()
+    }
+
+    #[test]
+    fn ships_at_least_ten_thousand_common_passwords() {
+        assert!(
+            common_password_count() >= 10_000,
+            "{}",
+            common_password_count()
+        );
+        assert!(is_common("password") && is_common("PASSWORD") && is_common("12345678"));
+        assert!(!is_common("correct horse battery staple 1987"));
+    }
+
+    #[test]
+    fn policy_refuses_short_long_common_and_local_part() {
+        let p = PasswordPolicy { min_chars: 8 };
+        assert!(
+            p.check("short", &email())
+                .unwrap_err()
+                .contains("at least 8")
+        );
+        assert!(
+            p.check(&"x".repeat(257), &email())
+                .unwrap_err()
+                .contains("at most 256")
+        );
+        assert!(
+            p.check(&"é".repeat(256), &email()).is_ok(),
+            "length counts characters, not bytes"
+        );
+        assert!(
+            p.check("iloveyou", &email())
+                .unwrap_err()
+                .contains("common")
+        );
+        assert!(
+            p.check("xxMaria.Lopez99", &email())
+                .unwrap_err()
+                .contains("local part")
+        );
+        assert!(p.check("tangerine-orbit-41", &email()).is_ok());
+        let short_local = Email::parse("jo@example.com").unwrap();
+        assert!(p.check("jo-tangerine-orbit", &short_local).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_flag_weaker_parameters_for_rehash() {
+        let weak = HashCost {
+            m_kib: 8_192,
+            t: 1,
+            p: 1,
+        };
+        let old = Hasher::new(weak, 2).unwrap();
+        let stored = old.hash("tangerine-orbit-41").await.unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+            "{stored}"
+        );
+
+        let current = Hasher::new(HashCost::MINIMUM, 2).unwrap();
+        assert_eq!(
+            current
+                .verify("tangerine-orbit-41", Some(&stored))
+                .await
+                .unwrap(),
+            Verified::Yes { needs_rehash: true }
+        );
+        assert_eq!(
+            current
+                .verify("tangerine-orbit-42", Some(&stored))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        let fresh = current.hash("tangerine-orbit-41").await.unwrap();
+        assert!(
+            fresh.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{fresh}"
+        );
+        assert_eq!(
+            current
+                .verify("tangerine-orbit-41", Some(&fresh))
+                .await
+                .unwrap(),
+            Verified::Yes {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            current.verify("anything", None).await.unwrap(),
+            Verified::No
+        );
+    }
+}

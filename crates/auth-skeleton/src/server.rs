@@ -1,0 +1,334 @@
+//! Running an app as a service: the CLI, start-up checks, the HTTP server and shutdown.
+//!
+//! An app provides an [`AppSpec`] (its name, version, default port and migrations) and an
+//! [`Engine`] (its own routes and its part in account deletion); [`main`] does the rest:
+//!
+//! 1. reads the configuration from the environment (a bad value stops it, naming the variable);
+//! 2. opens the database and checks that it belongs to this app (refusing another app's);
+//! 3. applies the library's migrations, then the app's;
+//! 4. serves the auth routes, the engine's routes, `/healthz` and `/readyz`, prints
+//!    `listening on http://HOST:PORT`, and on SIGTERM or SIGINT finishes the requests in flight
+//!    and exits 0.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::auth::Auth;
+use crate::clock::Clock;
+use crate::config::{ConfigError, LogFormat, Settings, Vars};
+use crate::db::Db;
+use crate::hooks::AccountDataHook;
+use crate::schema::{Migrations, claim_ownership};
+
+/// How often expired sessions are swept from the database.
+const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// What the library needs to know about an app.
+#[derive(Debug)]
+pub struct AppSpec {
+    /// The app's name: its binary, its database's owner, the name in mail and `/healthz`.
+    pub name: &'static str,
+    /// The app's version (`env!("CARGO_PKG_VERSION")`).
+    pub version: &'static str,
+    /// The port of the default `BIND` address (`127.0.0.1:PORT`).
+    pub default_port: u16,
+    /// The app's own migrations, applied after the library's.
+    pub migrations: Migrations,
+}
+
+/// What an engine gets at start.
+#[derive(Debug, Clone)]
+pub struct EngineContext {
+    /// The app's database.
+    pub db: Db,
+    /// The clock every expiry decision uses.
+    pub clock: Clock,
+    /// Where the app reads its own variables (`MAX_SAVE_BYTES`, ...).
+    pub vars: Vars,
+}
+
+/// An app's own part of the service: its routes and the deletion of its data.
+pub trait Engine: AccountDataHook {
+    /// Mounts the engine's routes. [`crate::http::CurrentUser`] works on them.
+    fn configure(&self, cfg: &mut web::ServiceConfig);
+
+    /// Starts the engine's background jobs (tombstone purges and the like); the default has none.
+    fn spawn_background_jobs(&self) {}
+}
+
+/// The version of this library, for `/healthz`.
+pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Accounts, sessions and the app's sync engine, as one HTTP service",
+    long_about = "Accounts, sessions and the app's sync engine, as one HTTP service.\n\n\
+        Configuration comes from the environment: DATABASE_URL, BIND, PUBLIC_URL, ALLOWED_ORIGINS, \
+        COOKIE_SECURE, PASSWORD_MIN_LENGTH, SESSION_IDLE, SESSION_MAX_AGE, LOG_FORMAT and the \
+        app's own variables; see the README."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve HTTP (the default): apply pending migrations, then listen on BIND.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+}
+
+/// Runs the app's command line: `serve` (the default) or `migrate`. Call it from `main`.
+///
+/// ```no_run
+/// use auth_skeleton::schema::Migrations;
+/// use auth_skeleton::server::{self, AppSpec, EngineContext};
+/// # struct Notes;
+/// # impl auth_skeleton::hooks::AccountDataHook for Notes {
+/// #     fn delete_user_data<'a>(&'a self, _: &'a mut auth_skeleton::db::Tx, _: &'a str)
+/// #         -> auth_skeleton::hooks::BoxFuture<'a, Result<(), sqlx::Error>> { Box::pin(async { Ok(()) }) }
+/// # }
+/// # impl server::Engine for Notes {
+/// #     fn configure(&self, _: &mut actix_web::web::ServiceConfig) {}
+/// # }
+/// # impl Notes { fn new(_: EngineContext) -> Result<Self, auth_skeleton::config::ConfigError> { Ok(Notes) } }
+///
+/// fn main() -> std::process::ExitCode {
+///     let spec = AppSpec {
+///         name: "app-notes",
+///         version: env!("CARGO_PKG_VERSION"),
+///         default_port: 8082,
+///         migrations: Migrations::none(),
+///     };
+///     server::main(spec, Notes::new)
+/// }
+/// ```
+pub fn main<E, F>(spec: AppSpec, build_engine: F) -> ExitCode
+where
+    E: Engine,
+    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
+{
+    let cli = Cli::parse();
+    let vars = Vars::from_env();
+    let settings = match Settings::from_vars(spec.name, spec.default_port, &vars) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{}: configuration error: {e}", spec.name);
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let result = actix_web::rt::System::new().block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(spec, settings, vars, Clock::system(), build_engine).await,
+            Command::Migrate => {
+                let db = open(&spec, &settings, &Clock::system()).await?;
+                db.close().await;
+                println!("migrations applied");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("{}: {message}", spec_name_for_errors());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn spec_name_for_errors() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "service".to_owned())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Opens the database, claims it for the app, and applies both sets of migrations.
+pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<Db, String> {
+    let db = Db::connect(&settings.database_url)
+        .await
+        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    claim_ownership(&db, spec.name, clock.now_ms())
+        .await
+        .map_err(|e| e.to_string())?;
+    Migrations::auth()
+        .run(&db)
+        .await
+        .map_err(|e| format!("auth-skeleton migrations failed: {e}"))?;
+    spec.migrations
+        .run(&db)
+        .await
+        .map_err(|e| format!("{} migrations failed: {e}", spec.name))?;
+    Ok(db)
+}
+
+/// Serves until SIGTERM or SIGINT.
+async fn serve<E, F>(
+    spec: AppSpec,
+    settings: Settings,
+    vars: Vars,
+    clock: Clock,
+    build_engine: F,
+) -> Result<(), String>
+where
+    E: Engine,
+    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
+{
+    let db = open(&spec, &settings, &clock).await?;
+    let running = start(&spec, &settings, db.clone(), clock, vars, build_engine).await?;
+    // The one line operators and tests wait for, printed whatever the log settings.
+    println!("listening on http://{}", running.addr);
+    tracing::info!(app = spec.name, version = spec.version, addr = %running.addr, "serving");
+    running.server.await.map_err(|e| e.to_string())?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A bound server that has not been awaited yet.
+pub struct Running {
+    /// The address it listens on (the real port when `BIND` asked for port 0).
+    pub addr: std::net::SocketAddr,
+    /// The account services it serves.
+    pub auth: Auth,
+    /// The server; await it (or spawn it) to serve. Stops on SIGTERM/SIGINT or through its handle.
+    pub server: actix_web::dev::Server,
+}
+
+/// Builds the engine and the auth services over an opened `db` and binds the HTTP server.
+///
+/// [`main`] uses it after [`open`]; tests and embedders use it to run a service in-process.
+pub async fn start<E, F>(
+    spec: &AppSpec,
+    settings: &Settings,
+    db: Db,
+    clock: Clock,
+    vars: Vars,
+    build_engine: F,
+) -> Result<Running, String>
+where
+    E: Engine,
+    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
+{
+    let engine = Arc::new(
+        build_engine(EngineContext {
+            db: db.clone(),
+            clock: clock.clone(),
+            vars,
+        })
+        .map_err(|e| format!("configuration error: {e}"))?,
+    );
+    let auth = Auth::new(
+        db,
+        settings.auth.clone(),
+        clock,
+        vec![engine.clone() as Arc<dyn AccountDataHook>],
+    )
+    .map_err(|e| e.to_string())?;
+    engine.spawn_background_jobs();
+    spawn_session_purge(auth.clone());
+
+    let info = AppInfo {
+        name: spec.name,
+        version: spec.version,
+    };
+    let data = web::Data::new(auth.clone());
+    let server = HttpServer::new(move || {
+        let engine = engine.clone();
+        App::new()
+            .configure(|cfg| configure_service(cfg, data.clone(), info))
+            .configure(|cfg| engine.configure(cfg))
+            .default_service(web::to(crate::http::not_found))
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .bind(settings.bind)
+    .map_err(|e| format!("BIND: cannot listen on {}: {e}", settings.bind))?;
+    let addr = server.addrs().first().copied().unwrap_or(settings.bind);
+    Ok(Running {
+        addr,
+        auth,
+        server: server.run(),
+    })
+}
+
+/// The app's identity as `/healthz` reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct AppInfo {
+    /// The app's name.
+    pub name: &'static str,
+    /// The app's version.
+    pub version: &'static str,
+}
+
+/// Mounts everything the library serves: app data, `/healthz`, `/readyz` and `/v1/auth/*`.
+///
+/// [`main`] calls it; use it directly to embed the library in a server of your own (or to test
+/// one with `actix_web::test`).
+pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, info: AppInfo) {
+    cfg.app_data(auth)
+        .app_data(web::Data::new(info))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .configure(crate::http::configure);
+}
+
+async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "app": info.name,
+        "version": info.version,
+        "auth_skeleton": AUTH_SKELETON_VERSION,
+    }))
+}
+
+async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
+    match auth.db().ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "database not ready");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+        }
+    }
+}
+
+fn spawn_session_purge(auth: Auth) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(SESSION_PURGE_INTERVAL);
+        loop {
+            tick.tick().await;
+            match auth.purge_dead_sessions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
+                Err(e) => tracing::warn!(error = %e, "session purge failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,307 @@
+//! Test support for apps built on this crate (feature `testing`): a fresh database per test on
+//! SQLite or PostgreSQL, and the real service on a real port.
+//!
+//! ```ignore
+//! use auth_skeleton::testing::{Backend, TestServer};
+//!
+//! async fn signup_works(backend: Backend) {
+//!     let server = TestServer::start(backend, my_spec(), &[], MyEngine::new).await;
+//!     let (token, _user) = server.signup_bearer("ann@example.com").await;
+//!     let reply = server.send(server.get("/v1/auth/me").bearer_auth(&token)).await;
+//!     assert_eq!(reply.status, 200);
+//! }
+//! auth_skeleton::both_backends!(signup_works);
+//! ```
+//!
+//! PostgreSQL tests connect to `TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), create a database of their own and drop it
+//! afterwards. They fail, never skip, when the server cannot be reached.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::config::{ConfigError, Settings, Vars};
+use crate::db::Db;
+use crate::server::{AppSpec, Engine, EngineContext};
+
+/// The server the PostgreSQL tests use unless `TEST_POSTGRES_URL` says otherwise.
+pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Its URL.
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database.
+    ///
+    /// # Panics
+    /// When the database cannot be created (PostgreSQL unreachable, say): a test must not pass
+    /// without having run.
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}/test.db", dir.path().display());
+                Self {
+                    url,
+                    dir: Some(dir),
+                    postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned());
+                let name = format!("t_{}", crate::token::new_id());
+                let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {admin_url} is needed for this test: {e}")
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&admin)
+                    .await
+                    .expect("CREATE DATABASE");
+                admin.close().await;
+                let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    dir: None,
+                    postgres: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+
+    /// The directory of a SQLite database.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(|d| d.path())
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A reply, with its body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON.
+    pub body: Value,
+    /// Body as bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Reply {
+    /// A header's value as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+
+    /// The problem `code` of an error reply.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The service under test, running in-process on `127.0.0.1:0`.
+#[derive(Debug)]
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The account services the server runs (for checks behind the HTTP face).
+    pub auth: crate::Auth,
+    /// The database.
+    pub db: Db,
+    /// The server's clock (manual: move it with `advance`).
+    pub clock: Clock,
+    /// The database's files, kept alive as long as the server.
+    pub database: TestDatabase,
+    client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestServer {
+    /// Starts the app on a fresh database. `vars` set configuration variables
+    /// (`BIND` is always `127.0.0.1:0`; `PUBLIC_URL` defaults to `http://app.test`).
+    pub async fn start<E, F>(
+        backend: Backend,
+        spec: AppSpec,
+        vars: &[(&str, &str)],
+        build_engine: F,
+    ) -> Self
+    where
+        E: Engine,
+        F: FnOnce(EngineContext) -> Result<E, ConfigError>,
+    {
+        let database = TestDatabase::new(backend).await;
+        let mut pairs = vec![
+            ("DATABASE_URL", database.url.as_str()),
+            ("BIND", "127.0.0.1:0"),
+            ("PUBLIC_URL", "http://app.test"),
+        ];
+        pairs.extend_from_slice(vars);
+        let vars = Vars::from_pairs(pairs);
+        let settings = Settings::from_vars(spec.name, 0, &vars).expect("valid test settings");
+        let clock = Clock::manual(1_764_307_200_000); // 2025-11-28T05:20:00Z
+        let db = crate::server::open(&spec, &settings, &clock)
+            .await
+            .expect("database opens");
+        let running = crate::server::start(
+            &spec,
+            &settings,
+            db.clone(),
+            clock.clone(),
+            vars,
+            build_engine,
+        )
+        .await
+        .expect("server starts");
+        let handle = running.server.handle();
+        actix_web::rt::spawn(running.server);
+        Self {
+            base_url: format!("http://{}", running.addr),
+            auth: running.auth,
+            db,
+            clock,
+            database,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client"),
+            handle,
+        }
+    }
+
+    /// A request to `path`.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base_url))
+    }
+
+    /// A `GET`.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    /// A `POST` of a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.request(Method::POST, path).json(body)
+    }
+
+    /// Sends a request and reads the whole reply.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body").to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            bytes,
+        }
+    }
+
+    /// Signs up `email` with a bearer session and returns `(token, user_id)`.
+    pub async fn signup_bearer(&self, email: &str) -> (String, String) {
+        let reply = self
+            .send(self.post(
+                "/v1/auth/signup",
+                &serde_json::json!({"email": email, "password": TEST_PASSWORD, "session": "bearer"}),
+            ))
+            .await;
+        assert_eq!(reply.status, 201, "signup failed: {:?}", reply.body);
+        (
+            reply.body["token"].as_str().expect("a token").to_owned(),
+            reply.body["user"]["id"]
+                .as_str()
+                .expect("a user id")
+                .to_owned(),
+        )
+    }
+
+    /// Stops the server (dropping it does too, less gracefully).
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// The password [`TestServer::signup_bearer`] uses.
+pub const TEST_PASSWORD: &str = "tangerine-orbit-41";
+
+/// Generates `sqlite::NAME` and `postgres::NAME` tests from `async fn NAME(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
