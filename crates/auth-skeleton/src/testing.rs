@@ -305,3 +305,107 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A real app binary running as a separate process on a real port.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    child: std::process::Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl ServiceProcess {
+    /// Starts `exe` (e.g. `env!("CARGO_BIN_EXE_app-rows")`) with `vars` added to the environment
+    /// (`BIND` defaults to `127.0.0.1:0`), and waits for its `listening on` line.
+    ///
+    /// # Panics
+    /// When the process exits or prints nothing within 60 seconds; the panic shows its log.
+    pub fn start(exe: &str, vars: &[(&str, &str)]) -> Self {
+        use std::io::BufRead as _;
+        use std::process::{Command, Stdio};
+
+        let log = tempfile::NamedTempFile::new().expect("a log file");
+        let mut command = Command::new(exe);
+        command
+            .env("BIND", "127.0.0.1:0")
+            .env("LOG_FORMAT", "text")
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().expect("the log file"));
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base_url) => Self {
+                base_url,
+                child,
+                log,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{exe} did not start listening; its log:\n{}",
+                    std::fs::read_to_string(log.path()).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    /// Runs `exe` with `args` and `vars` to completion (e.g. `migrate`), returning its exit
+    /// status and its standard error.
+    pub fn run(
+        exe: &str,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> (std::process::ExitStatus, String) {
+        let mut command = std::process::Command::new(exe);
+        command.args(args);
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let output = command.output().expect("the binary runs");
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// The process's log (standard error) so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL, as a crash or power cut would, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("the process exits")
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -45,11 +45,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
-/// Reads a whole body, refusing it as soon as it passes `limit` bytes.
-pub(crate) async fn read_limited(
-    payload: &mut Payload,
-    limit: usize,
-) -> Result<BytesMut, ApiError> {
+/// Reads a whole body, refusing it with `413 payload_too_large` as soon as it passes `limit` bytes.
+pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<BytesMut, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk
