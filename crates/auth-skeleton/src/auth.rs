@@ -95,6 +95,11 @@ impl Auth {
         &self.inner.db
     }
 
+    /// The password hasher.
+    pub fn hasher(&self) -> &Hasher {
+        &self.inner.hasher
+    }
+
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock

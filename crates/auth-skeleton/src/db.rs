@@ -113,15 +113,12 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            if let Some(dir) = Path::new(options.get_filename()).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-                }
-            }
+        let dir = Path::new(options.get_filename()).parent();
+        if let Some(dir) = dir.filter(|d| !in_memory && !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

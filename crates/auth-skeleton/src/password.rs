@@ -12,6 +12,7 @@
 //! at most `concurrency` hashes run at once and the rest wait their turn.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use argon2::password_hash::phc::PasswordHash;
@@ -152,6 +153,8 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// Verified against when an email is unknown, so that such a login costs the same work.
     dummy_hash: Arc<String>,
+    /// How many hash or verify computations have started (for metrics and tests).
+    started: Arc<AtomicU64>,
 }
 
 impl Hasher {
@@ -165,6 +168,7 @@ impl Hasher {
             concurrency,
             permits: Arc::new(Semaphore::new(concurrency)),
             dummy_hash: Arc::new(dummy_hash),
+            started: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -176,6 +180,11 @@ impl Hasher {
     /// The most hashes that run at once.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// How many hash or verify computations have started since this hasher was built.
+    pub fn computations_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// Hashes a password into a PHC string.
@@ -213,6 +222,7 @@ impl Hasher {
             .acquire()
             .await
             .map_err(|e| HashError(e.to_string()))?;
+        self.started.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| HashError(e.to_string()))?

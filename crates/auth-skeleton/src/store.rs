@@ -218,7 +218,7 @@ pub async fn touch_session(
     not_before: i64,
 ) -> Result<(), sqlx::Error> {
     with_db!(write db, |pool| {
-        sqlx::query("UPDATE auth_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $3")
+        sqlx::query("UPDATE auth_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at <= $3")
             .bind(id)
             .bind(now)
             .bind(not_before)

@@ -2,4 +2,9 @@
 
 mod support;
 
+mod account;
 mod accounts;
+mod csrf;
+mod protocol;
+mod sessions;
+mod storage;

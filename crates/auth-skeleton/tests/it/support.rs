@@ -10,8 +10,9 @@ use auth_skeleton::db::Tx;
 use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::schema::Migrations;
 use auth_skeleton::server::{AppSpec, Engine, EngineContext};
-use auth_skeleton::testing::{Backend, TestServer};
+use auth_skeleton::testing::TestServer;
 
+pub use auth_skeleton::testing::Backend;
 pub use auth_skeleton::testing::{Reply, TEST_PASSWORD};
 
 /// Counts the deletion hook's calls and can make it fail.
@@ -67,4 +68,67 @@ pub async fn start_with(backend: Backend, vars: &[(&str, &str)]) -> (TestServer,
 
 pub async fn start(backend: Backend) -> TestServer {
     start_with(backend, &[]).await.0
+}
+
+/// The origin the test server accepts (`PUBLIC_URL`).
+pub const ORIGIN: &str = "http://app.test";
+/// The session cookie's name with the default `COOKIE_SECURE=true`.
+pub const COOKIE: &str = "__Host-session";
+
+/// Signs up `email` with the test password; `session` is `"cookie"` or `"bearer"`.
+pub async fn signup(server: &TestServer, email: &str, session: &str) -> Reply {
+    server
+        .send(server.post(
+            "/v1/auth/signup",
+            &serde_json::json!({"email": email, "password": TEST_PASSWORD, "session": session}),
+        ))
+        .await
+}
+
+/// Logs in with a bearer session.
+pub async fn login(server: &TestServer, email: &str, password: &str) -> Reply {
+    server
+        .send(server.post(
+            "/v1/auth/login",
+            &serde_json::json!({"email": email, "password": password, "session": "bearer"}),
+        ))
+        .await
+}
+
+/// Signs up and returns the bearer token.
+pub async fn bearer(server: &TestServer, email: &str) -> String {
+    server.signup_bearer(email).await.0
+}
+
+/// The session cookie's value from a reply's `Set-Cookie`.
+pub fn session_cookie(reply: &Reply) -> String {
+    reply
+        .set_cookies()
+        .into_iter()
+        .find_map(|c| {
+            c.strip_prefix(&format!("{COOKIE}="))
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+        .expect("a session cookie")
+}
+
+/// `GET /v1/auth/me` with a bearer token; returns the status.
+pub async fn me_status(server: &TestServer, token: &str) -> u16 {
+    server
+        .send(server.get("/v1/auth/me").bearer_auth(token))
+        .await
+        .status
+}
+
+/// Asserts a problem+json error with `status` and `code`.
+pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(reply.code(), code, "{:?}", reply.body);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(reply.body["status"], status);
+    assert_eq!(reply.body["type"], "about:blank");
+    assert!(reply.body["title"].is_string() && reply.body["detail"].is_string());
 }

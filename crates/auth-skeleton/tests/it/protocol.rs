@@ -1,0 +1,99 @@
+//! Protocol-level behaviour: problem details for bad requests, unknown routes, health.
+
+use serde_json::json;
+
+use crate::support::*;
+
+async fn malformed_bodies_are_invalid_request_naming_the_field(backend: Backend) {
+    let server = start(backend).await;
+    let reply = server
+        .send(server.post("/v1/auth/signup", &json!({"email": "ann@example.com"})))
+        .await;
+    assert_problem(&reply, 400, "invalid_request");
+    assert!(
+        reply.body["detail"].as_str().unwrap().contains("password"),
+        "{:?}",
+        reply.body
+    );
+
+    let reply = server
+        .send(server.post(
+            "/v1/auth/signup",
+            &json!({"email": "ann@example.com", "password": 12345678}),
+        ))
+        .await;
+    assert_problem(&reply, 400, "invalid_request");
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("password") && !detail.contains("12345678"),
+        "{detail}"
+    );
+
+    let reply = server
+        .send(server.post(
+            "/v1/auth/login",
+            &json!({"email": "a@b.co", "password": "x", "session": "carrier-pigeon"}),
+        ))
+        .await;
+    assert_problem(&reply, 400, "invalid_request");
+    assert!(reply.body["detail"].as_str().unwrap().contains("session"));
+
+    let reply = server
+        .send(
+            server
+                .request(reqwest::Method::POST, "/v1/auth/login")
+                .header("content-type", "application/json")
+                .body("{nope"),
+        )
+        .await;
+    assert_problem(&reply, 400, "invalid_request");
+}
+
+async fn oversized_bodies_are_refused(backend: Backend) {
+    let server = start(backend).await;
+    let padding = "x".repeat(64 * 1024);
+    let reply = server
+        .send(server.post(
+            "/v1/auth/login",
+            &json!({"email": "a@b.co", "password": "x", "pad": padding}),
+        ))
+        .await;
+    assert_problem(&reply, 413, "payload_too_large");
+}
+
+async fn unknown_routes_are_not_found_problems(backend: Backend) {
+    let server = start(backend).await;
+    let reply = server.send(server.get("/v1/nothing-here")).await;
+    assert_problem(&reply, 404, "not_found");
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let server = start(backend).await;
+    let health = server.send(server.get("/healthz")).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(
+        health.body,
+        json!({"status": "ok", "app": "app-test", "version": "9.9.9", "auth_skeleton": env!("CARGO_PKG_VERSION")})
+    );
+    assert_eq!(server.send(server.get("/readyz")).await.status, 200);
+    server.db.close().await;
+    assert_eq!(
+        server.send(server.get("/readyz")).await.status,
+        503,
+        "a closed database is not ready"
+    );
+}
+
+async fn auth_responses_are_not_cached(backend: Backend) {
+    let server = start(backend).await;
+    let reply = signup(&server, "ann@example.com", "bearer").await;
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+}
+
+auth_skeleton::both_backends!(
+    malformed_bodies_are_invalid_request_naming_the_field,
+    oversized_bodies_are_refused,
+    unknown_routes_are_not_found_problems,
+    health_and_readiness,
+    auth_responses_are_not_cached,
+);

@@ -1,0 +1,93 @@
+//! What the database holds and who may open it.
+
+use auth_skeleton::db::Db;
+use auth_skeleton::schema::{Migrations, OwnershipError, claim_ownership};
+use auth_skeleton::testing::TestDatabase;
+use auth_skeleton::with_db;
+
+use crate::support::*;
+
+async fn no_token_or_password_is_stored_in_the_clear(backend: Backend) {
+    let server = start(backend).await;
+    let token = bearer(&server, "ann@example.com").await;
+    let (_, secret) = token.split_once('.').unwrap();
+    let dump: Vec<String> = with_db!(read server.db, |pool| {
+        sqlx::query_scalar(
+            "SELECT id || ' ' || email || ' ' || password_hash FROM auth_users
+             UNION ALL
+             SELECT id || ' ' || user_id || ' ' || COALESCE(device_name, '') FROM auth_sessions",
+        )
+        .fetch_all(pool)
+        .await
+    })
+    .unwrap();
+    let hashes: Vec<Vec<u8>> = with_db!(read server.db, |pool| {
+        sqlx::query_scalar("SELECT secret_hash FROM auth_sessions").fetch_all(pool).await
+    })
+    .unwrap();
+    assert_eq!(dump.len(), 2);
+    let everything = dump.join("\n");
+    assert!(
+        !everything.contains(TEST_PASSWORD),
+        "the password is stored"
+    );
+    assert!(
+        !everything.contains(secret) && !everything.contains(&token),
+        "the token is stored"
+    );
+    assert!(everything.contains("$argon2id$"));
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(
+        hashes[0].len(),
+        32,
+        "a SHA-256, not the 32-byte secret itself"
+    );
+    use base64::Engine as _;
+    let raw_secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret)
+        .unwrap();
+    assert_ne!(hashes[0], raw_secret);
+}
+
+async fn a_database_belongs_to_the_app_that_created_it(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let db = Db::connect(&database.url).await.unwrap();
+    claim_ownership(&db, "app-rows", 1).await.unwrap();
+    claim_ownership(&db, "app-rows", 2)
+        .await
+        .expect("the owner may reopen it");
+    match claim_ownership(&db, "app-blob", 3).await {
+        Err(OwnershipError::OwnedByAnotherApp { owner, me }) => {
+            assert_eq!((owner.as_str(), me.as_str()), ("app-rows", "app-blob"));
+        }
+        other => panic!("app-blob was allowed in: {other:?}"),
+    }
+    db.close().await;
+}
+
+async fn migrations_are_idempotent_and_tracked_apart_from_the_apps(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let db = Db::connect(&database.url).await.unwrap();
+    let auth = Migrations::auth();
+    assert_eq!(auth.applied_version(&db).await.unwrap(), None);
+    auth.run(&db).await.unwrap();
+    auth.run(&db).await.unwrap();
+    assert_eq!(auth.applied_version(&db).await.unwrap(), Some(1));
+    assert_eq!(
+        Migrations::none().applied_version(&db).await.unwrap(),
+        None,
+        "the app's table is separate"
+    );
+    let default_table: Option<i64> = with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM _auth_skeleton_migrations").fetch_optional(pool).await
+    })
+    .unwrap();
+    assert_eq!(default_table, Some(1));
+    db.close().await;
+}
+
+auth_skeleton::both_backends!(
+    no_token_or_password_is_stored_in_the_clear,
+    a_database_belongs_to_the_app_that_created_it,
+    migrations_are_idempotent_and_tracked_apart_from_the_apps,
+);
