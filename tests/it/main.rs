@@ -1,1 +1,3 @@
+//! System tests: the real app binaries as separate processes on real databases.
 
+mod processes;
