@@ -1,11 +1,36 @@
 //! `app-rows`: accounts from `auth-skeleton` plus row-level last-write-wins sync with tombstones.
+//!
+//! A client pushes changed rows (`POST /v1/rows/push`) and pulls the rows others changed
+//! (`GET /v1/rows/pull`); see the HTTP contract in `docs/api.md`. The parts, each in its module:
+//!
+//! - [`lww`]: which version wins and what a push does to a row (pure, property-tested);
+//! - [`change`]: rows on the wire and how a push is checked;
+//! - [`cursor`]: the opaque pull cursor;
+//! - [`store`]: the SQL, for SQLite and PostgreSQL;
+//! - [`sync`]: push, pull and the tombstone purge as transactions;
+//! - [`routes`]: the HTTP face;
+//! - [`engine`]: what the service runs (routes, purge job, account deletion);
+//! - [`limits`]: the configuration.
+//!
+//! Why a per-user sequence is the cursor and how tombstones expire:
+//! `docs/adr/0010-rows-sync-cursor-and-tombstones.md`.
 
-use actix_web::web;
-use auth_skeleton::config::ConfigError;
-use auth_skeleton::db::Tx;
-use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod change;
+pub mod cursor;
+pub mod engine;
+pub mod limits;
+pub mod lww;
+pub mod routes;
+pub mod store;
+pub mod sync;
+
 use auth_skeleton::schema::Migrations;
-use auth_skeleton::server::{AppSpec, EngineContext};
+use auth_skeleton::server::AppSpec;
+
+pub use engine::Engine;
 
 /// The app's identity, port and migrations.
 pub fn spec() -> AppSpec {
@@ -13,30 +38,9 @@ pub fn spec() -> AppSpec {
         name: "app-rows",
         version: env!("CARGO_PKG_VERSION"),
         default_port: 8080,
-        migrations: Migrations::none(),
+        migrations: Migrations::app(
+            sqlx::migrate!("../../migrations/app-rows/sqlite"),
+            sqlx::migrate!("../../migrations/app-rows/postgres"),
+        ),
     }
-}
-
-/// The row sync engine.
-pub struct Engine {}
-
-impl Engine {
-    /// Builds the engine from the app's configuration.
-    pub fn new(_ctx: EngineContext) -> Result<Self, ConfigError> {
-        Ok(Self {})
-    }
-}
-
-impl AccountDataHook for Engine {
-    fn delete_user_data<'a>(
-        &'a self,
-        _tx: &'a mut Tx,
-        _user_id: &'a str,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
-impl auth_skeleton::server::Engine for Engine {
-    fn configure(&self, _cfg: &mut web::ServiceConfig) {}
 }

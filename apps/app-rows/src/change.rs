@@ -1,0 +1,311 @@
+//! Rows on the wire: what a push carries, how it is checked, and what a pull returns.
+//!
+//! Checking has two tiers, as the HTTP contract says. A malformed change (a bad collection, id
+//! or node, a wrong type, `data` that does not match `deleted`) fails the whole push with
+//! `400 invalid_request` naming the change and the field: the client has a bug, and applying
+//! the rest would hide it. A well-formed change that breaks a limit (clock skew, size) is
+//! rejected alone, with a reason, and the rest of the batch applies.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::limits::{Limits, MAX_CHANGES_PER_PUSH, MAX_ROW_DATA_BYTES};
+use crate::lww::Version;
+
+/// The body of `POST /v1/rows/push`, as sent.
+#[derive(Debug, Deserialize)]
+pub struct PushRequest {
+    /// The changes, in the order the client wants them applied.
+    pub changes: Vec<WireChange>,
+}
+
+/// One change as sent, before it is checked.
+#[derive(Debug, Deserialize)]
+pub struct WireChange {
+    collection: String,
+    id: String,
+    ts: u64,
+    counter: u64,
+    node: String,
+    deleted: bool,
+    // Absent and null are the same: a tombstone may leave `data` out.
+    #[serde(default)]
+    data: Option<Map<String, Value>>,
+}
+
+/// A well-formed change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The row's collection.
+    pub collection: String,
+    /// The row's id within its collection.
+    pub id: String,
+    /// The writer's version of the row.
+    pub version: Version,
+    /// The row's data as compact JSON text; `None` for a tombstone.
+    pub data: Option<String>,
+}
+
+impl Change {
+    /// Whether the change is a delete.
+    pub fn is_tombstone(&self) -> bool {
+        self.data.is_none()
+    }
+
+    /// Why the change must be rejected, if it breaks a limit, given the server's clock.
+    pub fn breach(&self, now_ms: i64, limits: &Limits) -> Option<Rejection> {
+        if self.version.ts > now_ms.saturating_add(limits.max_clock_skew_ms) {
+            Some(Rejection::ClockSkew)
+        } else if self
+            .data
+            .as_ref()
+            .is_some_and(|d| d.len() > MAX_ROW_DATA_BYTES)
+        {
+            Some(Rejection::RowTooLarge)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why a well-formed change was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    /// `ts` is more than `MAX_CLOCK_SKEW` ahead of the server's clock.
+    ClockSkew,
+    /// `data` takes more than 64 KiB serialized.
+    RowTooLarge,
+    /// The row is new and the user already keeps `ROWS_QUOTA` rows.
+    QuotaExceeded,
+}
+
+/// Why a push was refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// More changes than one push may carry.
+    #[error("a push carries at most {MAX_CHANGES_PER_PUSH} changes; split the batch")]
+    TooManyChanges,
+    /// A change is malformed; the message names it and the field.
+    #[error("changes[{index}].{field}: {message}")]
+    Malformed {
+        /// The change's position in the batch.
+        index: usize,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        message: &'static str,
+    },
+}
+
+/// Checks a whole batch: its size, then every change. Nothing is applied unless all pass.
+///
+/// ```
+/// use app_rows::change::{BatchError, PushRequest, check_batch};
+///
+/// let request: PushRequest = serde_json::from_str(r#"{"changes": [
+///     {"collection": "notes", "id": "n1", "ts": 5, "counter": 0, "node": "a", "deleted": false, "data": {"t": 1}},
+///     {"collection": "Notes", "id": "n2", "ts": 5, "counter": 0, "node": "a", "deleted": true}
+/// ]}"#).unwrap();
+/// let err = check_batch(request).unwrap_err();
+/// assert!(matches!(err, BatchError::Malformed { index: 1, field: "collection", .. }));
+/// ```
+pub fn check_batch(request: PushRequest) -> Result<Vec<Change>, BatchError> {
+    if request.changes.len() > MAX_CHANGES_PER_PUSH {
+        return Err(BatchError::TooManyChanges);
+    }
+    request
+        .changes
+        .into_iter()
+        .enumerate()
+        .map(|(index, change)| {
+            check(change).map_err(|(field, message)| BatchError::Malformed {
+                index,
+                field,
+                message,
+            })
+        })
+        .collect()
+}
+
+fn check(change: WireChange) -> Result<Change, (&'static str, &'static str)> {
+    if !is_collection_name(&change.collection) {
+        return Err(("collection", "must be 1-64 characters of a-z, 0-9 and _"));
+    }
+    if !(1..=128).contains(&change.id.chars().count()) {
+        return Err(("id", "must be 1-128 characters"));
+    }
+    if !(1..=64).contains(&change.node.chars().count()) {
+        return Err(("node", "must be 1-64 characters"));
+    }
+    // Versions are stored as signed 64-bit integers.
+    let ts = i64::try_from(change.ts).map_err(|_| ("ts", "must be at most 2^63-1"))?;
+    let counter =
+        i64::try_from(change.counter).map_err(|_| ("counter", "must be at most 2^63-1"))?;
+    let data = match (change.deleted, change.data) {
+        (false, Some(data)) => Some(Value::Object(data).to_string()),
+        (true, None) => None,
+        (false, None) => return Err(("data", "must be a JSON object when deleted is false")),
+        (true, Some(_)) => return Err(("data", "must be null when deleted is true")),
+    };
+    Ok(Change {
+        collection: change.collection,
+        id: change.id,
+        version: Version::new(ts, counter, change.node),
+        data,
+    })
+}
+
+/// `[a-z0-9_]{1,64}`.
+fn is_collection_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// What happened to one change of a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeResult {
+    /// The change's collection.
+    pub collection: String,
+    /// The change's id.
+    pub id: String,
+    /// `applied`, `stale` or `rejected`.
+    pub status: Status,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Rejection>,
+}
+
+/// The fate of one change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The change is now the row.
+    Applied,
+    /// The server holds an equal or greater version; nothing changed.
+    Stale,
+    /// The change broke a limit; see `reason`.
+    Rejected,
+}
+
+/// A row as a pull returns it: its latest state, tombstone or not.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// The row's collection.
+    pub collection: String,
+    /// The row's id.
+    pub id: String,
+    /// The version's `ts`.
+    pub ts: i64,
+    /// The version's `counter`.
+    pub counter: i64,
+    /// The version's `node`.
+    pub node: String,
+    /// Whether the row is a tombstone.
+    pub deleted: bool,
+    /// The data exactly as stored (`null` for a tombstone).
+    pub data: Option<Box<RawValue>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn one(change: Value) -> Result<Change, BatchError> {
+        let request: PushRequest = serde_json::from_value(json!({ "changes": [change] })).unwrap();
+        check_batch(request).map(|mut c| c.remove(0))
+    }
+
+    fn row() -> Value {
+        json!({"collection": "notes_2", "id": "n1", "ts": 10, "counter": 1, "node": "a", "deleted": false, "data": {"b": 1, "a": [true]}})
+    }
+
+    fn with(field: &str, value: Value) -> Value {
+        let mut r = row();
+        r[field] = value;
+        r
+    }
+
+    fn field_of(err: BatchError) -> &'static str {
+        match err {
+            BatchError::Malformed { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_well_formed_rows_and_tombstones() {
+        let change = one(row()).unwrap();
+        assert_eq!(change.version, Version::new(10, 1, "a"));
+        let data = change.data.unwrap();
+        assert!(!data.contains(' '), "stored compactly: {data}");
+        assert_eq!(serde_json::from_str::<Value>(&data).unwrap(), row()["data"]);
+        let tombstone = one(json!({"collection": "c", "id": "x", "ts": 0, "counter": 0, "node": "n", "deleted": true})).unwrap();
+        assert!(tombstone.is_tombstone());
+        let mut explicit_null = with("deleted", json!(true));
+        explicit_null["data"] = Value::Null;
+        assert!(one(explicit_null).unwrap().is_tombstone());
+        assert!(one(with("id", json!("x".repeat(128)))).is_ok());
+        assert!(
+            one(with("id", json!("é".repeat(128)))).is_ok(),
+            "ids count characters"
+        );
+        assert!(one(with("node", json!("n".repeat(64)))).is_ok());
+        assert!(one(with("collection", json!("a".repeat(64)))).is_ok());
+    }
+
+    #[test]
+    fn malformed_changes_name_the_field() {
+        for (change, field) in [
+            (with("collection", json!("")), "collection"),
+            (with("collection", json!("Notes")), "collection"),
+            (with("collection", json!("a-b")), "collection"),
+            (with("collection", json!("a".repeat(65))), "collection"),
+            (with("id", json!("")), "id"),
+            (with("id", json!("x".repeat(129))), "id"),
+            (with("node", json!("")), "node"),
+            (with("node", json!("n".repeat(65))), "node"),
+            (with("ts", json!(u64::MAX)), "ts"),
+            (with("counter", json!(1u64 << 63)), "counter"),
+            (with("data", Value::Null), "data"),
+            (with("deleted", json!(true)), "data"),
+        ] {
+            assert_eq!(
+                field_of(one(change.clone()).unwrap_err()),
+                field,
+                "{change}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_changes_is_a_batch_error() {
+        let changes: Vec<Value> = (0..=MAX_CHANGES_PER_PUSH).map(|_| row()).collect();
+        let request: PushRequest = serde_json::from_value(json!({ "changes": changes })).unwrap();
+        assert_eq!(check_batch(request), Err(BatchError::TooManyChanges));
+    }
+
+    #[test]
+    fn limits_reject_single_changes() {
+        let limits = Limits::default();
+        let now = 1_000_000;
+        let ahead = |ts: i64| one(with("ts", json!(ts))).unwrap().breach(now, &limits);
+        assert_eq!(ahead(now + limits.max_clock_skew_ms), None);
+        assert_eq!(
+            ahead(now + limits.max_clock_skew_ms + 1),
+            Some(Rejection::ClockSkew)
+        );
+        // {"v":"..."} is 8 bytes around the string.
+        let fits = with("data", json!({"v": "x".repeat(MAX_ROW_DATA_BYTES - 8)}));
+        assert_eq!(one(fits).unwrap().breach(now, &limits), None);
+        let over = with("data", json!({"v": "x".repeat(MAX_ROW_DATA_BYTES - 7)}));
+        assert_eq!(
+            one(over).unwrap().breach(now, &limits),
+            Some(Rejection::RowTooLarge)
+        );
+    }
+}

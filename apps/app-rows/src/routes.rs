@@ -1,0 +1,161 @@
+//! The `/v1/rows` routes: thin adapters from HTTP to [`crate::sync::Sync`].
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_skeleton::http::CurrentUser;
+use auth_skeleton::http::json::{parse, read_limited};
+use auth_skeleton::{ApiError, Problem};
+use serde::{Deserialize, Serialize};
+
+use crate::change::{BatchError, ChangeResult, PushRequest, Row, check_batch};
+use crate::cursor::Cursor;
+use crate::limits::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PUSH_BODY_LIMIT};
+use crate::sync::{Sync, SyncError};
+
+/// Mounts `POST /v1/rows/push` and `GET /v1/rows/pull`.
+pub fn configure(cfg: &mut web::ServiceConfig, sync: Sync) {
+    cfg.service(
+        web::scope("/v1/rows")
+            .app_data(web::Data::new(sync))
+            // A user's rows must never be served from a cache.
+            .wrap(DefaultHeaders::new().add(CacheControl(vec![CacheDirective::NoStore])))
+            .service(
+                web::resource("/push")
+                    .route(web::post().to(push))
+                    .default_service(web::to(|| method_not_allowed(Method::POST))),
+            )
+            .service(
+                web::resource("/pull")
+                    .route(web::get().to(pull))
+                    .default_service(web::to(|| method_not_allowed(Method::GET))),
+            ),
+    );
+}
+
+#[derive(Serialize)]
+struct PushResponse {
+    results: Vec<ChangeResult>,
+    server_time: i64,
+}
+
+async fn push(
+    me: CurrentUser,
+    sync: web::Data<Sync>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    // The body is read only once the caller is known, so that a stranger gets 401, not 413.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > PUSH_BODY_LIMIT) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: PUSH_BODY_LIMIT,
+        }
+        .into());
+    }
+    let body = read_limited(&mut body.into_inner(), PUSH_BODY_LIMIT).await?;
+    let request: PushRequest = parse(&body)?;
+    let changes = check_batch(request).map_err(|e| match e {
+        BatchError::TooManyChanges => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        BatchError::Malformed { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+        }
+    })?;
+    let pushed = sync.push(me.user_id(), &changes).await.map_err(problem)?;
+    Ok(HttpResponse::Ok().json(PushResponse {
+        results: pushed.results,
+        server_time: sync.now_ms(),
+    }))
+}
+
+/// The query of a pull, as text: numbers are parsed here so that the errors name the parameter.
+#[derive(Deserialize)]
+struct PullQuery {
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PullResponse {
+    changes: Vec<Row>,
+    cursor: String,
+    has_more: bool,
+    server_time: i64,
+}
+
+async fn pull(
+    me: CurrentUser,
+    sync: web::Data<Sync>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let query = web::Query::<PullQuery>::from_query(req.query_string())
+        .map_err(|_| invalid("the query string is malformed"))?
+        .into_inner();
+    // An empty `since` is the same as none: from the start.
+    let since = match query.since.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(Cursor::decode(text).map_err(|e| invalid(e.to_string()))?),
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_PULL_LIMIT,
+        Some(text) => match text.parse::<u64>() {
+            Ok(0) | Err(_) => {
+                return Err(invalid(format!(
+                    "limit: must be a whole number from 1 (at most {MAX_PULL_LIMIT} changes are returned)"
+                )));
+            }
+            // A greater limit is lowered to the maximum: `has_more` tells the client to go on.
+            Ok(n) => u32::try_from(n.min(u64::from(MAX_PULL_LIMIT))).unwrap_or(MAX_PULL_LIMIT),
+        },
+    };
+    let page = sync
+        .pull(me.user_id(), since, limit)
+        .await
+        .map_err(problem)?;
+    Ok(HttpResponse::Ok().json(PullResponse {
+        changes: page.changes,
+        cursor: page.cursor.encode(),
+        has_more: page.has_more,
+        server_time: sync.now_ms(),
+    }))
+}
+
+fn invalid(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+}
+
+fn problem(err: SyncError) -> Problem {
+    match err {
+        SyncError::MalformedCursor(e) => invalid(e.to_string()),
+        SyncError::ResyncRequired => {
+            Problem::new(StatusCode::GONE, "resync_required", err.to_string())
+        }
+        SyncError::AccountGone => ApiError::Unauthenticated.into(),
+        SyncError::Db(e) => {
+            tracing::error!(error = %e, "row sync failed");
+            ApiError::internal(e).into()
+        }
+    }
+}
+
+async fn method_not_allowed(allowed: Method) -> HttpResponse {
+    let problem = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route answers {allowed} only"),
+    );
+    let mut response = actix_web::ResponseError::error_response(&problem);
+    if let Ok(value) = header::HeaderValue::from_str(allowed.as_str()) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}

@@ -1,0 +1,244 @@
+//! The SQL of row sync, one text per query for both SQLite and PostgreSQL.
+//!
+//! Tables (`migrations/app-rows/`): `rows_users` holds each user's sequence counter, row count
+//! and purge horizon; `rows_items` holds the latest state of every row with the sequence number
+//! of the change that wrote it. Every write to a user's rows happens in a transaction that
+//! first locks the user's `rows_users` line ([`lock_counters`]): on PostgreSQL that row lock
+//! serialises the user's pushes and purges, so sequence numbers commit in order and no
+//! compare-and-write interleaves with another; on SQLite the single writer does the same.
+
+use auth_skeleton::db::{Db, Tx};
+use auth_skeleton::{with_db, with_tx};
+
+use crate::change::Change;
+use crate::lww::Version;
+
+/// A user's sync counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct Counters {
+    /// The sequence number of the user's latest applied change (0: none yet).
+    pub last_seq: i64,
+    /// How many rows the user keeps, tombstones included.
+    pub row_count: i64,
+    /// The highest sequence number of a purged tombstone (0: none purged).
+    pub horizon: i64,
+}
+
+/// A row as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredRow {
+    /// The row's collection.
+    pub collection: String,
+    /// The row's id.
+    pub id: String,
+    /// The version's `ts`.
+    pub ts: i64,
+    /// The version's `counter`.
+    pub counter: i64,
+    /// The version's `node`.
+    pub node: String,
+    /// Whether the row is a tombstone.
+    pub deleted: bool,
+    /// Compact JSON text, `None` for a tombstone.
+    pub data: Option<String>,
+    /// The sequence number of the change that wrote this state.
+    pub seq: i64,
+}
+
+/// Locks the user's counters for the rest of `tx`, creating them on the user's first push.
+///
+/// The no-op update makes PostgreSQL take the row lock even when the line exists already.
+pub async fn lock_counters(tx: &mut Tx, user_id: &str) -> Result<Counters, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "INSERT INTO rows_users (user_id, last_seq, row_count, horizon) VALUES ($1, 0, 0, 0)
+             ON CONFLICT (user_id) DO UPDATE SET last_seq = rows_users.last_seq
+             RETURNING last_seq, row_count, horizon",
+        )
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+    })
+}
+
+/// Locks the counters of a user who has them, for the rest of `tx`.
+pub async fn lock_existing_counters(
+    tx: &mut Tx,
+    user_id: &str,
+) -> Result<Option<Counters>, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "UPDATE rows_users SET last_seq = last_seq WHERE user_id = $1
+             RETURNING last_seq, row_count, horizon",
+        )
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+    })
+}
+
+/// Stores counters locked with [`lock_counters`].
+pub async fn save_counters(
+    tx: &mut Tx,
+    user_id: &str,
+    counters: &Counters,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "UPDATE rows_users SET last_seq = $2, row_count = $3, horizon = $4 WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .bind(counters.last_seq)
+        .bind(counters.row_count)
+        .bind(counters.horizon)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// The stored version of a row, tombstone or not; call with the user's counters locked.
+pub async fn stored_version(
+    tx: &mut Tx,
+    user_id: &str,
+    collection: &str,
+    id: &str,
+) -> Result<Option<Version>, sqlx::Error> {
+    let found: Option<(i64, i64, String)> = with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT ts, counter, node FROM rows_items
+             WHERE user_id = $1 AND collection = $2 AND id = $3",
+        )
+        .bind(user_id)
+        .bind(collection)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+    })?;
+    Ok(found.map(|(ts, counter, node)| Version::new(ts, counter, node)))
+}
+
+/// Makes `change` the row's state, stamped with `seq`; call with the user's counters locked,
+/// after [`crate::lww::decide`] said so.
+pub async fn write_row(
+    tx: &mut Tx,
+    user_id: &str,
+    change: &Change,
+    seq: i64,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO rows_items
+                 (user_id, collection, id, ts, counter, node, deleted, data, seq, applied_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (user_id, collection, id) DO UPDATE SET
+                 ts = excluded.ts, counter = excluded.counter, node = excluded.node,
+                 deleted = excluded.deleted, data = excluded.data, seq = excluded.seq,
+                 applied_at = excluded.applied_at",
+        )
+        .bind(user_id)
+        .bind(&change.collection)
+        .bind(&change.id)
+        .bind(change.version.ts)
+        .bind(change.version.counter)
+        .bind(&change.version.node)
+        .bind(change.is_tombstone())
+        .bind(change.data.as_deref())
+        .bind(seq)
+        .bind(now_ms)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Up to `limit` of the user's rows written after sequence number `after`, in sequence order.
+pub async fn rows_after(
+    db: &Db,
+    user_id: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredRow>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_as(
+            "SELECT collection, id, ts, counter, node, deleted, data, seq FROM rows_items
+             WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(user_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// The user's counters as last committed (all zero for a user who never pushed).
+pub async fn counters(db: &Db, user_id: &str) -> Result<Counters, sqlx::Error> {
+    let found = with_db!(read db, |pool| {
+        sqlx::query_as(
+            "SELECT last_seq, row_count, horizon FROM rows_users WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(found.unwrap_or_default())
+}
+
+/// Up to `limit` users who have a tombstone applied before `cutoff_ms`.
+pub async fn users_with_tombstones_before(
+    db: &Db,
+    cutoff_ms: i64,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_scalar(
+            "SELECT DISTINCT user_id FROM rows_items
+             WHERE deleted AND applied_at < $1 LIMIT $2",
+        )
+        .bind(cutoff_ms)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// Deletes the user's tombstones applied before `cutoff_ms` and returns their sequence
+/// numbers; call with the user's counters locked.
+pub async fn delete_tombstones_before(
+    tx: &mut Tx,
+    user_id: &str,
+    cutoff_ms: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "DELETE FROM rows_items WHERE user_id = $1 AND deleted AND applied_at < $2
+             RETURNING seq",
+        )
+        .bind(user_id)
+        .bind(cutoff_ms)
+        .fetch_all(conn)
+        .await
+    })
+}
+
+/// Deletes all of the user's rows and counters, inside the account-deletion transaction.
+pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+    // The counters go first: deleting them takes the same lock a push takes first, so a push in
+    // flight finishes before its rows are deleted, and the two never wait on each other.
+    with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM rows_users WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM rows_items WHERE user_id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The sync service: push, pull and the tombstone purge, as transactions over the store.
+//!
+//! No HTTP types here, so that it is tested (and driven by the property tests) without a
+//! server; `routes` turns its answers into the HTTP contract's.
+
+use auth_skeleton::clock::Clock;
+use auth_skeleton::db::Db;
+use serde_json::value::RawValue;
+
+use crate::change::{Change, ChangeResult, Rejection, Row, Status};
+use crate::cursor::{Cursor, MalformedCursor};
+use crate::limits::Limits;
+use crate::lww::{Outcome, decide};
+use crate::store::{self, StoredRow};
+
+/// How many users one round of the purge handles before it looks again.
+const PURGE_USERS_PER_ROUND: i64 = 100;
+
+/// Push, pull and purge for one database.
+///
+/// Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sync {
+    db: Db,
+    clock: Clock,
+    limits: Limits,
+}
+
+/// Why a push or pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// `since` is not a cursor this server minted for this user.
+    #[error(transparent)]
+    MalformedCursor(#[from] MalformedCursor),
+    /// `since` is older than the purge of a tombstone the client has not seen.
+    #[error(
+        "the cursor predates purged deletions; pull from the start (omit since) and replace the local state"
+    )]
+    ResyncRequired,
+    /// The user's account was deleted while the request ran.
+    #[error("the account no longer exists")]
+    AccountGone,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The answer to a push.
+#[derive(Debug)]
+pub struct Pushed {
+    /// One result per change, in order.
+    pub results: Vec<ChangeResult>,
+}
+
+/// One page of a pull.
+#[derive(Debug)]
+pub struct Page {
+    /// The rows, in the order their latest change was applied.
+    pub changes: Vec<Row>,
+    /// Where the next pull starts.
+    pub cursor: Cursor,
+    /// Whether more changes follow `cursor` already.
+    pub has_more: bool,
+}
+
+/// What a purge did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Tombstones deleted.
+    pub tombstones: u64,
+    /// Users whose horizon moved.
+    pub users: u64,
+}
+
+impl Sync {
+    /// The service over `db`, with `clock` as the server's time.
+    pub fn new(db: Db, clock: Clock, limits: Limits) -> Self {
+        Self { db, clock, limits }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The server's time, in ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Applies a checked batch for `user_id` in one transaction, durable when this returns.
+    ///
+    /// Each change is compared with the stored row while the user's counters are locked, so
+    /// concurrent pushes of one user never lose an update nor let a smaller version win.
+    pub async fn push(&self, user_id: &str, changes: &[Change]) -> Result<Pushed, SyncError> {
+        let now = self.now_ms();
+        let mut tx = self.db.begin().await?;
+        let mut counters = store::lock_counters(&mut tx, user_id)
+            .await
+            .map_err(gone_if_no_account)?;
+        let quota = i64::try_from(self.limits.quota).unwrap_or(i64::MAX);
+        let mut results = Vec::with_capacity(changes.len());
+        for change in changes {
+            let (status, reason) = match change.breach(now, &self.limits) {
+                Some(reason) => (Status::Rejected, Some(reason)),
+                None => {
+                    let stored =
+                        store::stored_version(&mut tx, user_id, &change.collection, &change.id)
+                            .await?;
+                    let outcome =
+                        decide(stored.as_ref(), &change.version, counters.row_count < quota);
+                    match outcome {
+                        Outcome::Insert | Outcome::Replace => {
+                            counters.last_seq += 1;
+                            if outcome == Outcome::Insert {
+                                counters.row_count += 1;
+                            }
+                            store::write_row(&mut tx, user_id, change, counters.last_seq, now)
+                                .await?;
+                            (Status::Applied, None)
+                        }
+                        Outcome::Stale => (Status::Stale, None),
+                        Outcome::OverQuota => (Status::Rejected, Some(Rejection::QuotaExceeded)),
+                    }
+                }
+            };
+            results.push(ChangeResult {
+                collection: change.collection.clone(),
+                id: change.id.clone(),
+                status,
+                reason,
+            });
+        }
+        store::save_counters(&mut tx, user_id, &counters).await?;
+        tx.commit().await?;
+        Ok(Pushed { results })
+    }
+
+    /// Up to `limit` of the user's changes after `since` (`None`: from the start).
+    ///
+    /// The page is read before the counters: the horizon only grows, so if a purge removed a
+    /// tombstone this page should have had, the counters read afterwards show it and the
+    /// answer is [`SyncError::ResyncRequired`] instead of a page with a silent gap.
+    pub async fn pull(
+        &self,
+        user_id: &str,
+        since: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, SyncError> {
+        let after = since.map_or(0, |c| c.0);
+        let mut rows = store::rows_after(&self.db, user_id, after, i64::from(limit) + 1).await?;
+        let counters = store::counters(&self.db, user_id).await?;
+        if let Some(since) = since {
+            // A sequence number never handed out cannot come from this server's answers.
+            if since.0 > counters.last_seq {
+                return Err(MalformedCursor.into());
+            }
+            if since.0 < counters.horizon {
+                return Err(SyncError::ResyncRequired);
+            }
+        }
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let cursor = rows.last().map_or(Cursor(after), |r| Cursor(r.seq));
+        let changes = rows.into_iter().map(to_row).collect::<Result<_, _>>()?;
+        Ok(Page {
+            changes,
+            cursor,
+            has_more,
+        })
+    }
+
+    /// Deletes the tombstones applied more than `TOMBSTONE_RETENTION` ago (by the server's
+    /// clock) and moves each user's horizon past them.
+    pub async fn purge_tombstones(&self) -> Result<PurgeReport, sqlx::Error> {
+        let cutoff = self
+            .now_ms()
+            .saturating_sub(self.limits.tombstone_retention_ms);
+        let mut report = PurgeReport::default();
+        loop {
+            let users =
+                store::users_with_tombstones_before(&self.db, cutoff, PURGE_USERS_PER_ROUND)
+                    .await?;
+            let before = report;
+            for user_id in users {
+                let mut tx = self.db.begin().await?;
+                let Some(mut counters) = store::lock_existing_counters(&mut tx, &user_id).await?
+                else {
+                    // The account went between the two queries.
+                    continue;
+                };
+                let purged = store::delete_tombstones_before(&mut tx, &user_id, cutoff).await?;
+                if let Some(&highest) = purged.iter().max() {
+                    counters.horizon = counters.horizon.max(highest);
+                    counters.row_count -= purged.len() as i64;
+                    store::save_counters(&mut tx, &user_id, &counters).await?;
+                    report.tombstones += purged.len() as u64;
+                    report.users += 1;
+                }
+                tx.commit().await?;
+            }
+            // Nothing left to purge (or only rows that vanished meanwhile): done.
+            if report == before {
+                return Ok(report);
+            }
+        }
+    }
+}
+
+fn to_row(row: StoredRow) -> Result<Row, sqlx::Error> {
+    let data = row
+        .data
+        .map(RawValue::from_string)
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Row {
+        collection: row.collection,
+        id: row.id,
+        ts: row.ts,
+        counter: row.counter,
+        node: row.node,
+        deleted: row.deleted,
+        data,
+    })
+}
+
+/// The counters reference the account: a foreign-key failure means it was deleted meanwhile.
+fn gone_if_no_account(err: sqlx::Error) -> SyncError {
+    if err
+        .as_database_error()
+        .is_some_and(|e| e.is_foreign_key_violation())
+    {
+        SyncError::AccountGone
+    } else {
+        SyncError::Db(err)
+    }
+}
