@@ -190,6 +190,7 @@ impl Auth {
             (Some(user), Verified::Yes { needs_rehash }) => (user, needs_rehash),
             _ => {
                 tracing::info!("login failed");
+                crate::metrics::record_login(crate::metrics::LoginOutcome::Failure);
                 return Err(ApiError::InvalidCredentials);
             }
         };
@@ -201,6 +202,7 @@ impl Auth {
         let signed_in = self.start_session(&mut tx, &user, device_name, now).await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "login");
+        crate::metrics::record_login(crate::metrics::LoginOutcome::Success);
         Ok(signed_in)
     }
 

@@ -69,6 +69,7 @@ pub mod email;
 pub mod error;
 pub mod hooks;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod password;
 pub mod schema;

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -266,12 +267,18 @@ where
         App::new()
             .configure(|cfg| configure_service(cfg, data.clone(), info))
             .configure(|cfg| engine.configure(cfg))
+    crate::metrics::handle();
+    spawn_metrics_upkeep();
             .default_service(web::to(crate::http::not_found))
     })
+        // The last `wrap` is the outermost: the request log sees every response, CORS included.
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .bind(settings.bind)
     .map_err(|e| format!("BIND: cannot listen on {}: {e}", settings.bind))?;
     let addr = server.addrs().first().copied().unwrap_or(settings.bind);
+            .wrap(from_fn(crate::http::headers::security_headers))
+            .wrap(crate::http::cors::cors(data.config()))
+            .wrap(from_fn(crate::http::request_log::request_log))
     Ok(Running {
         addr,
         auth,
@@ -302,9 +309,27 @@ pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, in
 
 async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
+        .route("/metrics", web::get().to(metrics))
         "status": "ok",
         "app": info.name,
         "version": info.version,
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render())
+}
+
+/// Folds histogram samples in periodically, so that memory stays bounded between scrapes.
+fn spawn_metrics_upkeep() {
+    actix_web::rt::spawn(async {
+        let mut tick = actix_web::rt::time::interval(crate::metrics::UPKEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            crate::metrics::handle().run_upkeep();
+        }
+    });
+}
+
         "auth_skeleton": AUTH_SKELETON_VERSION,
     }))
 }

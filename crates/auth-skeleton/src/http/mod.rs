@@ -1,9 +1,13 @@
-//! The HTTP face: routes, the `CurrentUser` extractor, cookies, CSRF and JSON bodies.
+//! The HTTP face: routes, the `CurrentUser` extractor, cookies, CSRF, JSON bodies, and the
+//! middleware every response passes through (request log, security headers, CORS).
 
 pub mod cookie;
+pub mod cors;
 pub mod csrf;
 pub mod current_user;
+pub mod headers;
 pub mod json;
+pub mod request_log;
 pub mod routes;
 
 pub use current_user::{CredentialKind, CurrentUser};

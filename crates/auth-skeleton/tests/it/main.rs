@@ -5,6 +5,7 @@ mod support;
 mod account;
 mod accounts;
 mod csrf;
+mod observability;
 mod protocol;
 mod sessions;
 mod storage;
