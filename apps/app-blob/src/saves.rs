@@ -1,0 +1,238 @@
+//! The save service: reads, and the write transactions that check a precondition and apply a
+//! change atomically. Plain async functions over the database and the clock; no HTTP types.
+
+use auth_skeleton::clock::Clock;
+use auth_skeleton::db::Db;
+
+use crate::config::SaveConfig;
+use crate::error::SaveError;
+use crate::idempotency::KEY_LIFETIME_MS;
+use crate::precondition::{Outcome, Preconditions};
+use crate::store::{self, IdempotencyRecord, NewVersion};
+use crate::upload::Upload;
+use crate::version::{Meta, VersionRow, mint_tag};
+
+/// How often a read retries when the save changes between reading its meta and its bytes.
+const READ_ATTEMPTS: usize = 8;
+
+/// The save engine's state: its database, clock and limits.
+#[derive(Debug, Clone)]
+pub struct Saves {
+    db: Db,
+    clock: Clock,
+    config: SaveConfig,
+}
+
+/// A `PUT`.
+#[derive(Debug)]
+pub struct Put<'a> {
+    /// Whose save.
+    pub user_id: &'a str,
+    /// The writing session's device name.
+    pub device_name: Option<&'a str>,
+    /// The request's preconditions (they guard the write: checked by the caller).
+    pub preconditions: &'a Preconditions,
+    /// The body.
+    pub upload: Upload,
+    /// `Idempotency-Key` and the request's fingerprint, if the client sent a key.
+    pub idempotency: Option<(&'a str, Vec<u8>)>,
+}
+
+/// A successful `PUT`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResponse {
+    /// `201` when the save was created, `200` when replaced.
+    pub status: u16,
+    /// The new version.
+    pub meta: Meta,
+}
+
+/// What a `GET` of the save gives.
+#[derive(Debug)]
+pub enum Read {
+    /// The bytes of the current version.
+    Full(Meta, Vec<u8>),
+    /// `If-None-Match` matched the current version.
+    NotModified(Meta),
+}
+
+impl Saves {
+    /// The engine over `db`.
+    pub fn new(db: Db, clock: Clock, config: SaveConfig) -> Self {
+        Self { db, clock, config }
+    }
+
+    /// The limits clients are told about.
+    pub fn config(&self) -> SaveConfig {
+        self.config
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The current version's meta.
+    pub async fn meta(&self, user_id: &str) -> Result<Meta, SaveError> {
+        let row = store::current(&self.db, user_id).await?;
+        row.as_ref().map(Meta::from).ok_or(SaveError::NoSave)
+    }
+
+    /// The current save, subject to the request's conditions.
+    pub async fn read(&self, user_id: &str, pre: &Preconditions) -> Result<Read, SaveError> {
+        for _ in 0..READ_ATTEMPTS {
+            let row = store::current(&self.db, user_id)
+                .await?
+                .ok_or(SaveError::NoSave)?;
+            let meta = Meta::from(&row);
+            match pre.evaluate_read(Some(&row.tag)) {
+                Outcome::NotModified => return Ok(Read::NotModified(meta)),
+                Outcome::Failed => {
+                    return Err(SaveError::VersionConflict {
+                        current: Some(Box::new(meta)),
+                    });
+                }
+                Outcome::Proceed => {}
+            }
+            // The bytes are read only when they are sent, and only if they are still the
+            // version just checked; a write in between makes the loop look again.
+            if let Some(bytes) = store::current_bytes(&self.db, user_id, &row.tag).await? {
+                return Ok(Read::Full(meta, bytes));
+            }
+        }
+        Err(SaveError::Api(auth_skeleton::ApiError::internal(
+            "the save kept changing while it was being read",
+        )))
+    }
+
+    /// Creates or replaces the save if the preconditions hold, keeping the replaced version in
+    /// the history and the response under the idempotency key, all in one transaction.
+    pub async fn put(&self, put: Put<'_>) -> Result<PutResponse, SaveError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let generation = store::lock_user(&mut tx, put.user_id).await?;
+
+        // Under the lock, so two attempts with one key cannot both write.
+        if let Some((key, fingerprint)) = &put.idempotency
+            && let Some(record) = store::idempotency_record(&mut tx, put.user_id, key, now).await?
+        {
+            tx.rollback().await?;
+            return replay(record, fingerprint);
+        }
+
+        let current = store::current_in(&mut tx, put.user_id).await?;
+        if put
+            .preconditions
+            .evaluate_write(current.as_ref().map(|c| c.tag.as_str()))
+            != Outcome::Proceed
+        {
+            tx.rollback().await?;
+            return Err(conflict(current.as_ref()));
+        }
+
+        if current.is_some() {
+            self.archive(&mut tx, put.user_id, now).await?;
+        }
+        let row = VersionRow {
+            tag: mint_tag(generation),
+            size: put.upload.bytes.len() as i64,
+            sha256: hex::encode(put.upload.sha256),
+            updated_at: now,
+            device_name: put.device_name.map(str::to_owned),
+        };
+        store::write_current(
+            &mut tx,
+            put.user_id,
+            &NewVersion {
+                generation,
+                row: &row,
+                data: &put.upload.bytes,
+            },
+        )
+        .await?;
+        let response = PutResponse {
+            status: if current.is_some() { 200 } else { 201 },
+            meta: Meta::from(&row),
+        };
+        if let Some((key, fingerprint)) = put.idempotency {
+            let record = IdempotencyRecord {
+                fingerprint,
+                status: i32::from(response.status),
+                response_body: serde_json::to_string(&response.meta)
+                    .map_err(auth_skeleton::ApiError::internal)?,
+            };
+            store::remember_response(&mut tx, put.user_id, key, &record, now + KEY_LIFETIME_MS)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(response)
+    }
+
+    /// Deletes the save if `If-Match` holds, keeping it in the history.
+    pub async fn delete(&self, user_id: &str, pre: &Preconditions) -> Result<(), SaveError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        store::lock_user(&mut tx, user_id).await?;
+        let Some(current) = store::current_in(&mut tx, user_id).await? else {
+            tx.rollback().await?;
+            return Err(SaveError::NoSave);
+        };
+        if pre.evaluate_write(Some(&current.tag)) != Outcome::Proceed {
+            tx.rollback().await?;
+            return Err(conflict(Some(&current)));
+        }
+        self.archive(&mut tx, user_id, now).await?;
+        store::delete_current(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves the current version into the history and trims it to `SAVE_HISTORY`.
+    async fn archive(
+        &self,
+        tx: &mut auth_skeleton::db::Tx,
+        user_id: &str,
+        now: i64,
+    ) -> Result<(), SaveError> {
+        if self.config.history > 0 {
+            store::archive_current(tx, user_id, now).await?;
+        }
+        store::prune_history(tx, user_id, self.config.history).await?;
+        Ok(())
+    }
+
+    /// The kept versions, newest first.
+    pub async fn history(&self, user_id: &str) -> Result<Vec<Meta>, SaveError> {
+        let rows = store::history(&self.db, user_id, self.config.history).await?;
+        Ok(rows.iter().map(Meta::from).collect())
+    }
+
+    /// The bytes of a kept version.
+    pub async fn history_bytes(&self, user_id: &str, tag: &str) -> Result<Vec<u8>, SaveError> {
+        store::history_bytes(&self.db, user_id, tag)
+            .await?
+            .ok_or(SaveError::VersionNotFound)
+    }
+
+    /// Forgets the `Idempotency-Key` records older than their lifetime.
+    pub async fn purge_expired_keys(&self) -> Result<u64, sqlx::Error> {
+        store::purge_idempotency_records(&self.db, self.clock.now_ms()).await
+    }
+}
+
+fn conflict(current: Option<&VersionRow>) -> SaveError {
+    SaveError::VersionConflict {
+        current: current.map(|c| Box::new(Meta::from(c))),
+    }
+}
+
+/// The original answer for a repeated request, or `422` when the key came with another one.
+fn replay(record: IdempotencyRecord, fingerprint: &[u8]) -> Result<PutResponse, SaveError> {
+    if record.fingerprint != fingerprint {
+        return Err(SaveError::IdempotencyKeyReused);
+    }
+    let meta =
+        serde_json::from_str(&record.response_body).map_err(auth_skeleton::ApiError::internal)?;
+    let status = u16::try_from(record.status).map_err(auth_skeleton::ApiError::internal)?;
+    Ok(PutResponse { status, meta })
+}

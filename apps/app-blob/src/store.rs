@@ -1,0 +1,274 @@
+//! The save engine's SQL, one text per query for both SQLite and PostgreSQL.
+//!
+//! Functions taking a [`Tx`] are steps of the write transactions in [`crate::saves`]; the others
+//! are single reads. Nothing here decides anything.
+
+use auth_skeleton::db::{Db, Tx};
+use auth_skeleton::{with_db, with_tx};
+
+use crate::version::VersionRow;
+
+/// Locks the user's counter row for the rest of the transaction and returns a fresh
+/// generation number (creating the row on the user's first write).
+///
+/// Taking this row lock first is what serialises concurrent writers of one user on PostgreSQL
+/// (SQLite has a single writer anyway), so the precondition check and the write that follow
+/// cannot interleave with another writer's. Rolled back, the number is never used.
+pub async fn lock_user(tx: &mut Tx, user_id: &str) -> Result<i64, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "INSERT INTO blob_counters (user_id, generation) VALUES ($1, 1)
+             ON CONFLICT (user_id) DO UPDATE SET generation = blob_counters.generation + 1
+             RETURNING generation",
+        )
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+    })
+}
+
+/// The current version inside a write transaction.
+pub async fn current_in(tx: &mut Tx, user_id: &str) -> Result<Option<VersionRow>, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT tag, size, sha256, updated_at, device_name FROM blob_saves WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
+    })
+}
+
+/// Copies the current version, bytes included, into the history.
+pub async fn archive_current(tx: &mut Tx, user_id: &str, now_ms: i64) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO blob_history
+                 (user_id, generation, tag, size, sha256, updated_at, device_name, data, replaced_at)
+             SELECT user_id, generation, tag, size, sha256, updated_at, device_name, data, $2
+             FROM blob_saves WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .bind(now_ms)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// A version to store as the current save.
+#[derive(Debug)]
+pub struct NewVersion<'a> {
+    /// Its generation (from [`lock_user`]).
+    pub generation: i64,
+    /// Its meta.
+    pub row: &'a VersionRow,
+    /// Its bytes.
+    pub data: &'a [u8],
+}
+
+/// Makes `version` the current save, replacing any other.
+pub async fn write_current(
+    tx: &mut Tx,
+    user_id: &str,
+    version: &NewVersion<'_>,
+) -> Result<(), sqlx::Error> {
+    let row = version.row;
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO blob_saves
+                 (user_id, generation, tag, size, sha256, updated_at, device_name, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (user_id) DO UPDATE SET
+                 generation = excluded.generation, tag = excluded.tag, size = excluded.size,
+                 sha256 = excluded.sha256, updated_at = excluded.updated_at,
+                 device_name = excluded.device_name, data = excluded.data",
+        )
+        .bind(user_id)
+        .bind(version.generation)
+        .bind(&row.tag)
+        .bind(row.size)
+        .bind(&row.sha256)
+        .bind(row.updated_at)
+        .bind(&row.device_name)
+        .bind(version.data)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Removes the current save.
+pub async fn delete_current(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM blob_saves WHERE user_id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Deletes all but the newest `keep` versions of the user's history.
+pub async fn prune_history(tx: &mut Tx, user_id: &str, keep: u32) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM blob_history WHERE user_id = $1 AND generation NOT IN (
+                 SELECT generation FROM blob_history WHERE user_id = $1
+                 ORDER BY generation DESC LIMIT $2)",
+        )
+        .bind(user_id)
+        .bind(i64::from(keep))
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// The response remembered under an `Idempotency-Key`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct IdempotencyRecord {
+    /// The request's fingerprint.
+    pub fingerprint: Vec<u8>,
+    /// The status answered.
+    pub status: i32,
+    /// The body answered (a meta object, JSON).
+    pub response_body: String,
+}
+
+/// The unexpired record under `key`, if any.
+pub async fn idempotency_record(
+    tx: &mut Tx,
+    user_id: &str,
+    key: &str,
+    now_ms: i64,
+) -> Result<Option<IdempotencyRecord>, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query_as(
+            "SELECT fingerprint, status, response_body FROM blob_idempotency
+             WHERE user_id = $1 AND idem_key = $2 AND expires_at > $3",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(now_ms)
+        .fetch_optional(conn)
+        .await
+    })
+}
+
+/// Remembers a response under `key` until `expires_at` (replacing an expired record).
+pub async fn remember_response(
+    tx: &mut Tx,
+    user_id: &str,
+    key: &str,
+    record: &IdempotencyRecord,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO blob_idempotency
+                 (user_id, idem_key, fingerprint, status, response_body, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_id, idem_key) DO UPDATE SET
+                 fingerprint = excluded.fingerprint, status = excluded.status,
+                 response_body = excluded.response_body, expires_at = excluded.expires_at",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(&record.fingerprint)
+        .bind(record.status)
+        .bind(&record.response_body)
+        .bind(expires_at)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Deletes the `Idempotency-Key` records that expired by `now_ms`; returns how many.
+pub async fn purge_idempotency_records(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> {
+    with_db!(write db, |pool| {
+        sqlx::query("DELETE FROM blob_idempotency WHERE expires_at <= $1")
+            .bind(now_ms)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })
+}
+
+/// The current version's meta.
+pub async fn current(db: &Db, user_id: &str) -> Result<Option<VersionRow>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_as(
+            "SELECT tag, size, sha256, updated_at, device_name FROM blob_saves WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// The current save's bytes if its tag is still `tag`.
+pub async fn current_bytes(
+    db: &Db,
+    user_id: &str,
+    tag: &str,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT data FROM blob_saves WHERE user_id = $1 AND tag = $2")
+            .bind(user_id)
+            .bind(tag)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// The newest `limit` versions of the history, newest first.
+pub async fn history(db: &Db, user_id: &str, limit: u32) -> Result<Vec<VersionRow>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_as(
+            "SELECT tag, size, sha256, updated_at, device_name FROM blob_history
+             WHERE user_id = $1 ORDER BY generation DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// The bytes of the history version `tag`.
+pub async fn history_bytes(
+    db: &Db,
+    user_id: &str,
+    tag: &str,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT data FROM blob_history WHERE user_id = $1 AND tag = $2")
+            .bind(user_id)
+            .bind(tag)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Deletes everything the engine keeps for `user_id`.
+///
+/// Deleting the counter row cascades to the save, the history and the idempotency records.
+/// Going through the parent row also takes the locks in the same order as a write (counter
+/// first), so a deletion and a concurrent write queue up instead of deadlocking on PostgreSQL.
+pub async fn delete_user_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM blob_counters WHERE user_id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Account deletion takes the user's save data along.
+
+use auth_skeleton::testing::{Backend, TEST_PASSWORD};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+const TABLES: [&str; 4] = [
+    "blob_counters",
+    "blob_saves",
+    "blob_history",
+    "blob_idempotency",
+];
+
+async fn account_deletion_removes_save_history_and_keys(backend: Backend) {
+    let server = start(backend).await;
+    let ann = User::signup(&server, "ann@example.com").await;
+    let bob = User::signup(&server, "bob@example.com").await;
+    for user in [&ann, &bob] {
+        let v1 = etag(
+            &user
+                .put(b"one", &[("If-None-Match", "*"), ("Idempotency-Key", "k")])
+                .await,
+        );
+        user.replace(&v1, b"two").await;
+        for table in TABLES {
+            assert_eq!(rows_of(&server, table, &user.id).await, 1, "{table}");
+        }
+    }
+
+    let reply = ann
+        .send(
+            ann.request(Method::DELETE, "/v1/auth/account")
+                .json(&json!({"password": TEST_PASSWORD})),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    for table in TABLES {
+        assert_eq!(rows_of(&server, table, &ann.id).await, 0, "{table}");
+        assert_eq!(
+            rows_of(&server, table, &bob.id).await,
+            1,
+            "{table} of another user"
+        );
+    }
+    assert_problem(&ann.get("/v1/save").await, 401, "unauthenticated");
+    assert_eq!(bob.get("/v1/save").await.bytes, b"two");
+}
+
+auth_skeleton::both_backends!(account_deletion_removes_save_history_and_keys);

@@ -1,0 +1,11 @@
+//! Integration tests of the save engine through HTTP, each on SQLite and on PostgreSQL.
+
+mod support;
+
+mod account;
+mod conflicts;
+mod crash;
+mod history;
+mod idempotency;
+mod routes;
+mod uploads;

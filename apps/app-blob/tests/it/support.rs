@@ -1,0 +1,129 @@
+//! The app on a fresh database, signed-in users, and helpers for the save routes.
+
+use auth_skeleton::testing::{Backend, Reply, TestServer};
+use auth_skeleton::with_db;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand::TryRng as _;
+use reqwest::Method;
+use sha2::{Digest, Sha256};
+
+/// The limit the tests run with unless they set their own.
+pub const TEST_MAX_BYTES: &str = "1048576";
+
+/// The app with `MAX_SAVE_BYTES` at 1 MiB and `vars` on top.
+pub async fn start_with(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
+    let mut all = vec![("MAX_SAVE_BYTES", TEST_MAX_BYTES)];
+    all.extend_from_slice(vars);
+    TestServer::start(backend, app_blob::spec(), &all, app_blob::Engine::new).await
+}
+
+/// The app with the test defaults.
+pub async fn start(backend: Backend) -> TestServer {
+    start_with(backend, &[]).await
+}
+
+/// A signed-in user (bearer session).
+pub struct User<'a> {
+    pub server: &'a TestServer,
+    pub token: String,
+    pub id: String,
+}
+
+impl<'a> User<'a> {
+    pub async fn signup(server: &'a TestServer, email: &str) -> Self {
+        let (token, id) = server.signup_bearer(email).await;
+        Self { server, token, id }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.server.request(method, path).bearer_auth(&self.token)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        self.server.send(request).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// `PUT /v1/save` with `body` and `headers`.
+    pub async fn put(&self, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.request(Method::PUT, "/v1/save").body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
+    /// `DELETE /v1/save` with `headers`.
+    pub async fn delete(&self, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.request(Method::DELETE, "/v1/save");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request).await
+    }
+
+    /// Creates the save; returns its ETag.
+    pub async fn create(&self, body: &[u8]) -> String {
+        let reply = self.put(body, &[("If-None-Match", "*")]).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        etag(&reply)
+    }
+
+    /// Replaces the save at `current`; returns the new ETag.
+    pub async fn replace(&self, current: &str, body: &[u8]) -> String {
+        let reply = self.put(body, &[("If-Match", current)]).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        etag(&reply)
+    }
+}
+
+/// A reply's `ETag`, which must be there.
+pub fn etag(reply: &Reply) -> String {
+    reply.header("etag").expect("an ETag header").to_owned()
+}
+
+/// Asserts that `reply` is a problem+json error with `status` and `code`.
+#[track_caller]
+pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(reply.code(), code, "{:?}", reply.body);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+}
+
+/// `n` bytes from the OS's random generator.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut buf)
+        .expect("random bytes");
+    buf
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The `Content-Digest` value of `bytes`.
+pub fn content_digest(bytes: &[u8]) -> String {
+    format!("sha-256=:{}:", STANDARD.encode(Sha256::digest(bytes)))
+}
+
+/// How many rows of `table` belong to `user_id`.
+pub async fn rows_of(server: &TestServer, table: &str, user_id: &str) -> i64 {
+    // The table name is one of the tests' own literals.
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1");
+    with_db!(read server.db, |pool| {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .fetch_one(pool)
+            .await
+    })
+    .expect("a count")
+}
