@@ -30,9 +30,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
             .service(
                 web::resource("")
                     .route(web::get().to(get_save))
+                    // HEAD answers like GET without the body (actix-web drops it), so a client
+                    // can check the current ETag and size cheaply.
+                    .route(web::head().to(get_save))
                     .route(web::put().to(put_save))
                     .route(web::delete().to(delete_save))
-                    .default_service(web::to(|| method_not_allowed("GET, PUT, DELETE"))),
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD, PUT, DELETE"))),
             )
             .service(
                 web::resource("/meta")

@@ -80,6 +80,11 @@ async fn create_read_replace_and_delete(backend: Backend) {
     assert_eq!(meta.body, created.body);
     assert_eq!(etag(&meta), v1);
 
+    let head = ann.send(ann.request(Method::HEAD, "/v1/save")).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(etag(&head), v1);
+    assert!(head.bytes.is_empty());
+
     server.clock.advance(std::time::Duration::from_secs(60));
     let replaced = ann.put(b"level 2", &[("If-Match", &v1)]).await;
     assert_eq!(replaced.status, 200, "{:?}", replaced.body);
@@ -245,7 +250,7 @@ async fn other_methods_are_not_allowed(backend: Backend) {
     let server = start(backend).await;
     let ann = User::signup(&server, "ann@example.com").await;
     for (method, path, allow) in [
-        (Method::POST, "/v1/save", "GET, PUT, DELETE"),
+        (Method::POST, "/v1/save", "GET, HEAD, PUT, DELETE"),
         (Method::PUT, "/v1/save/meta", "GET"),
         (Method::DELETE, "/v1/save/history", "GET"),
         (Method::POST, "/v1/save/limits", "GET"),
