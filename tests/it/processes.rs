@@ -18,8 +18,13 @@ async fn signup(base_url: &str, email: &str) -> (u16, Value) {
 
 async fn the_real_binary_serves_on_port_zero_and_signs_up(backend: Backend) {
     let database = TestDatabase::new(backend).await;
-    let mut service = ServiceProcess::start(&binary("app-rows"), &[("DATABASE_URL", &database.url)]);
-    assert!(!service.base_url.ends_with(":0"), "the real port is printed: {}", service.base_url);
+    let mut service =
+        ServiceProcess::start(&binary("app-rows"), &[("DATABASE_URL", &database.url)]);
+    assert!(
+        !service.base_url.ends_with(":0"),
+        "the real port is printed: {}",
+        service.base_url
+    );
     let (status, body) = signup(&service.base_url, "ann@example.com").await;
     assert_eq!(status, 201, "{body:?}\n{}", service.logs());
     let token = body["token"].as_str().unwrap();
@@ -31,7 +36,11 @@ async fn the_real_binary_serves_on_port_zero_and_signs_up(backend: Backend) {
         .unwrap();
     assert_eq!(me.status().as_u16(), 200);
     let status = service.terminate();
-    assert!(status.success(), "SIGTERM ends the service with 0: {status:?}\n{}", service.logs());
+    assert!(
+        status.success(),
+        "SIGTERM ends the service with 0: {status:?}\n{}",
+        service.logs()
+    );
 }
 
 async fn an_app_refuses_another_apps_database(backend: Backend) {

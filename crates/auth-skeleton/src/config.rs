@@ -11,7 +11,11 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::mail::{MailConfig, TransportConfig};
 use crate::password::{HashCost, PasswordPolicy};
+
+pub mod checks;
+pub mod file;
 
 /// A configuration value that is missing or malformed; names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,33 +37,97 @@ impl ConfigError {
     }
 }
 
-/// Where configuration values come from: the process environment, or a map in tests.
-#[derive(Debug, Clone, Default)]
-pub struct Vars(Option<HashMap<String, String>>);
+/// Where configuration values come from: layers looked up in order, the first that has a
+/// (non-empty) value winning.
+///
+/// A service stacks command-line flags, the environment, `*_FILE` secrets and the `--config`
+/// file (see [`file`]); tests use a single map.
+///
+/// ```
+/// use auth_skeleton::config::Vars;
+///
+/// let file = Vars::from_pairs([("BIND", "0.0.0.0:80"), ("LOG_FORMAT", "json")]);
+/// let vars = Vars::from_pairs([("BIND", "127.0.0.1:9000")]).with_fallback(file);
+/// assert_eq!(vars.get("BIND").as_deref(), Some("127.0.0.1:9000"));
+/// assert_eq!(vars.get("LOG_FORMAT").as_deref(), Some("json"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Vars {
+    layers: Vec<Layer>,
+}
+
+#[derive(Debug, Clone)]
+enum Layer {
+    Env,
+    Map(HashMap<String, String>),
+}
+
+impl Default for Vars {
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
 
 impl Vars {
     /// The process environment.
     pub fn from_env() -> Self {
-        Self(None)
+        Self {
+            layers: vec![Layer::Env],
+        }
     }
 
     /// A fixed set of values (for tests and embedding).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(Some(
+        Self::from_map(
             pairs
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-        ))
+        )
+    }
+
+    /// A fixed set of values.
+    pub fn from_map(map: HashMap<String, String>) -> Self {
+        Self {
+            layers: vec![Layer::Map(map)],
+        }
+    }
+
+    /// These values, then `fallback`'s for the names these do not set.
+    pub fn with_fallback(mut self, fallback: Vars) -> Self {
+        self.layers.extend(fallback.layers);
+        self
     }
 
     /// The raw value of `name`, if set (an empty value counts as unset).
     pub fn get(&self, name: &str) -> Option<String> {
-        let value = match &self.0 {
-            Some(map) => map.get(name).cloned(),
-            None => std::env::var(name).ok(),
-        };
-        value.filter(|v| !v.trim().is_empty())
+        self.layers.iter().find_map(|layer| {
+            let value = match layer {
+                Layer::Map(map) => map.get(name).cloned(),
+                Layer::Env => std::env::var(name).ok(),
+            };
+            value.filter(|v| !v.trim().is_empty())
+        })
+    }
+
+    /// Every name that some layer sets and that starts with `prefix`, sorted.
+    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .layers
+            .iter()
+            .flat_map(|layer| -> Vec<String> {
+                match layer {
+                    Layer::Map(map) => map.keys().cloned().collect(),
+                    Layer::Env => std::env::vars_os()
+                        .filter_map(|(k, _)| k.into_string().ok())
+                        .collect(),
+                }
+            })
+            .filter(|name| name.starts_with(prefix))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// `name` parsed with `parse`, or `default` when unset.
@@ -139,6 +207,31 @@ pub struct AuthConfig {
     pub hash_cost: HashCost,
     /// How many password hashes may run at once.
     pub hash_concurrency: usize,
+    /// Where mail goes and who sends it.
+    pub mail: MailConfig,
+    /// How long mailed links work.
+    pub token_lifetimes: TokenLifetimes,
+}
+
+/// How long each kind of mailed link works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    /// Email verification (`EMAIL_VERIFY_TTL`, default 24 hours).
+    pub verify_email: Duration,
+    /// Password reset (`PASSWORD_RESET_TTL`, default 1 hour).
+    pub reset_password: Duration,
+    /// Email change (`EMAIL_CHANGE_TTL`, default 1 hour).
+    pub change_email: Duration,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            verify_email: Duration::from_secs(24 * 3_600),
+            reset_password: Duration::from_secs(3_600),
+            change_email: Duration::from_secs(3_600),
+        }
+    }
 }
 
 impl AuthConfig {
@@ -154,6 +247,8 @@ impl AuthConfig {
             password_policy: PasswordPolicy::default(),
             hash_cost: HashCost::MINIMUM,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            mail: MailConfig::default(),
+            token_lifetimes: TokenLifetimes::default(),
         }
     }
 
@@ -189,6 +284,22 @@ impl AuthConfig {
             ));
         }
         config.password_policy.min_chars = min as usize;
+        if let Some(t) = vars.parse_or("MAIL_TRANSPORT", None, |s| {
+            TransportConfig::parse(s).map(Some)
+        })? {
+            config.mail.transport = t;
+        }
+        if let Some(from) = vars.parse_or("MAIL_FROM", None, |s| {
+            s.parse().map(Some).map_err(|e| {
+                format!("{s:?} is not a mail address ({e}); write e.g. no-reply@example.com")
+            })
+        })? {
+            config.mail.from = from;
+        }
+        let ttl = &mut config.token_lifetimes;
+        ttl.verify_email = vars.duration_or("EMAIL_VERIFY_TTL", ttl.verify_email)?;
+        ttl.reset_password = vars.duration_or("PASSWORD_RESET_TTL", ttl.reset_password)?;
+        ttl.change_email = vars.duration_or("EMAIL_CHANGE_TTL", ttl.change_email)?;
         if config.session_idle.is_zero() || config.session_max_age.is_zero() {
             return Err(ConfigError::new(
                 "SESSION_IDLE",

@@ -61,7 +61,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -69,6 +71,8 @@ pub mod email;
 pub mod error;
 pub mod hooks;
 pub mod http;
+pub mod mail;
+pub mod mailed_token;
 pub mod metrics;
 pub mod model;
 pub mod password;

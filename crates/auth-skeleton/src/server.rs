@@ -3,10 +3,11 @@
 //! An app provides an [`AppSpec`] (its name, version, default port and migrations) and an
 //! [`Engine`] (its own routes and its part in account deletion); [`main`] does the rest:
 //!
-//! 1. reads the configuration from the environment (a bad value stops it, naming the variable);
+//! 1. reads the configuration from flags, the environment, `*_FILE` secrets and an optional
+//!    TOML file ([`crate::cli`]; a bad value stops it, naming the variable);
 //! 2. opens the database and checks that it belongs to this app (refusing another app's);
 //! 3. applies the library's migrations, then the app's;
-//! 4. serves the auth routes, the engine's routes, `/healthz` and `/readyz`, prints
+//! 4. serves the auth routes, the engine's routes, `/healthz`, `/readyz` and `/metrics`, prints
 //!    `listening on http://HOST:PORT`, and on SIGTERM or SIGINT finishes the requests in flight
 //!    and exits 0.
 
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::auth::Auth;
@@ -28,6 +28,8 @@ use crate::schema::{Migrations, claim_ownership};
 
 /// How often expired sessions are swept from the database.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// How long shutdown spends delivering the mail that is still due.
+const MAIL_FLUSH_GRACE: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -67,28 +69,8 @@ pub trait Engine: AccountDataHook {
 /// The version of this library, for `/healthz`.
 pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-#[derive(Parser, Debug)]
-#[command(
-    about = "Accounts, sessions and the app's sync engine, as one HTTP service",
-    long_about = "Accounts, sessions and the app's sync engine, as one HTTP service.\n\n\
-        Configuration comes from the environment: DATABASE_URL, BIND, PUBLIC_URL, ALLOWED_ORIGINS, \
-        COOKIE_SECURE, PASSWORD_MIN_LENGTH, SESSION_IDLE, SESSION_MAX_AGE, LOG_FORMAT and the \
-        app's own variables; see the README."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Serve HTTP (the default): apply pending migrations, then listen on BIND.
-    Serve,
-    /// Apply pending migrations and exit.
-    Migrate,
-}
-
-/// Runs the app's command line: `serve` (the default) or `migrate`. Call it from `main`.
+/// Runs the app's command line (see [`crate::cli`]): `serve` (the default), `migrate`,
+/// `check-config`, `backup` and the account commands. Call it from `main`.
 ///
 /// ```no_run
 /// use auth_skeleton::schema::Migrations;
@@ -118,49 +100,11 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
-    let cli = Cli::parse();
-    let vars = Vars::from_env();
-    let settings = match Settings::from_vars(spec.name, spec.default_port, &vars) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{}: configuration error: {e}", spec.name);
-            return ExitCode::from(2);
-        }
-    };
-    init_logging(settings.log_format);
-    let result = actix_web::rt::System::new().block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(spec, settings, vars, Clock::system(), build_engine).await,
-            Command::Migrate => {
-                let db = open(&spec, &settings, &Clock::system()).await?;
-                db.close().await;
-                println!("migrations applied");
-                Ok(())
-            }
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!("{message}");
-            eprintln!("{}: {message}", spec_name_for_errors());
-            ExitCode::FAILURE
-        }
-    }
+    crate::cli::run(spec, build_engine)
 }
 
-fn spec_name_for_errors() -> String {
-    std::env::args()
-        .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "service".to_owned())
-}
-
-fn init_logging(format: LogFormat) {
+/// Sends logs to standard error, as text or JSON lines, filtered by `RUST_LOG` (default `info`).
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -192,7 +136,7 @@ pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<
 }
 
 /// Serves until SIGTERM or SIGINT.
-async fn serve<E, F>(
+pub(crate) async fn serve<E, F>(
     spec: AppSpec,
     settings: Settings,
     vars: Vars,
@@ -209,6 +153,8 @@ where
     println!("listening on http://{}", running.addr);
     tracing::info!(app = spec.name, version = spec.version, addr = %running.addr, "serving");
     running.server.await.map_err(|e| e.to_string())?;
+    // Requests are done; deliver what they enqueued before the process goes.
+    running.auth.outbox().flush(MAIL_FLUSH_GRACE).await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -256,29 +202,30 @@ where
     .map_err(|e| e.to_string())?;
     engine.spawn_background_jobs();
     spawn_session_purge(auth.clone());
+    auth.outbox().spawn_worker();
 
     let info = AppInfo {
         name: spec.name,
         version: spec.version,
     };
     let data = web::Data::new(auth.clone());
+    crate::metrics::handle();
+    spawn_metrics_upkeep();
     let server = HttpServer::new(move || {
         let engine = engine.clone();
+        // The last `wrap` is the outermost: the request log sees every response, CORS included.
         App::new()
             .configure(|cfg| configure_service(cfg, data.clone(), info))
             .configure(|cfg| engine.configure(cfg))
-    crate::metrics::handle();
-    spawn_metrics_upkeep();
             .default_service(web::to(crate::http::not_found))
+            .wrap(from_fn(crate::http::headers::security_headers))
+            .wrap(crate::http::cors::cors(data.config()))
+            .wrap(from_fn(crate::http::request_log::request_log))
     })
-        // The last `wrap` is the outermost: the request log sees every response, CORS included.
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .bind(settings.bind)
     .map_err(|e| format!("BIND: cannot listen on {}: {e}", settings.bind))?;
     let addr = server.addrs().first().copied().unwrap_or(settings.bind);
-            .wrap(from_fn(crate::http::headers::security_headers))
-            .wrap(crate::http::cors::cors(data.config()))
-            .wrap(from_fn(crate::http::request_log::request_log))
     Ok(Running {
         addr,
         auth,
@@ -304,15 +251,10 @@ pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, in
         .app_data(web::Data::new(info))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
         .configure(crate::http::configure);
 }
 
-async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        .route("/metrics", web::get().to(metrics))
-        "status": "ok",
-        "app": info.name,
-        "version": info.version,
 async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -330,6 +272,11 @@ fn spawn_metrics_upkeep() {
     });
 }
 
+async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "app": info.name,
+        "version": info.version,
         "auth_skeleton": AUTH_SKELETON_VERSION,
     }))
 }
@@ -349,10 +296,10 @@ fn spawn_session_purge(auth: Auth) {
         let mut tick = actix_web::rt::time::interval(SESSION_PURGE_INTERVAL);
         loop {
             tick.tick().await;
-            match auth.purge_dead_sessions().await {
+            match auth.purge_expired().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "expired sessions purged"),
-                Err(e) => tracing::warn!(error = %e, "session purge failed"),
+                Ok(n) => tracing::info!(purged = n, "expired sessions and mailed tokens purged"),
+                Err(e) => tracing::warn!(error = %e, "purge of expired sessions and tokens failed"),
             }
         }
     });

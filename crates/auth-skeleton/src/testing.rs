@@ -409,3 +409,242 @@ impl Drop for ServiceProcess {
         self.kill();
     }
 }
+
+/// A message received by [`SmtpSink`].
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// `MAIL FROM`.
+    pub from: String,
+    /// `RCPT TO`, in order.
+    pub to: Vec<String>,
+    /// The message as sent (RFC 5322), dot-stuffing removed.
+    pub data: Vec<u8>,
+}
+
+impl ReceivedMail {
+    fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.data)
+            .expect("an RFC 5322 message")
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or_default().to_owned()
+    }
+
+    /// The text/plain part, decoded.
+    pub fn text(&self) -> String {
+        self.parsed()
+            .body_text(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The text/html part, decoded.
+    pub fn html(&self) -> String {
+        self.parsed()
+            .body_html(0)
+            .map(|t| t.into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The first link in the text part that starts with `prefix`, e.g.
+    /// `http://app.test/verify-email?token=`.
+    pub fn link(&self, prefix: &str) -> Option<String> {
+        let text = self.text();
+        let start = text.find(prefix)?;
+        Some(
+            text[start..]
+                .split(char::is_whitespace)
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+
+    /// The `token` of the first link starting with `prefix`.
+    pub fn token(&self, prefix: &str) -> Option<String> {
+        let link = self.link(prefix)?;
+        Some(link.split_once("token=")?.1.to_owned())
+    }
+}
+
+/// A real SMTP server on loopback that accepts every message and keeps it, for tests.
+///
+/// It speaks enough of RFC 5321 for a real client (`EHLO`, `MAIL`, `RCPT`, `DATA`, `RSET`, `NOOP`,
+/// `QUIT`). [`SmtpSink::stop`] closes the listener and every open connection, as an outage would.
+#[derive(Debug)]
+pub struct SmtpSink {
+    /// The port it listens on.
+    pub port: u16,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<ReceivedMail>>>,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl SmtpSink {
+    /// Listens on a free port.
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// Listens on `port` (to come back on the same port after [`SmtpSink::stop`]).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("a port for the SMTP sink");
+        let port = listener.local_addr().expect("an address").port();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accept_mails, accept_tasks) = (mails.clone(), tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let mails = accept_mails.clone();
+                let handle = tokio::spawn(async move {
+                    let _ = smtp_session(stream, mails).await;
+                });
+                accept_tasks
+                    .lock()
+                    .expect("tasks")
+                    .push(handle.abort_handle());
+            }
+        });
+        tasks.lock().expect("tasks").push(accept.abort_handle());
+        Self { port, mails, tasks }
+    }
+
+    /// `smtp://127.0.0.1:PORT`, for `MAIL_TRANSPORT`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far.
+    pub fn mails(&self) -> Vec<ReceivedMail> {
+        self.mails.lock().expect("mails").clone()
+    }
+
+    /// Waits until a message for `recipient` arrives after the first `skip` ones for it, and
+    /// returns it.
+    ///
+    /// # Panics
+    /// After 30 seconds without it.
+    pub async fn wait_for(&self, recipient: &str, skip: usize) -> ReceivedMail {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self
+                .mails()
+                .into_iter()
+                .filter(|m| m.to.iter().any(|t| t == recipient))
+                .nth(skip);
+            if let Some(mail) = found {
+                return mail;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail #{} for {recipient} within 30 s; received: {:?}",
+                skip + 1,
+                self.mails()
+                    .iter()
+                    .map(|m| (&m.to, m.subject()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many messages went to `recipient`.
+    pub fn count_for(&self, recipient: &str) -> usize {
+        self.mails()
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == recipient))
+            .count()
+    }
+
+    /// Closes the listener and every connection.
+    pub fn stop(&self) {
+        for task in self.tasks.lock().expect("tasks").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn smtp_session(
+    stream: tokio::net::TcpStream,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<ReceivedMail>>>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 sink.test ESMTP\r\n").await?;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_owned();
+        let upper = command.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
+            b"250 OK\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = angle_address(&command["MAIL FROM:".len()..]);
+            to.clear();
+            b"250 OK\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(angle_address(&command["RCPT TO:".len()..]));
+            b"250 OK\r\n"
+        } else if upper == "DATA" {
+            write
+                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                .await?;
+            let mut data = Vec::new();
+            loop {
+                let mut raw = Vec::new();
+                if lines.read_until(b'\n', &mut raw).await? == 0 {
+                    return Ok(());
+                }
+                if raw == b".\r\n" || raw == b".\n" {
+                    break;
+                }
+                let unstuffed = if raw.starts_with(b"..") {
+                    &raw[1..]
+                } else {
+                    &raw[..]
+                };
+                data.extend_from_slice(unstuffed);
+            }
+            mails.lock().expect("mails").push(ReceivedMail {
+                from: std::mem::take(&mut from),
+                to: std::mem::take(&mut to),
+                data,
+            });
+            b"250 OK queued\r\n"
+        } else if upper.starts_with("RSET") {
+            from.clear();
+            to.clear();
+            b"250 OK\r\n"
+        } else if upper.starts_with("QUIT") {
+            write.write_all(b"221 Bye\r\n").await?;
+            return Ok(());
+        } else {
+            b"502 Command not implemented\r\n"
+        };
+        write.write_all(reply).await?;
+    }
+}
+
+fn angle_address(s: &str) -> String {
+    let s = s.trim();
+    let s = s.split_whitespace().next().unwrap_or(s);
+    s.trim_start_matches('<').trim_end_matches('>').to_owned()
+}

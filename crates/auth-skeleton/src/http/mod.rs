@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod current_user;
 pub mod headers;
 pub mod json;
+pub mod pages;
 pub mod request_log;
 pub mod routes;
 

@@ -26,8 +26,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sessions/revoke-others", web::post().to(revoke_others))
             .route("/sessions/{id}", web::delete().to(revoke_session))
             .route("/password/change", web::post().to(change_password))
-            .route("/account", web::delete().to(delete_account)),
-    );
+            .route("/account", web::delete().to(delete_account))
+            .route(
+                "/verify-email/request",
+                web::post().to(request_verification),
+            )
+            .route(
+                "/verify-email/confirm",
+                web::post().to(confirm_verification),
+            )
+            .route("/password/forgot", web::post().to(forgot_password))
+            .route("/password/reset", web::post().to(reset_password))
+            .route("/email/change", web::post().to(request_email_change))
+            .route("/email/confirm", web::post().to(confirm_email_change)),
+    )
+    .configure(crate::http::pages::configure);
 }
 
 /// Where the client wants its session token.
@@ -171,6 +184,78 @@ async fn delete_account(
         response.cookie(clearing_cookie(auth.config()));
     }
     Ok(response.finish())
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn request_verification(
+    auth: web::Data<Auth>,
+    me: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    auth.request_verification(&me.authenticated()).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+async fn confirm_verification(
+    auth: web::Data<Auth>,
+    Json(body): Json<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = auth.confirm_verification(&body.token).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user })))
+}
+
+#[derive(Deserialize)]
+struct ForgotBody {
+    email: String,
+}
+
+async fn forgot_password(
+    auth: web::Data<Auth>,
+    Json(body): Json<ForgotBody>,
+) -> Result<HttpResponse, ApiError> {
+    auth.forgot_password(&body.email).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: String,
+    new_password: String,
+}
+
+async fn reset_password(
+    auth: web::Data<Auth>,
+    Json(body): Json<ResetBody>,
+) -> Result<HttpResponse, ApiError> {
+    auth.reset_password(&body.token, &body.new_password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct EmailChangeBody {
+    new_email: String,
+    password: String,
+}
+
+async fn request_email_change(
+    auth: web::Data<Auth>,
+    me: CurrentUser,
+    Json(body): Json<EmailChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    auth.request_email_change(&me.authenticated(), &body.new_email, &body.password)
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+async fn confirm_email_change(
+    auth: web::Data<Auth>,
+    Json(body): Json<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = auth.confirm_email_change(&body.token).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user })))
 }
 
 /// The answer to any route that does not exist: `404 not_found` as problem details.

@@ -132,3 +132,30 @@ pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.body["type"], "about:blank");
     assert!(reply.body["title"].is_string() && reply.body["detail"].is_string());
 }
+
+/// The test app with its mail going to a real SMTP server on loopback.
+pub async fn start_with_mail(
+    backend: Backend,
+    vars: &[(&str, &str)],
+) -> (TestServer, auth_skeleton::testing::SmtpSink) {
+    let sink = auth_skeleton::testing::SmtpSink::start().await;
+    let url = sink.url();
+    let mut all = vec![
+        ("MAIL_TRANSPORT", url.as_str()),
+        ("MAIL_FROM", "App Test <no-reply@app.test>"),
+    ];
+    all.extend_from_slice(vars);
+    let (server, _) = start_with(backend, &all).await;
+    (server, sink)
+}
+
+pub const VERIFY_LINK: &str = "http://app.test/verify-email?token=";
+pub const RESET_LINK: &str = "http://app.test/reset-password?token=";
+pub const CONFIRM_LINK: &str = "http://app.test/confirm-email?token=";
+
+/// POSTs `{"token": token}` (plus `extra`) to `path`.
+pub async fn redeem(server: &TestServer, path: &str, token: &str) -> Reply {
+    server
+        .send(server.post(path, &serde_json::json!({ "token": token })))
+        .await
+}

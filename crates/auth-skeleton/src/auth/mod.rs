@@ -1,15 +1,29 @@
-//! The account and session services: plain async functions over the store, the hasher and the
-//! clock, with no HTTP types, so they can be called from routes, the CLI or tests alike.
+//! The account and session services: plain async functions over the store, the hasher, the
+//! mail outbox and the clock, with no HTTP types, so they can be called from routes, the CLI or
+//! tests alike.
+//!
+//! Sign-up, login and sessions are here; the flows that go through a mailed link have a module
+//! each.
+
+mod email_change;
+mod recovery;
+mod verification;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use crate::clock::Clock;
-use crate::config::AuthConfig;
-use crate::db::Db;
+use crate::config::{AuthConfig, origin_of};
+use crate::db::{Db, Tx};
 use crate::email::Email;
 use crate::error::ApiError;
 use crate::hooks::AccountDataHook;
+use crate::mail::Transport;
+use crate::mail::outbox::{self, NOTICE_LIFETIME, Outbox};
+use crate::mail::templates::Template;
+use crate::mailed_token::{self, Purpose};
 use crate::model::{Session, User};
 use crate::password::{Hasher, PasswordPolicy, Verified};
 use crate::store::{self, InsertUserError, SessionRow, UserRow};
@@ -19,6 +33,20 @@ use crate::token::{NewSessionToken, PresentedToken, new_id};
 const TOUCH_INTERVAL: Duration = Duration::from_secs(3_600);
 /// The longest `device_name` kept.
 pub const MAX_DEVICE_NAME_CHARS: usize = 128;
+/// At most this many mail-triggering lookups (forgot-password) run in the background at once;
+/// past that, requests are answered the same but send nothing (rate limits keep it rare).
+const MAX_BACKGROUND_MAIL_TASKS: usize = 64;
+
+/// The services could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The dummy password hash could not be made.
+    #[error(transparent)]
+    Hash(#[from] crate::password::HashError),
+    /// The mail transport could not be set up.
+    #[error("{0}")]
+    Mail(String),
+}
 
 /// The result of a sign-in: who, which session, and the token to hand to the client.
 #[derive(Debug)]
@@ -54,6 +82,8 @@ struct Inner {
     hasher: Hasher,
     clock: Clock,
     data_hooks: Vec<Arc<dyn AccountDataHook>>,
+    outbox: Outbox,
+    background_mail: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -72,8 +102,15 @@ impl Auth {
         config: AuthConfig,
         clock: Clock,
         data_hooks: Vec<Arc<dyn AccountDataHook>>,
-    ) -> Result<Self, crate::password::HashError> {
+    ) -> Result<Self, InitError> {
         let hasher = Hasher::new(config.hash_cost, config.hash_concurrency)?;
+        let transport = Transport::new(&config.mail.transport).map_err(InitError::Mail)?;
+        let outbox = Outbox::new(
+            db.clone(),
+            clock.clone(),
+            transport,
+            config.mail.from.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -81,8 +118,77 @@ impl Auth {
                 hasher,
                 clock,
                 data_hooks,
+                outbox,
+                background_mail: Arc::new(Semaphore::new(MAX_BACKGROUND_MAIL_TASKS)),
             }),
         })
+    }
+
+    /// The mail outbox (start its worker with [`Outbox::spawn_worker`]).
+    pub fn outbox(&self) -> &Outbox {
+        &self.inner.outbox
+    }
+
+    /// `{PUBLIC_URL}/{page}?token=T`: links come from configuration, never from a request.
+    fn link(&self, page: &str, token: &str) -> String {
+        format!(
+            "{}/{page}?token={token}",
+            origin_of(&self.inner.config.public_url)
+        )
+    }
+
+    /// Writes `template` for `to` into the outbox inside `tx`; dropped unsent after `discard_after`.
+    async fn enqueue_mail(
+        &self,
+        tx: &mut Tx,
+        to: &str,
+        template: Template<'_>,
+        discard_after: i64,
+    ) -> Result<(), ApiError> {
+        let rendered = template.render(&self.inner.config.app_name);
+        outbox::enqueue(tx, to, &rendered, self.now(), discard_after).await?;
+        Ok(())
+    }
+
+    /// Writes a notice (a message without a link) for `to` inside `tx`.
+    async fn enqueue_notice(
+        &self,
+        tx: &mut Tx,
+        to: &str,
+        template: Template<'_>,
+    ) -> Result<(), ApiError> {
+        let discard_after = self.now() + NOTICE_LIFETIME.as_millis() as i64;
+        self.enqueue_mail(tx, to, template, discard_after).await
+    }
+
+    /// Mints a mailed token for `user_id` at `email`, stores its hash and enqueues the message
+    /// `template(link, valid_for)` to `email`, all inside `tx`.
+    async fn mail_token(
+        &self,
+        tx: &mut Tx,
+        purpose: Purpose,
+        user_id: &str,
+        email: &str,
+        template: for<'a> fn(&'a str, &'a str) -> Template<'a>,
+    ) -> Result<(), ApiError> {
+        let ttl = match purpose {
+            Purpose::VerifyEmail => self.inner.config.token_lifetimes.verify_email,
+            Purpose::ResetPassword => self.inner.config.token_lifetimes.reset_password,
+            Purpose::ChangeEmail => self.inner.config.token_lifetimes.change_email,
+        };
+        let page = match purpose {
+            Purpose::VerifyEmail => "verify-email",
+            Purpose::ResetPassword => "reset-password",
+            Purpose::ChangeEmail => "confirm-email",
+        };
+        let now = self.now();
+        let expires_at = now + ttl.as_millis() as i64;
+        let token = mailed_token::NewMailedToken::generate();
+        mailed_token::insert(tx, &token, purpose, user_id, email, now, expires_at).await?;
+        let link = self.link(page, &token.token);
+        let valid_for = describe_duration(ttl);
+        self.enqueue_mail(tx, email, template(&link, &valid_for), expires_at)
+            .await
     }
 
     /// The configuration.
@@ -158,7 +264,10 @@ impl Auth {
                 InsertUserError::Db(e) => e.into(),
             })?;
         let signed_in = self.start_session(&mut tx, &user, device_name, now).await?;
+        self.mail_verification(&mut tx, &user.id, &user.email)
+            .await?;
         tx.commit().await?;
+        self.outbox().notify();
         tracing::info!(user_id = %user.id, "signup");
         Ok(signed_in)
     }
@@ -343,7 +452,11 @@ impl Auth {
         let mut tx = self.db().begin().await?;
         store::set_password_hash(&mut tx, &user.id, &new_hash, self.now()).await?;
         store::delete_sessions_except(&mut tx, &user.id, Some(&who.session.id)).await?;
+        mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
+        self.enqueue_notice(&mut tx, &user.email, Template::PasswordWasChanged)
+            .await?;
         tx.commit().await?;
+        self.outbox().notify();
         tracing::info!(user_id = %user.id, "password changed");
         Ok(())
     }
@@ -394,6 +507,32 @@ impl Auth {
     pub async fn purge_dead_sessions(&self) -> Result<u64, ApiError> {
         let now = self.now();
         Ok(store::purge_dead_sessions(self.db(), now, now - self.idle_ms()).await?)
+    }
+
+    /// Deletes dead sessions and expired mailed tokens; returns how many rows went.
+    pub async fn purge_expired(&self) -> Result<u64, ApiError> {
+        let sessions = self.purge_dead_sessions().await?;
+        let tokens = mailed_token::purge_expired(self.db(), self.now()).await?;
+        Ok(sessions + tokens)
+    }
+}
+
+/// "24 hours", "1 hour", "30 minutes": how long a link works, for the reader of the mail.
+fn describe_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs.is_multiple_of(86_400) && secs >= 2 * 86_400 {
+        (secs / 86_400, "day")
+    } else if secs.is_multiple_of(3_600) && secs > 0 {
+        (secs / 3_600, "hour")
+    } else if secs.is_multiple_of(60) && secs > 0 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }
 

@@ -1,0 +1,289 @@
+//! The durable mail outbox and its delivery worker.
+//!
+//! [`enqueue`] writes a rendered message inside the caller's transaction, so a message exists
+//! exactly when the token it carries does. [`Outbox::deliver_due`] claims due messages one by one
+//! with a conditional `UPDATE` (so several instances on one PostgreSQL database never send a
+//! message twice at once), sends them, deletes them once delivered, and on failure schedules a
+//! retry with exponential backoff. A message whose link has expired is dropped unsent.
+//!
+//! The outbox holds each message, link included, until it is delivered: that is what makes
+//! delivery survive a crash. Delivered messages are deleted at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::Message;
+use lettre::message::{Mailbox, MultiPart};
+use sqlx::FromRow;
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::db::{Db, Tx};
+use crate::mail::Transport;
+use crate::mail::templates::Rendered;
+use crate::token::new_id;
+use crate::{with_db, with_tx};
+
+/// How long a claimed message is reserved for the instance sending it.
+const CLAIM_LEASE: Duration = Duration::from_secs(120);
+/// The first retry waits this long; each further one twice as long, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
+/// How often the worker looks for due messages when nothing wakes it.
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Notices (which carry no link) are given up after this long.
+pub const NOTICE_LIFETIME: Duration = Duration::from_secs(48 * 3_600);
+
+/// Writes a message for `recipient` into the outbox inside `tx`; it is dropped unsent after
+/// `discard_after` (Unix ms: the expiry of the link it carries).
+pub async fn enqueue(
+    tx: &mut Tx,
+    recipient: &str,
+    message: &Rendered,
+    now: i64,
+    discard_after: i64,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO auth_mail_outbox
+                 (id, recipient, subject, body_text, body_html, created_at, next_attempt_at, attempts, discard_after)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, $7)",
+        )
+        .bind(new_id())
+        .bind(recipient)
+        .bind(&message.subject)
+        .bind(&message.text)
+        .bind(&message.html)
+        .bind(now)
+        .bind(discard_after)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+#[derive(Debug, FromRow)]
+struct Pending {
+    id: String,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    body_html: String,
+    next_attempt_at: i64,
+    attempts: i64,
+    discard_after: i64,
+}
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Messages delivered.
+    pub sent: usize,
+    /// Messages that failed and were scheduled for a retry.
+    pub failed: usize,
+    /// Messages dropped because their link had expired.
+    pub discarded: usize,
+}
+
+/// Delivers the outbox's messages.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    db: Db,
+    clock: Clock,
+    transport: Transport,
+    from: Mailbox,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub(crate) fn new(db: Db, clock: Clock, transport: Transport, from: Mailbox) -> Self {
+        Self {
+            db,
+            clock,
+            transport,
+            from,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Tells the worker that a message was enqueued (call after the transaction commits).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// How many messages wait for delivery.
+    pub async fn depth(&self) -> Result<i64, sqlx::Error> {
+        with_db!(read self.db, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM auth_mail_outbox")
+                .fetch_one(pool)
+                .await
+        })
+    }
+
+    /// Sends every message that is due now; returns what happened.
+    pub async fn deliver_due(&self) -> Result<DeliveryReport, sqlx::Error> {
+        let mut report = DeliveryReport::default();
+        loop {
+            let now = self.clock.now_ms();
+            let due: Vec<Pending> = with_db!(read self.db, |pool| {
+                sqlx::query_as::<_, Pending>(
+                    "SELECT id, recipient, subject, body_text, body_html, next_attempt_at, attempts, discard_after
+                     FROM auth_mail_outbox WHERE next_attempt_at <= $1
+                     ORDER BY next_attempt_at, created_at LIMIT 20",
+                )
+                .bind(now)
+                .fetch_all(pool)
+                .await
+            })?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            for message in due {
+                self.deliver_one(message, &mut report).await?;
+            }
+        }
+    }
+
+    async fn deliver_one(
+        &self,
+        m: Pending,
+        report: &mut DeliveryReport,
+    ) -> Result<(), sqlx::Error> {
+        let now = self.clock.now_ms();
+        if now >= m.discard_after {
+            self.delete(&m.id).await?;
+            tracing::warn!(outbox_id = %m.id, attempts = m.attempts, "mail dropped undelivered: its link expired");
+            report.discarded += 1;
+            return Ok(());
+        }
+        // Claim it: only the instance whose UPDATE matches sends it.
+        let lease_until = now + CLAIM_LEASE.as_millis() as i64;
+        let claimed = with_db!(write self.db, |pool| {
+            sqlx::query(
+                "UPDATE auth_mail_outbox SET next_attempt_at = $3
+                 WHERE id = $1 AND next_attempt_at = $2",
+            )
+            .bind(&m.id)
+            .bind(m.next_attempt_at)
+            .bind(lease_until)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if claimed != 1 {
+            return Ok(());
+        }
+        let result = match self.build(&m) {
+            Ok(message) => self.transport.send(message, &m.body_text).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                self.delete(&m.id).await?;
+                tracing::info!(outbox_id = %m.id, "mail delivered");
+                report.sent += 1;
+            }
+            Err(error) => {
+                let attempts = m.attempts + 1;
+                let backoff = backoff(attempts);
+                let next = self.clock.now_ms() + backoff.as_millis() as i64;
+                with_db!(write self.db, |pool| {
+                    sqlx::query(
+                        "UPDATE auth_mail_outbox SET attempts = $2, next_attempt_at = $3, last_error = $4
+                         WHERE id = $1",
+                    )
+                    .bind(&m.id)
+                    .bind(attempts)
+                    .bind(next)
+                    .bind(&error)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                })?;
+                // The error comes from the transport and never contains the message.
+                tracing::warn!(outbox_id = %m.id, attempts, retry_in_s = backoff.as_secs(), %error, "mail delivery failed");
+                report.failed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&self, m: &Pending) -> Result<Message, String> {
+        let to: Mailbox = m
+            .recipient
+            .parse()
+            .map_err(|e| format!("the recipient address is not usable: {e}"))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(m.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                m.body_text.clone(),
+                m.body_html.clone(),
+            ))
+            .map_err(|e| format!("the message could not be built: {e}"))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), sqlx::Error> {
+        with_db!(write self.db, |pool| {
+            sqlx::query("DELETE FROM auth_mail_outbox WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Runs the delivery loop until the process ends: a pass whenever a message is enqueued,
+    /// and every few seconds for retries.
+    pub fn spawn_worker(&self) {
+        let outbox = self.clone();
+        actix_web::rt::spawn(async move {
+            loop {
+                if let Err(e) = outbox.deliver_due().await {
+                    tracing::warn!(error = %e, "mail outbox pass failed");
+                }
+                let _ = tokio::time::timeout(POLL_INTERVAL, outbox.wake.notified()).await;
+            }
+        });
+    }
+
+    /// Delivers what is due, giving up at `deadline` (for shutdown).
+    pub async fn flush(&self, deadline: Duration) {
+        match tokio::time::timeout(deadline, self.deliver_due()).await {
+            Ok(Ok(report)) if report.sent + report.failed > 0 => {
+                tracing::info!(
+                    sent = report.sent,
+                    failed = report.failed,
+                    "mail outbox flushed"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "mail outbox flush failed"),
+            Err(_) => tracing::warn!("mail outbox flush timed out; the rest is sent at next start"),
+        }
+    }
+}
+
+/// The wait before retry number `attempts` (1-based): 2 s, 4 s, 8 s, ... capped at 30 minutes.
+fn backoff(attempts: i64) -> Duration {
+    let exponent = attempts.clamp(1, 20) as u32 - 1;
+    FIRST_BACKOFF
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(5), Duration::from_secs(32));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}
