@@ -1,5 +1,8 @@
 //! Account deletion takes the user's save data along.
 
+use auth_skeleton::config::Vars;
+use auth_skeleton::hooks::AccountDataHook as _;
+use auth_skeleton::server::EngineContext;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD};
 use reqwest::Method;
 use serde_json::json;
@@ -48,4 +51,40 @@ async fn account_deletion_removes_save_history_and_keys(backend: Backend) {
     assert_eq!(bob.get("/v1/save").await.bytes, b"two");
 }
 
-auth_skeleton::both_backends!(account_deletion_removes_save_history_and_keys);
+/// The hook on its own (the foreign keys would also cascade from the account row; the hook must
+/// not rely on that, since it runs first and alone decides what the engine keeps).
+async fn the_deletion_hook_removes_everything_of_one_user(backend: Backend) {
+    let server = start(backend).await;
+    let ann = User::signup(&server, "ann@example.com").await;
+    let bob = User::signup(&server, "bob@example.com").await;
+    for user in [&ann, &bob] {
+        let v1 = etag(
+            &user
+                .put(b"one", &[("If-None-Match", "*"), ("Idempotency-Key", "k")])
+                .await,
+        );
+        user.replace(&v1, b"two").await;
+    }
+    let engine = app_blob::Engine::new(EngineContext {
+        db: server.db.clone(),
+        clock: server.clock.clone(),
+        vars: Vars::from_pairs([]),
+    })
+    .unwrap();
+    let mut tx = server.db.begin().await.unwrap();
+    engine.delete_user_data(&mut tx, &ann.id).await.unwrap();
+    tx.commit().await.unwrap();
+    for table in TABLES {
+        assert_eq!(rows_of(&server, table, &ann.id).await, 0, "{table}");
+        assert_eq!(
+            rows_of(&server, table, &bob.id).await,
+            1,
+            "{table} of another user"
+        );
+    }
+}
+
+auth_skeleton::both_backends!(
+    account_deletion_removes_save_history_and_keys,
+    the_deletion_hook_removes_everything_of_one_user,
+);
