@@ -1,0 +1,13 @@
+//! Integration tests of `app-rows`: the HTTP routes and the sync properties, each on SQLite and
+//! on PostgreSQL, plus the real binary killed mid-flight.
+
+mod client;
+mod support;
+
+mod account;
+mod concurrency;
+mod convergence;
+mod crash;
+mod pull;
+mod push;
+mod retention;

@@ -1,0 +1,131 @@
+//! Shared helpers: the app on a test server, rows as JSON, and the client's HTTP remote.
+
+use auth_skeleton::testing::{Backend, Reply, TestServer};
+use serde_json::{Value, json};
+
+use crate::client::{Remote, Response};
+
+/// The app on a fresh database, with extra configuration `vars`.
+pub async fn start(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
+    TestServer::start(backend, app_rows::spec(), vars, app_rows::Engine::new).await
+}
+
+/// A user with a bearer token: `(server, token)`.
+pub async fn start_signed_in(backend: Backend, vars: &[(&str, &str)]) -> (TestServer, String) {
+    let server = start(backend, vars).await;
+    let (token, _) = server.signup_bearer("ann@example.com").await;
+    (server, token)
+}
+
+/// A live row at version `(ts, counter, node)`.
+pub fn row(collection: &str, id: &str, ts: i64, counter: i64, node: &str, data: Value) -> Value {
+    json!({"collection": collection, "id": id, "ts": ts, "counter": counter, "node": node, "deleted": false, "data": data})
+}
+
+/// A tombstone at version `(ts, counter, node)`.
+pub fn tombstone(collection: &str, id: &str, ts: i64, counter: i64, node: &str) -> Value {
+    json!({"collection": collection, "id": id, "ts": ts, "counter": counter, "node": node, "deleted": true, "data": null})
+}
+
+pub async fn push(server: &TestServer, token: &str, changes: &[Value]) -> Reply {
+    server
+        .send(
+            server
+                .post("/v1/rows/push", &json!({ "changes": changes }))
+                .bearer_auth(token),
+        )
+        .await
+}
+
+pub async fn pull(server: &TestServer, token: &str, query: &str) -> Reply {
+    server
+        .send(
+            server
+                .get(&format!("/v1/rows/pull{query}"))
+                .bearer_auth(token),
+        )
+        .await
+}
+
+/// Every row of the user, from the start, following the cursor.
+pub async fn pull_all(server: &TestServer, token: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut since = String::new();
+    loop {
+        let reply = pull(server, token, &format!("?since={since}")).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        rows.extend(reply.body["changes"].as_array().unwrap().iter().cloned());
+        since = reply.body["cursor"].as_str().unwrap().to_owned();
+        if !reply.body["has_more"].as_bool().unwrap() {
+            return rows;
+        }
+    }
+}
+
+/// The statuses of a push reply's results, in order.
+pub fn statuses(reply: &Reply) -> Vec<&str> {
+    reply.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect()
+}
+
+/// Asserts an error reply: status, problem+json and code.
+pub fn assert_problem(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json"),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.code(), code, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], status);
+}
+
+/// The client's way to the server over HTTP, as one signed-in user.
+pub struct Http {
+    pub base_url: String,
+    pub token: String,
+    pub client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(base_url: &str, token: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            token: token.to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Option<Response> {
+        let response = request.bearer_auth(&self.token).send().await.ok()?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Some(Response { status, body })
+    }
+}
+
+impl Remote for Http {
+    async fn push(&self, body: Value) -> Option<Response> {
+        self.send(
+            self.client
+                .post(format!("{}/v1/rows/push", self.base_url))
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn pull(&self, since: Option<&str>, limit: u32) -> Option<Response> {
+        // Cursors are base64url: they go into a URL as they are.
+        let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
+        self.send(self.client.get(format!(
+            "{}/v1/rows/pull?limit={limit}{since}",
+            self.base_url
+        )))
+        .await
+    }
+}
