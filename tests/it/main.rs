@@ -1,3 +1,4 @@
 //! System tests: the real app binaries as separate processes on real databases.
 
+mod cli;
 mod processes;

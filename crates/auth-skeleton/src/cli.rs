@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
-use crate::admin::{Admin, Verification};
+use crate::admin::{Admin, AdminError, Verification};
 use crate::clock::Clock;
-use crate::config::{ConfigError, Settings, Vars, checks, file};
+use crate::config::{ConfigError, LogFormat, Settings, Vars, checks, file};
 use crate::db::Db;
 use crate::hooks::AccountDataHook;
 use crate::schema::{Migrations, OwnershipError, owner};
@@ -57,7 +57,13 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "PATH", env = "CONFIG_FILE", global = true)]
     pub config: Option<PathBuf>,
     /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://data/APP.db].
-    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
     /// The address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", env = "BIND", global = true)]
@@ -72,7 +78,13 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "BOOL", env = "COOKIE_SECURE", global = true)]
     pub cookie_secure: Option<String>,
     /// log, file:DIR, or an smtp:// or smtps:// URL.
-    #[arg(long, value_name = "TRANSPORT", env = "MAIL_TRANSPORT", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        value_name = "TRANSPORT",
+        env = "MAIL_TRANSPORT",
+        hide_env_values = true,
+        global = true
+    )]
     pub mail_transport: Option<String>,
     /// The sender address of mail.
     #[arg(long, value_name = "ADDRESS", env = "MAIL_FROM", global = true)]
@@ -248,6 +260,8 @@ where
     crate::server::init_logging(settings.log_format);
     let name = spec.name;
     let command = cli.command.unwrap_or(Command::Serve);
+    // A service's failure belongs in its log; an operator command's only on the terminal.
+    let serving = matches!(command, Command::Serve);
     let result = actix_web::rt::System::new().block_on(async move {
         match command {
             Command::Serve => {
@@ -261,6 +275,9 @@ where
             }
             Command::CheckConfig => check_config(&settings, vars, build_engine).await,
             Command::Backup { path } => {
+                if !settings.database_url.starts_with("sqlite:") {
+                    return Err(AdminError::BackupNeedsPgDump.to_string());
+                }
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
                 admin.backup(&path).await.map_err(|e| e.to_string())?;
                 println!("backup written to {}", path.display());
@@ -284,7 +301,9 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            tracing::error!("{message}");
+            if serving {
+                tracing::error!("{message}");
+            }
             eprintln!("{name}: {message}");
             ExitCode::FAILURE
         }
@@ -317,7 +336,11 @@ where
     println!("PASSWORD_MIN_LENGTH={}", auth.password_policy.min_chars);
     println!("SESSION_IDLE={}s", auth.session_idle.as_secs());
     println!("SESSION_MAX_AGE={}s", auth.session_max_age.as_secs());
-    println!("LOG_FORMAT={:?}", settings.log_format);
+    let log_format = match settings.log_format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    println!("LOG_FORMAT={log_format}");
     println!("configuration is valid");
     Ok(())
 }
@@ -364,7 +387,10 @@ async fn users(admin: &Admin, command: UsersCommand) -> Result<(), String> {
                 let u = &account.user;
                 println!("id:         {}", u.id);
                 println!("email:      {}", u.email);
-                println!("verified:   {}", if u.email_verified { "yes" } else { "no" });
+                println!(
+                    "verified:   {}",
+                    if u.email_verified { "yes" } else { "no" }
+                );
                 println!("created_at: {}", u.created_at);
                 println!("sessions:   {}", account.sessions.len());
                 for s in &account.sessions {
@@ -379,7 +405,11 @@ async fn users(admin: &Admin, command: UsersCommand) -> Result<(), String> {
                 }
             }
         }
-        UsersCommand::Verify { email } => match admin.verify_email(&email).await.map_err(|e| e.to_string())? {
+        UsersCommand::Verify { email } => match admin
+            .verify_email(&email)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Verification::Verified => println!("{} is now verified", email.trim()),
             Verification::AlreadyVerified => println!("{} was verified already", email.trim()),
         },
@@ -457,7 +487,10 @@ pub async fn open_existing(spec: &AppSpec, database_url: &str) -> Result<Db, Str
         }
         Some(_) => {}
     }
-    for (set, label) in [(&Migrations::auth(), "auth-skeleton"), (&spec.migrations, spec.name)] {
+    for (set, label) in [
+        (&Migrations::auth(), "auth-skeleton"),
+        (&spec.migrations, spec.name),
+    ] {
         let applied = set.applied_version(&db).await.map_err(|e| e.to_string())?;
         if latest_version(set, &db) > applied.unwrap_or(0) {
             return Err(format!(
@@ -520,7 +553,10 @@ mod tests {
             mask_url_password("postgres://app:s3cret@db/app"),
             "postgres://app:***@db/app"
         );
-        assert_eq!(mask_url_password("sqlite://data/a.db"), "sqlite://data/a.db");
+        assert_eq!(
+            mask_url_password("sqlite://data/a.db"),
+            "sqlite://data/a.db"
+        );
     }
 
     #[test]

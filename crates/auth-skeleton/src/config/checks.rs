@@ -45,7 +45,9 @@ pub fn parse_rate_limit(s: &str) -> Result<RateLimitSetting, String> {
     let (n, unit) = s.split_once('/').ok_or_else(usage)?;
     let burst: u32 = n.trim().parse().map_err(|_| usage())?;
     if burst == 0 {
-        return Err(format!("{s:?} allows nothing; to turn the limit off write off"));
+        return Err(format!(
+            "{s:?} allows nothing; to turn the limit off write off"
+        ));
     }
     let period = match unit.trim().to_ascii_lowercase().as_str() {
         "second" | "s" | "sec" => Duration::from_secs(1),
@@ -148,7 +150,10 @@ mod tests {
         let vars = Vars::from_pairs([("RATE_LIMIT_LOGIN_IP", "lots")]);
         assert_eq!(rate_limits(&vars).unwrap_err().var, "RATE_LIMIT_LOGIN_IP");
 
-        let vars = Vars::from_pairs([("RATE_LIMIT_LOGIN_IP", "20/minute"), ("RATE_LIMIT_SIGNUP_IP", "off")]);
+        let vars = Vars::from_pairs([
+            ("RATE_LIMIT_LOGIN_IP", "20/minute"),
+            ("RATE_LIMIT_SIGNUP_IP", "off"),
+        ]);
         assert_eq!(rate_limits(&vars).unwrap().len(), 2);
     }
 

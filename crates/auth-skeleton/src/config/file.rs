@@ -15,8 +15,10 @@
 //!
 //! Secrets such as a database password stay out of the environment (which other processes of the
 //! same user can read, and which crash reporters like to print) with `DATABASE_URL_FILE=/run/secrets/db`:
-//! any variable `NAME` can be given as the contents of the file named by `NAME_FILE`, one
-//! trailing newline removed. systemd's `LoadCredential=` and Docker secrets both work this way.
+//! each variable of [`SECRET_VARS`] can be given as the contents of the file named by
+//! `NAME_FILE`, one trailing newline removed. systemd's `LoadCredential=` and Docker secrets both
+//! work this way. (Only these names: other programs' `*_FILE` variables may share the
+//! environment, and they are none of the service's business.)
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,13 +28,13 @@ use super::{ConfigError, Vars};
 /// The suffix that turns a variable into "read my value from this file".
 pub const FILE_SUFFIX: &str = "_FILE";
 
+/// The variables that can hold secrets, and so can be read from a file with `NAME_FILE`.
+pub const SECRET_VARS: &[&str] = &["DATABASE_URL", "MAIL_TRANSPORT"];
+
 /// Reads a TOML configuration file into variables.
 pub fn read_toml(path: &Path) -> Result<Vars, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(
-            "--config",
-            format!("cannot read {}: {e}", path.display()),
-        )
+        ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
     })?;
     parse_toml(&text).map_err(|m| ConfigError::new("--config", format!("{}: {m}", path.display())))
 }
@@ -72,7 +74,9 @@ fn flatten(
                 continue;
             }
             toml::Value::Datetime(_) => {
-                return Err(format!("{key}: write dates and durations as strings, e.g. \"30d\""));
+                return Err(format!(
+                    "{key}: write dates and durations as strings, e.g. \"30d\""
+                ));
             }
         };
         if out.insert(name.clone(), text).is_some() {
@@ -82,15 +86,14 @@ fn flatten(
     Ok(())
 }
 
-/// The values of every `NAME_FILE` variable of the environment, read from the files they name,
-/// as variables `NAME`.
+/// The values of the [`SECRET_VARS`] given as `NAME_FILE` in the environment, read from the
+/// files they name, as variables `NAME`.
 ///
 /// Setting both `NAME` and `NAME_FILE` is an error: one of them would be silently ignored.
 pub fn secrets_from_env_files() -> Result<Vars, ConfigError> {
-    let pointers = std::env::vars_os().filter_map(|(k, v)| {
-        let k = k.into_string().ok()?;
-        let name = k.strip_suffix(FILE_SUFFIX)?.to_owned();
-        Some((name, v.into_string().ok()?))
+    let pointers = SECRET_VARS.iter().filter_map(|name| {
+        let path = std::env::var(format!("{name}{FILE_SUFFIX}")).ok()?;
+        Some(((*name).to_owned(), path))
     });
     secrets_from_files(pointers, |name| {
         std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
@@ -114,9 +117,8 @@ pub fn secrets_from_files(
                 format!("{name} is set too; set one of {name} and {var}, not both"),
             ));
         }
-        let value = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError::new(&var, format!("cannot read the file {path:?}: {e}"))
-        })?;
+        let value = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::new(&var, format!("cannot read the file {path:?}: {e}")))?;
         let value = value
             .strip_suffix('\n')
             .map(|v| v.strip_suffix('\r').unwrap_or(v))
@@ -169,9 +171,11 @@ mod tests {
         let path = dir.join("db");
         std::fs::write(&path, "postgres://u:p@h/db\n").unwrap();
         let p = path.display().to_string();
-        let vars =
-            secrets_from_files([("DATABASE_URL".to_owned(), p.clone())], |_| false).unwrap();
-        assert_eq!(vars.get("DATABASE_URL").as_deref(), Some("postgres://u:p@h/db"));
+        let vars = secrets_from_files([("DATABASE_URL".to_owned(), p.clone())], |_| false).unwrap();
+        assert_eq!(
+            vars.get("DATABASE_URL").as_deref(),
+            Some("postgres://u:p@h/db")
+        );
 
         let err = secrets_from_files([("DATABASE_URL".to_owned(), p)], |_| true).unwrap_err();
         assert_eq!(err.var, "DATABASE_URL_FILE");
