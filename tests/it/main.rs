@@ -1,4 +1,5 @@
 //! System tests: the real app binaries as separate processes on real databases.
 
 mod cli;
+mod mail_outage;
 mod processes;
