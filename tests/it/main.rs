@@ -3,3 +3,4 @@
 mod cli;
 mod mail_outage;
 mod processes;
+mod request_log;
