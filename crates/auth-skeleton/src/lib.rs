@@ -75,6 +75,7 @@ pub mod mail;
 pub mod mailed_token;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod password;
 pub mod schema;
 pub mod server;

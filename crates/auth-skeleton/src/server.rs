@@ -66,6 +66,12 @@ pub trait Engine: AccountDataHook {
     fn spawn_background_jobs(&self) {}
 }
 
+
+    /// The OpenAPI paths and schemas of the engine's routes, merged into `/openapi.json`
+    /// (see [`crate::openapi`]); the default documents nothing.
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApi::default()
+    }
 /// The version of this library, for `/healthz`.
 pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -217,8 +223,7 @@ where
         let engine = engine.clone();
         // The last `wrap` is the outermost: the request log sees every response, CORS included.
         App::new()
-            .configure(|cfg| configure_service(cfg, data.clone(), info))
-            .configure(|cfg| engine.configure(cfg))
+            .configure(|cfg| configure_app(cfg, data.clone(), info, engine.as_ref()))
             .default_service(web::to(crate::http::not_found))
             .wrap(from_fn(crate::http::headers::security_headers))
             .wrap(crate::http::cors::cors(data.config()))
@@ -244,7 +249,33 @@ pub struct AppInfo {
     pub version: &'static str,
 }
 
-/// Mounts everything the library serves: app data, `/healthz`, `/readyz` and `/v1/auth/*`.
+/// Mounts everything a service serves: the library's routes, the engine's, and `/openapi.json`
+/// documenting both. [`start`] calls it; tests use it to build the same app in-process.
+pub fn configure_app(
+    cfg: &mut web::ServiceConfig,
+    auth: web::Data<Auth>,
+    info: AppInfo,
+    engine: &dyn Engine,
+) {
+    let doc = crate::openapi::document(info.name, info.version, engine.openapi());
+    cfg.app_data(web::Data::new(ApiDocument::new(&doc)));
+    configure_service(cfg, auth, info);
+    engine.configure(cfg);
+}
+
+/// The serialized OpenAPI document that `/openapi.json` serves.
+#[derive(Debug, Clone)]
+pub struct ApiDocument(String);
+
+impl ApiDocument {
+    /// Serializes `doc` once, at start.
+    pub fn new(doc: &utoipa::openapi::OpenApi) -> Self {
+        Self(doc.to_json().unwrap_or_else(|_| "{}".to_owned()))
+    }
+}
+
+/// Mounts everything the library serves: app data, `/healthz`, `/readyz`, `/metrics`,
+/// `/openapi.json` and `/v1/auth/*`.
 ///
 /// [`main`] calls it; use it directly to embed the library in a server of your own (or to test
 /// one with `actix_web::test`).
@@ -257,9 +288,31 @@ pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, in
         .configure(crate::http::configure);
 }
 
+        .route("/openapi.json", web::get().to(openapi_json))
 async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
+/// The document [`configure_app`] registered, or the library's alone when embedded without it.
+async fn openapi_json(
+    doc: Option<web::Data<ApiDocument>>,
+    info: web::Data<AppInfo>,
+) -> HttpResponse {
+    let body = match doc {
+        Some(doc) => doc.0.clone(),
+        None => {
+            ApiDocument::new(&crate::openapi::document(
+                info.name,
+                info.version,
+                utoipa::openapi::OpenApi::default(),
+            ))
+            .0
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
+}
+
         .body(crate::metrics::render())
 }
 
@@ -296,6 +349,17 @@ async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
 fn spawn_session_purge(auth: Auth) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(SESSION_PURGE_INTERVAL);
+/// Keeps rate-limit memory bounded under a flood of distinct IPs or emails.
+fn spawn_rate_limit_pruning(auth: Auth) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
+        loop {
+            tick.tick().await;
+            auth.prune_rate_limits();
+        }
+    });
+}
+
         loop {
             tick.tick().await;
             match auth.purge_expired().await {

@@ -7,6 +7,7 @@ mod accounts;
 mod csrf;
 mod email_change;
 mod observability;
+mod openapi;
 mod protocol;
 mod recovery;
 mod sessions;

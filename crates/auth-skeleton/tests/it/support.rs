@@ -22,7 +22,7 @@ pub struct HookProbe {
     pub fail: AtomicBool,
 }
 
-pub struct TestEngine(Arc<HookProbe>);
+pub struct TestEngine(pub Arc<HookProbe>);
 
 impl AccountDataHook for TestEngine {
     fn delete_user_data<'a>(

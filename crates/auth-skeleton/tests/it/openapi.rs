@@ -1,0 +1,130 @@
+//! `/openapi.json`: an OpenAPI 3.1 document of exactly the routes the service mounts.
+
+use std::sync::Arc;
+
+use auth_skeleton::config::ConfigError;
+use auth_skeleton::server::EngineContext;
+
+use crate::support::*;
+
+#[actix_web::test]
+async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
+    let probe = Arc::new(HookProbe::default());
+    let result = auth_skeleton::openapi::check_document(spec(), move |_: EngineContext| {
+        Ok::<_, ConfigError>(TestEngine(probe))
+    })
+    .await;
+    assert_eq!(result, Ok(()));
+}
+
+/// An engine with one route it does not document, and one documented path it does not serve.
+struct Sloppy;
+
+impl auth_skeleton::hooks::AccountDataHook for Sloppy {
+    fn delete_user_data<'a>(
+        &'a self,
+        _: &'a mut auth_skeleton::db::Tx,
+        _: &'a str,
+    ) -> auth_skeleton::hooks::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl auth_skeleton::server::Engine for Sloppy {
+    fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
+        cfg.route(
+            "/v1/extra/{id}",
+            actix_web::web::get().to(actix_web::HttpResponse::Ok),
+        );
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        let mut doc = utoipa::openapi::OpenApi::default();
+        doc.paths.add_path_operation(
+            "/v1/ghost",
+            vec![utoipa::openapi::HttpMethod::Get],
+            utoipa::openapi::path::Operation::new(),
+        );
+        doc
+    }
+}
+
+#[actix_web::test]
+async fn the_check_reports_undocumented_routes_and_unserved_paths() {
+    let problems = auth_skeleton::openapi::check_document(spec(), |_: EngineContext| {
+        Ok::<_, ConfigError>(Sloppy)
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        problems,
+        [
+            "/v1/extra/{id} is served but not documented",
+            "GET /v1/ghost is documented but not served",
+        ]
+    );
+}
+
+#[test]
+fn the_route_reader_finds_scoped_and_unscoped_routes() {
+    let served = actix_web::rt::System::new().block_on(async {
+        use actix_web::test::{TestRequest, call_service, init_service, read_body};
+        use actix_web::{App, HttpRequest, HttpResponse, web};
+        let app = init_service(
+            App::new()
+                .route("/healthz", web::get().to(HttpResponse::Ok))
+                .service(
+                    web::scope("/v1/x")
+                        .route("/a/{id}", web::delete().to(HttpResponse::Ok))
+                        .route("/b", web::post().to(HttpResponse::Ok)),
+                )
+                .default_service(web::to(|req: HttpRequest| async move {
+                    HttpResponse::Ok()
+                        .body(auth_skeleton::openapi::route_patterns(req.resource_map()).join("\n"))
+                })),
+        )
+        .await;
+        let response = call_service(&app, TestRequest::get().uri("/nowhere").to_request()).await;
+        String::from_utf8(read_body(response).await.to_vec()).unwrap()
+    });
+    let served: Vec<&str> = served.lines().collect();
+    assert_eq!(served, ["/healthz", "/v1/x/a/{id}", "/v1/x/b"]);
+}
+
+async fn the_served_document_is_openapi_3_1_with_security_schemes(backend: Backend) {
+    let server = start(backend).await;
+    let reply = server.send(server.get("/openapi.json")).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc = &reply.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    assert_eq!(doc["info"]["title"], "app-test");
+    assert_eq!(doc["info"]["version"], "9.9.9");
+    let login = &doc["paths"]["/v1/auth/login"]["post"];
+    assert!(login["responses"]["401"].is_object(), "{login}");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["securitySchemes"]["cookie"].is_object());
+    // The user schema has the fields a real response has.
+    let (token, _) = server.signup_bearer("ann@example.com").await;
+    let me = server
+        .send(server.get("/v1/auth/me").bearer_auth(&token))
+        .await;
+    for (schema, value) in [("User", &me.body["user"]), ("Session", &me.body["session"])] {
+        let mut documented: Vec<&String> = doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        let mut real: Vec<&String> = value.as_object().unwrap().keys().collect();
+        documented.sort();
+        real.sort();
+        assert_eq!(documented, real, "{schema}");
+    }
+}
+
+auth_skeleton::both_backends!(the_served_document_is_openapi_3_1_with_security_schemes);
