@@ -349,17 +349,6 @@ async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
 fn spawn_session_purge(auth: Auth) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(SESSION_PURGE_INTERVAL);
-/// Keeps rate-limit memory bounded under a flood of distinct IPs or emails.
-fn spawn_rate_limit_pruning(auth: Auth) {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
-        loop {
-            tick.tick().await;
-            auth.prune_rate_limits();
-        }
-    });
-}
-
         loop {
             tick.tick().await;
             match auth.purge_expired().await {
