@@ -3,6 +3,7 @@
 
 use auth_skeleton::clock::Clock;
 use auth_skeleton::db::Db;
+use auth_skeleton::metrics::{BlobWrite, record_blob_write};
 
 use crate::config::SaveConfig;
 use crate::error::SaveError;
@@ -127,6 +128,7 @@ impl Saves {
             != Outcome::Proceed
         {
             tx.rollback().await?;
+            record_blob_write(BlobWrite::Conflict);
             return Err(conflict(current.as_ref()));
         }
 
@@ -165,6 +167,11 @@ impl Saves {
                 .await?;
         }
         tx.commit().await?;
+        record_blob_write(if current.is_some() {
+            BlobWrite::Replaced
+        } else {
+            BlobWrite::Created
+        });
         Ok(response)
     }
 
@@ -179,11 +186,13 @@ impl Saves {
         };
         if pre.evaluate_write(Some(&current.tag)) != Outcome::Proceed {
             tx.rollback().await?;
+            record_blob_write(BlobWrite::Conflict);
             return Err(conflict(Some(&current)));
         }
         self.archive(&mut tx, user_id, now).await?;
         store::delete_current(&mut tx, user_id).await?;
         tx.commit().await?;
+        record_blob_write(BlobWrite::Deleted);
         Ok(())
     }
 

@@ -306,8 +306,25 @@ async fn versions_never_repeat_even_for_the_same_bytes(backend: Backend) {
     assert!(![&a1, &b, &a2].contains(&&a3));
 }
 
+/// Writes show up in `/metrics` by outcome (the counters are process-wide, so only their
+/// presence is checked).
+async fn writes_are_counted_in_metrics(backend: Backend) {
+    let server = start(backend).await;
+    let ann = User::signup(&server, "ann@example.com").await;
+    let v1 = ann.create(b"one").await;
+    let v2 = ann.replace(&v1, b"two").await;
+    assert_eq!(ann.put(b"x", &[("If-Match", &v1)]).await.status, 412);
+    assert_eq!(ann.delete(&[("If-Match", &v2)]).await.status, 204);
+    let text = String::from_utf8(server.send(server.get("/metrics")).await.bytes).unwrap();
+    for outcome in ["created", "replaced", "conflict", "deleted"] {
+        let line = format!("blob_writes_total{{outcome=\"{outcome}\"}}");
+        assert!(text.contains(&line), "{line} missing from {text}");
+    }
+}
+
 auth_skeleton::both_backends!(
     limits_are_public,
+    writes_are_counted_in_metrics,
     save_routes_need_a_session,
     create_read_replace_and_delete,
     conditional_reads,
