@@ -41,7 +41,7 @@ impl ConfigError {
 /// (non-empty) value winning.
 ///
 /// A service stacks command-line flags, the environment, `*_FILE` secrets and the `--config`
-/// file (see [`file`]); tests use a single map.
+/// file (see [`mod@file`]); tests use a single map.
 ///
 /// ```
 /// use auth_skeleton::config::Vars;

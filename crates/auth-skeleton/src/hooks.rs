@@ -32,6 +32,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///                     .bind(user_id)
 ///                     .execute(conn)
 ///                     .await
+///                     .map(|done| done.rows_affected())
 ///             })?;
 ///             Ok(())
 ///         })

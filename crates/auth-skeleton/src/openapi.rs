@@ -2,7 +2,7 @@
 //! of mailed links, health, metrics) merged with the engine's ([`crate::server::Engine::openapi`]).
 //!
 //! The document is built with [utoipa](https://docs.rs/utoipa) from the declarations below and
-//! the app's own; the test helper [`undocumented_routes`] (feature `testing`) lists every route
+//! the app's own; the test helper [`check_document`] (feature `testing`) lists every route
 //! the service really mounts that the document lacks, and every documented path the service
 //! does not serve, so neither can drift from the other unnoticed.
 //!
