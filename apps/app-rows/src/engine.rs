@@ -16,6 +16,9 @@ use crate::sync::{PurgeReport, Sync};
 /// so an hour late costs nothing.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 
+/// `app_rows_purged_tombstones_total`: tombstones deleted by the purge job, on `/metrics`.
+pub const PURGED_TOMBSTONES_TOTAL: &str = "app_rows_purged_tombstones_total";
+
 /// The row sync engine.
 ///
 /// ```no_run
@@ -45,7 +48,9 @@ impl Engine {
 
     /// Purges the tombstones past their retention now; the background job calls this hourly.
     pub async fn purge_tombstones(&self) -> Result<PurgeReport, sqlx::Error> {
-        self.sync.purge_tombstones().await
+        let report = self.sync.purge_tombstones().await?;
+        auth_skeleton::metrics::counter!(PURGED_TOMBSTONES_TOTAL).increment(report.tombstones);
+        Ok(report)
     }
 }
 
@@ -65,12 +70,12 @@ impl auth_skeleton::server::Engine for Engine {
     }
 
     fn spawn_background_jobs(&self) {
-        let sync = self.sync.clone();
+        let engine = self.clone();
         actix_web::rt::spawn(async move {
             let mut tick = actix_web::rt::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;
-                match sync.purge_tombstones().await {
+                match engine.purge_tombstones().await {
                     Ok(PurgeReport { tombstones: 0, .. }) => {}
                     Ok(report) => tracing::info!(
                         tombstones = report.tombstones,

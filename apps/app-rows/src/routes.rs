@@ -6,10 +6,11 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_skeleton::http::CurrentUser;
 use auth_skeleton::http::json::{parse, read_limited};
+use auth_skeleton::metrics::{RowsDirection, record_rows};
 use auth_skeleton::{ApiError, Problem};
 use serde::{Deserialize, Serialize};
 
-use crate::change::{BatchError, ChangeResult, PushRequest, Row, check_batch};
+use crate::change::{BatchError, ChangeResult, PushRequest, Row, Status, check_batch};
 use crate::cursor::Cursor;
 use crate::limits::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PUSH_BODY_LIMIT};
 use crate::sync::{Sync, SyncError};
@@ -71,6 +72,12 @@ async fn push(
         }
     })?;
     let pushed = sync.push(me.user_id(), &changes).await.map_err(problem)?;
+    let applied = pushed
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Applied)
+        .count();
+    record_rows(RowsDirection::Pushed, applied as u64);
     Ok(HttpResponse::Ok().json(PushResponse {
         results: pushed.results,
         server_time: sync.now_ms(),
@@ -121,6 +128,7 @@ async fn pull(
         .pull(me.user_id(), since, limit)
         .await
         .map_err(problem)?;
+    record_rows(RowsDirection::Pulled, page.changes.len() as u64);
     Ok(HttpResponse::Ok().json(PullResponse {
         changes: page.changes,
         cursor: page.cursor.encode(),

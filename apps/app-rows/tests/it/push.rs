@@ -26,6 +26,24 @@ async fn push_applies_changes_and_answers_one_result_per_change_in_order(backend
     assert_eq!(reply.header("cache-control"), Some("no-store"));
     // A pull returns the rows exactly as pushed, tombstone included, in push order.
     assert_eq!(pull_all(&server, &token).await, changes.to_vec());
+    // Sync work shows on /metrics (the counters are process-wide: other tests add to them).
+    let metrics = server.send(server.get("/metrics")).await;
+    let metrics = String::from_utf8_lossy(&metrics.bytes);
+    for (series, at_least) in [
+        (r#"sync_rows_total{direction="pushed"}"#, 3.0),
+        (r#"sync_rows_total{direction="pulled"}"#, 3.0),
+        (r#"sync_requests_total{operation="push"}"#, 1.0),
+        (r#"sync_requests_total{operation="pull"}"#, 1.0),
+    ] {
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .unwrap_or_else(|| panic!("{series} missing from {metrics}"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(value >= at_least, "{series} {value}");
+    }
 }
 
 async fn a_retried_push_is_stale_and_changes_nothing(backend: Backend) {

@@ -65,6 +65,12 @@ async fn purged_tombstones_send_older_cursors_to_a_resync(backend: Backend) {
     );
     let reply = pull(&server, &token, &format!("?since={before_delete}")).await;
     assert_problem(&reply, 410, "resync_required");
+    let metrics = server.send(server.get("/metrics")).await;
+    let metrics = String::from_utf8_lossy(&metrics.bytes);
+    assert!(
+        metrics.contains("app_rows_purged_tombstones_total"),
+        "{metrics}"
+    );
     // A cursor that saw the tombstone is still good.
     let reply = pull(&server, &token, &format!("?since={after_delete}")).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
