@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::mail::{MailConfig, TransportConfig};
 use crate::password::{HashCost, PasswordPolicy};
+use crate::rate_limit::RateLimitConfig;
 
 pub mod checks;
 pub mod file;
@@ -211,6 +212,10 @@ pub struct AuthConfig {
     pub mail: MailConfig,
     /// How long mailed links work.
     pub token_lifetimes: TokenLifetimes,
+    /// The rate limits (`RATE_LIMIT_<NAME>`).
+    pub rate_limits: RateLimitConfig,
+    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// How long each kind of mailed link works.
@@ -249,6 +254,8 @@ impl AuthConfig {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             mail: MailConfig::default(),
             token_lifetimes: TokenLifetimes::default(),
+            rate_limits: RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -300,6 +307,12 @@ impl AuthConfig {
         ttl.verify_email = vars.duration_or("EMAIL_VERIFY_TTL", ttl.verify_email)?;
         ttl.reset_password = vars.duration_or("PASSWORD_RESET_TTL", ttl.reset_password)?;
         ttl.change_email = vars.duration_or("EMAIL_CHANGE_TTL", ttl.change_email)?;
+        config.rate_limits = RateLimitConfig::from_vars(vars)?;
+        config.trusted_proxies = vars.parse_or(
+            "TRUSTED_PROXIES",
+            Vec::new(),
+            crate::http::client_ip::parse_trusted_proxies,
+        )?;
         if config.session_idle.is_zero() || config.session_max_age.is_zero() {
             return Err(ConfigError::new(
                 "SESSION_IDLE",

@@ -243,6 +243,10 @@ macro_rules! with_db {
 }
 
 /// Runs `body` with `conn` bound to the connection of a [`Tx`] (a `&mut Tx`).
+///
+/// As with [`with_db!`](crate::with_db), both expansions must have one type: end an
+/// `.execute(..).await` with `.map(|done| done.rows_affected())`, since each backend has its own
+/// query-result type.
 #[macro_export]
 macro_rules! with_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {

@@ -28,6 +28,8 @@ use crate::schema::{Migrations, claim_ownership};
 
 /// How often expired sessions are swept from the database.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// How often idle rate-limit state is dropped.
+const RATE_LIMIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long shutdown spends delivering the mail that is still due.
 const MAIL_FLUSH_GRACE: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in flight.
@@ -64,14 +66,14 @@ pub trait Engine: AccountDataHook {
 
     /// Starts the engine's background jobs (tombstone purges and the like); the default has none.
     fn spawn_background_jobs(&self) {}
-}
-
 
     /// The OpenAPI paths and schemas of the engine's routes, merged into `/openapi.json`
     /// (see [`crate::openapi`]); the default documents nothing.
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         utoipa::openapi::OpenApi::default()
     }
+}
+
 /// The version of this library, for `/healthz`.
 pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -210,6 +212,7 @@ where
     .map_err(|e| e.to_string())?;
     engine.spawn_background_jobs();
     spawn_session_purge(auth.clone());
+    spawn_rate_limit_pruning(auth.clone());
     auth.outbox().spawn_worker();
 
     let info = AppInfo {
@@ -285,13 +288,10 @@ pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, in
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
+        .route("/openapi.json", web::get().to(openapi_json))
         .configure(crate::http::configure);
 }
 
-        .route("/openapi.json", web::get().to(openapi_json))
-async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
 /// The document [`configure_app`] registered, or the library's alone when embedded without it.
 async fn openapi_json(
     doc: Option<web::Data<ApiDocument>>,
@@ -313,6 +313,9 @@ async fn openapi_json(
         .body(body)
 }
 
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::metrics::render())
 }
 
@@ -344,6 +347,17 @@ async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
             HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
         }
     }
+}
+
+/// Keeps rate-limit memory bounded under a flood of distinct IPs or emails.
+fn spawn_rate_limit_pruning(auth: Auth) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
+        loop {
+            tick.tick().await;
+            auth.prune_rate_limits();
+        }
+    });
 }
 
 fn spawn_session_purge(auth: Auth) {

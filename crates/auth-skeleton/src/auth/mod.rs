@@ -26,6 +26,7 @@ use crate::mail::templates::Template;
 use crate::mailed_token::{self, Purpose};
 use crate::model::{Session, User};
 use crate::password::{Hasher, PasswordPolicy, Verified};
+use crate::rate_limit::{InMemoryRateLimiter, Limit, RateLimiter};
 use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
 
@@ -84,6 +85,7 @@ struct Inner {
     data_hooks: Vec<Arc<dyn AccountDataHook>>,
     outbox: Outbox,
     background_mail: Arc<Semaphore>,
+    limiter: Arc<dyn RateLimiter>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -104,6 +106,7 @@ impl Auth {
         data_hooks: Vec<Arc<dyn AccountDataHook>>,
     ) -> Result<Self, InitError> {
         let hasher = Hasher::new(config.hash_cost, config.hash_concurrency)?;
+        let config_limits = config.rate_limits.clone();
         let transport = Transport::new(&config.mail.transport).map_err(InitError::Mail)?;
         let outbox = Outbox::new(
             db.clone(),
@@ -120,8 +123,36 @@ impl Auth {
                 data_hooks,
                 outbox,
                 background_mail: Arc::new(Semaphore::new(MAX_BACKGROUND_MAIL_TASKS)),
+                limiter: Arc::new(InMemoryRateLimiter::new(config_limits)),
             }),
         })
+    }
+
+    /// Replaces the built-in per-process rate limiter (e.g. with one over a shared store).
+    ///
+    /// # Panics
+    /// When called after the services were cloned (call it right after [`Auth::new`]).
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_rate_limiter is called before the services are shared")
+            .limiter = limiter;
+        self
+    }
+
+    /// Counts an attempt of `limit` for `key`: `429 rate_limited` with `Retry-After` when over.
+    pub fn check_limit(&self, limit: Limit, key: &str) -> Result<(), ApiError> {
+        self.inner.limiter.check(limit, key).map_err(|retry| {
+            tracing::info!(limit = %limit, "rate limited");
+            crate::metrics::record_rate_limited(limit.name());
+            ApiError::RateLimited {
+                retry_after_secs: retry.secs(),
+            }
+        })
+    }
+
+    /// Drops rate-limit state that no longer limits anything; run periodically.
+    pub fn prune_rate_limits(&self) {
+        self.inner.limiter.prune();
     }
 
     /// The mail outbox (start its worker with [`Outbox::spawn_worker`]).

@@ -10,6 +10,7 @@ use crate::email::Email;
 use crate::error::ApiError;
 use crate::mail::templates::Template;
 use crate::mailed_token::{self, Purpose};
+use crate::rate_limit::Limit;
 use crate::store;
 
 impl Auth {
@@ -87,6 +88,8 @@ impl Auth {
             .await?;
         tx.commit().await?;
         self.outbox().notify();
+        // Whoever locked the account's login out, its owner is back in.
+        self.inner.limiter.clear(Limit::LoginEmail, &user.email);
         tracing::info!(user_id = %user.id, "password reset");
         Ok(())
     }

@@ -7,11 +7,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Auth, SignedIn};
+use crate::email::Email;
 use crate::error::ApiError;
+use crate::http::client_ip::{client_ip, limit_key};
 use crate::http::cookie::{clearing_cookie, session_cookie};
 use crate::http::csrf;
 use crate::http::current_user::CurrentUser;
 use crate::http::json::Json;
+use crate::rate_limit::Limit;
 
 /// Mounts the auth routes under `/v1/auth`. `Auth` must be registered as `web::Data<Auth>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,12 +66,24 @@ struct Credentials {
     device_name: Option<String>,
 }
 
+/// The per-IP rate-limit key of a request.
+fn ip_key(req: &HttpRequest, auth: &Auth) -> String {
+    limit_key(client_ip(req, &auth.config().trusted_proxies))
+}
+
+/// The per-email rate-limit key: the normalised address, or the trimmed lower-cased input when
+/// it does not parse (so malformed variants cannot dodge the limit).
+fn email_key(email: &str) -> String {
+    Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned())
+}
+
 async fn signup(
     req: HttpRequest,
     auth: web::Data<Auth>,
     Json(body): Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     csrf::reject_foreign_origin(&req, auth.config())?;
+    auth.check_limit(Limit::SignupIp, &ip_key(&req, &auth))?;
     let signed_in = auth
         .signup(&body.email, &body.password, body.device_name.as_deref())
         .await?;
@@ -86,6 +101,8 @@ async fn login(
     Json(body): Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     csrf::reject_foreign_origin(&req, auth.config())?;
+    auth.check_limit(Limit::LoginIp, &ip_key(&req, &auth))?;
+    auth.check_limit(Limit::LoginEmail, &email_key(&body.email))?;
     let signed_in = auth
         .login(&body.email, &body.password, body.device_name.as_deref())
         .await?;
@@ -195,6 +212,11 @@ async fn request_verification(
     auth: web::Data<Auth>,
     me: CurrentUser,
 ) -> Result<HttpResponse, ApiError> {
+    // An already verified address is answered without spending the user's mail allowance.
+    if me.user.email_verified {
+        return Err(ApiError::AlreadyVerified);
+    }
+    auth.check_limit(Limit::VerifyUser, me.user_id())?;
     auth.request_verification(&me.authenticated()).await?;
     Ok(HttpResponse::Accepted().finish())
 }
@@ -213,9 +235,13 @@ struct ForgotBody {
 }
 
 async fn forgot_password(
+    req: HttpRequest,
     auth: web::Data<Auth>,
     Json(body): Json<ForgotBody>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.check_limit(Limit::ForgotIp, &ip_key(&req, &auth))?;
+    let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+    auth.check_limit(Limit::ForgotEmail, email.as_str())?;
     auth.forgot_password(&body.email).await?;
     Ok(HttpResponse::Accepted().finish())
 }
@@ -245,6 +271,7 @@ async fn request_email_change(
     me: CurrentUser,
     Json(body): Json<EmailChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.check_limit(Limit::EmailChangeUser, me.user_id())?;
     auth.request_email_change(&me.authenticated(), &body.new_email, &body.password)
         .await?;
     Ok(HttpResponse::Accepted().finish())

@@ -137,6 +137,9 @@ impl Outbox {
                 .await
             })?;
             if due.is_empty() {
+                if let Ok(depth) = self.depth().await {
+                    crate::metrics::set_mail_outbox_depth(depth.max(0) as u64);
+                }
                 return Ok(report);
             }
             for message in due {
@@ -181,6 +184,7 @@ impl Outbox {
         match result {
             Ok(()) => {
                 self.delete(&m.id).await?;
+                crate::metrics::record_mail_sent();
                 tracing::info!(outbox_id = %m.id, "mail delivered");
                 report.sent += 1;
             }
@@ -203,6 +207,7 @@ impl Outbox {
                 })?;
                 // The error comes from the transport and never contains the message.
                 tracing::warn!(outbox_id = %m.id, attempts, retry_in_s = backoff.as_secs(), %error, "mail delivery failed");
+                crate::metrics::record_mail_failure();
                 report.failed += 1;
             }
         }

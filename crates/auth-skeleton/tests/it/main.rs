@@ -9,6 +9,7 @@ mod email_change;
 mod observability;
 mod openapi;
 mod protocol;
+mod rate_limits;
 mod recovery;
 mod sessions;
 mod storage;

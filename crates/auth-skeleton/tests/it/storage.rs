@@ -70,11 +70,18 @@ async fn migrations_are_idempotent_and_tracked_apart_from_the_apps(backend: Back
     let db = Db::connect(&database.url).await.unwrap();
     let auth = Migrations::auth();
     let shipped: Vec<i64> = auth.sqlite.iter().map(|m| m.version).collect();
-    assert_eq!(shipped, auth.postgres.iter().map(|m| m.version).collect::<Vec<_>>(), "both backends ship the same versions");
+    assert_eq!(
+        shipped,
+        auth.postgres.iter().map(|m| m.version).collect::<Vec<_>>(),
+        "both backends ship the same versions"
+    );
     assert_eq!(auth.applied_version(&db).await.unwrap(), None);
     auth.run(&db).await.unwrap();
     auth.run(&db).await.unwrap();
-    assert_eq!(auth.applied_version(&db).await.unwrap(), shipped.iter().max().copied());
+    assert_eq!(
+        auth.applied_version(&db).await.unwrap(),
+        shipped.iter().max().copied()
+    );
     assert_eq!(
         Migrations::none().applied_version(&db).await.unwrap(),
         None,
@@ -84,7 +91,11 @@ async fn migrations_are_idempotent_and_tracked_apart_from_the_apps(backend: Back
         sqlx::query_scalar("SELECT COUNT(*) FROM _auth_skeleton_migrations").fetch_optional(pool).await
     })
     .unwrap();
-    assert_eq!(default_table, Some(shipped.len() as i64), "each migration applied once");
+    assert_eq!(
+        default_table,
+        Some(shipped.len() as i64),
+        "each migration applied once"
+    );
     db.close().await;
 }
 

@@ -1,0 +1,437 @@
+//! Rate limits that stop credential stuffing and mail abuse without locking real users out.
+//!
+//! Each [`Limit`] is a GCRA quota (governor): `N/minute` allows a burst of `N` refilled evenly
+//! over the minute. Limits are checked before any password hashing or mail work, so a refused
+//! attempt costs a map lookup. Every login attempt counts against its limits (the outcome is not
+//! known before the hash), successful ones included; the defaults leave ample room for a person.
+//!
+//! The built-in [`InMemoryRateLimiter`] is per process: several instances behind a balancer each
+//! keep their own counts (so the effective limit is multiplied by the instance count). The
+//! [`RateLimiter`] trait is the seam for a shared store.
+//!
+//! A lockout cannot be turned against its victim: password reset has limits of its own, and a
+//! successful reset clears the account's login limit.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{Quota, RateLimiter as Gcra};
+
+use crate::config::{ConfigError, Vars};
+
+/// The limits, one per thing an attacker could repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Limit {
+    /// Sign-ups per client IP (`RATE_LIMIT_SIGNUP_IP`).
+    SignupIp,
+    /// Login attempts per client IP (`RATE_LIMIT_LOGIN_IP`).
+    LoginIp,
+    /// Login attempts per normalised email (`RATE_LIMIT_LOGIN_EMAIL`).
+    LoginEmail,
+    /// Password-reset requests per client IP (`RATE_LIMIT_FORGOT_IP`).
+    ForgotIp,
+    /// Password-reset requests per normalised email (`RATE_LIMIT_FORGOT_EMAIL`).
+    ForgotEmail,
+    /// Verification mails per user (`RATE_LIMIT_VERIFY_USER`).
+    VerifyUser,
+    /// Email-change requests per user (`RATE_LIMIT_EMAIL_CHANGE_USER`).
+    EmailChangeUser,
+}
+
+impl Limit {
+    /// Every limit.
+    pub const ALL: [Limit; 7] = [
+        Limit::SignupIp,
+        Limit::LoginIp,
+        Limit::LoginEmail,
+        Limit::ForgotIp,
+        Limit::ForgotEmail,
+        Limit::VerifyUser,
+        Limit::EmailChangeUser,
+    ];
+
+    /// The `NAME` of its `RATE_LIMIT_NAME` variable.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::SignupIp => "SIGNUP_IP",
+            Limit::LoginIp => "LOGIN_IP",
+            Limit::LoginEmail => "LOGIN_EMAIL",
+            Limit::ForgotIp => "FORGOT_IP",
+            Limit::ForgotEmail => "FORGOT_EMAIL",
+            Limit::VerifyUser => "VERIFY_USER",
+            Limit::EmailChangeUser => "EMAIL_CHANGE_USER",
+        }
+    }
+
+    /// The default, as it would be written in `RATE_LIMIT_NAME` (see the README for sources).
+    pub fn default_rate(self) -> &'static str {
+        match self {
+            // OWASP and NIST SP 800-63B: throttle per IP and per account; at most 20 attempts
+            // per IP and 10 per account in any 10 minutes (17 + 17/6 <= 20, 8 + 8/6 <= 10).
+            Limit::LoginIp => "17/hour",
+            Limit::LoginEmail => "8/hour",
+            Limit::SignupIp => "20/hour",
+            // Every mail-sending route is strictly limited: at most 5 reset mails per address
+            // in an hour (2 + 2 refills), a few per IP and per user.
+            Limit::ForgotIp => "10/hour",
+            Limit::ForgotEmail => "2/hour",
+            Limit::VerifyUser => "3/hour",
+            Limit::EmailChangeUser => "3/hour",
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A quota: a burst of `burst` refilled evenly over `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// The burst, and how many cells refill per `per`.
+    pub burst: NonZeroU32,
+    /// The refill period.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Parses `N/second`, `N/minute`, `N/hour`, or `off` (`None`).
+    pub fn parse(s: &str) -> Result<Option<Rate>, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (n, unit) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: write N/second, N/minute, N/hour or off"))?;
+        let burst = n
+            .trim()
+            .parse::<NonZeroU32>()
+            .map_err(|_| format!("{s:?}: N must be a whole number of at least 1"))?;
+        let per = match unit.trim() {
+            "second" => Duration::from_secs(1),
+            "minute" => Duration::from_secs(60),
+            "hour" => Duration::from_secs(3_600),
+            other => {
+                return Err(format!(
+                    "{s:?}: unknown unit {other:?}; use second, minute or hour"
+                ));
+            }
+        };
+        Ok(Some(Rate { burst, per }))
+    }
+
+    fn quota(self) -> Quota {
+        Quota::with_period(self.per / self.burst.get())
+            .unwrap_or_else(|| Quota::per_second(self.burst))
+            .allow_burst(self.burst)
+    }
+}
+
+/// The configured rate of every limit (`None`: off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig(HashMap<Limit, Option<Rate>>);
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self(
+            Limit::ALL
+                .iter()
+                .map(|l| (*l, Rate::parse(l.default_rate()).expect("valid default")))
+                .collect(),
+        )
+    }
+}
+
+impl RateLimitConfig {
+    /// Reads `RATE_LIMIT_<NAME>` for every limit.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        for limit in Limit::ALL {
+            let var = format!("RATE_LIMIT_{}", limit.name());
+            if let Some(raw) = vars.get(&var) {
+                let rate = Rate::parse(raw.trim()).map_err(|m| ConfigError::new(&var, m))?;
+                config.0.insert(limit, rate);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Every limit off (for tests and trusted embeddings).
+    pub fn off() -> Self {
+        Self(Limit::ALL.iter().map(|l| (*l, None)).collect())
+    }
+
+    /// The rate of `limit`, `None` when off.
+    pub fn rate(&self, limit: Limit) -> Option<Rate> {
+        self.0.get(&limit).copied().flatten()
+    }
+}
+
+/// A refusal: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    /// Whole seconds for the `Retry-After` header (at least 1).
+    pub fn secs(self) -> u64 {
+        self.0.as_secs_f64().ceil().max(1.0) as u64
+    }
+}
+
+/// Where limits are counted. The built-in one is [`InMemoryRateLimiter`]; a deployment with
+/// several instances can implement this over a shared store.
+pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
+    /// Counts one attempt of `limit` for `key`; `Err` when it is over the limit.
+    fn check(&self, limit: Limit, key: &str) -> Result<(), RetryAfter>;
+    /// Forgets `key`'s count for `limit` (a successful reset clears the login limit).
+    fn clear(&self, limit: Limit, key: &str);
+    /// Drops state that no longer limits anything; called periodically.
+    fn prune(&self) {}
+}
+
+type Cell = Gcra<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>;
+
+/// Per-process limits: a governor GCRA cell per `(limit, key)`, pruned once fully refilled.
+///
+/// Cells are keyed by a keyed SipHash of `(limit, key)` rather than the key itself: no
+/// allocation per key, so a flood of distinct emails or IPs lives in one table whose memory goes
+/// back to the system when pruned. The hash key is random per process, so nobody can make two
+/// keys share a cell on purpose.
+pub struct InMemoryRateLimiter {
+    config: RateLimitConfig,
+    clock: DefaultClock,
+    hasher: std::hash::RandomState,
+    cells: Mutex<HashMap<u64, Entry>>,
+}
+
+struct Entry {
+    cell: Cell,
+    /// When the cell is back to a full burst if unused (after which it limits nothing).
+    idle_after: governor::clock::QuantaInstant,
+}
+
+impl fmt::Debug for InMemoryRateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemoryRateLimiter")
+            .field("config", &self.config)
+            .field("keys", &self.len())
+            .finish()
+    }
+}
+
+impl InMemoryRateLimiter {
+    /// Limits per `config`.
+    pub fn new(config: RateLimitConfig) -> Self {
+        Self {
+            config,
+            clock: DefaultClock::default(),
+            hasher: std::hash::RandomState::new(),
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many `(limit, key)` cells are held.
+    pub fn len(&self) -> usize {
+        self.cells.lock().map_or(0, |c| c.len())
+    }
+
+    /// Whether no cell is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn cell_id(&self, limit: Limit, key: &str) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.hasher.hash_one((limit, key))
+    }
+}
+
+impl RateLimiter for InMemoryRateLimiter {
+    fn check(&self, limit: Limit, key: &str) -> Result<(), RetryAfter> {
+        let Some(rate) = self.config.rate(limit) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = cells
+            .entry(self.cell_id(limit, key))
+            .or_insert_with(|| Entry {
+                cell: Gcra::direct_with_clock(rate.quota(), self.clock.clone()),
+                idle_after: now,
+            });
+        match entry.cell.check() {
+            Ok(()) => {
+                // A burst's worth of refill after the last use, the cell is as good as new.
+                entry.idle_after = now + rate.per.into();
+                Ok(())
+            }
+            Err(not_until) => Err(RetryAfter(not_until.wait_time_from(now))),
+        }
+    }
+
+    fn clear(&self, limit: Limit, key: &str) {
+        let id = self.cell_id(limit, key);
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        cells.remove(&id);
+    }
+
+    fn prune(&self) {
+        let now = self.clock.now();
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        cells.retain(|_, e| e.idle_after > now);
+        // Give the memory back after a flood of distinct keys.
+        if cells.capacity() > 4 * cells.len().max(1024) {
+            cells.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(pairs: &[(&str, &str)]) -> InMemoryRateLimiter {
+        InMemoryRateLimiter::new(
+            RateLimitConfig::from_vars(&Vars::from_pairs(pairs.iter().copied())).unwrap(),
+        )
+    }
+
+    #[test]
+    fn parses_rates_and_off() {
+        assert_eq!(
+            Rate::parse("5/minute"),
+            Ok(Some(Rate {
+                burst: NonZeroU32::new(5).unwrap(),
+                per: Duration::from_secs(60)
+            }))
+        );
+        assert_eq!(Rate::parse("off"), Ok(None));
+        for bad in ["", "5", "0/minute", "5/day", "x/hour", "-1/second"] {
+            assert!(Rate::parse(bad).is_err(), "{bad:?}");
+        }
+        let err = RateLimitConfig::from_vars(&Vars::from_pairs([("RATE_LIMIT_LOGIN_IP", "lots")]))
+            .unwrap_err();
+        assert_eq!(err.var, "RATE_LIMIT_LOGIN_IP");
+    }
+
+    #[test]
+    fn a_burst_is_allowed_then_refused_with_a_retry_after() {
+        let l = limiter(&[("RATE_LIMIT_LOGIN_EMAIL", "3/hour")]);
+        for _ in 0..3 {
+            assert!(l.check(Limit::LoginEmail, "ann@example.com").is_ok());
+        }
+        let refused = l.check(Limit::LoginEmail, "ann@example.com").unwrap_err();
+        assert!(
+            refused.0 > Duration::from_secs(19 * 60) && refused.0 <= Duration::from_secs(20 * 60),
+            "{refused:?}"
+        );
+        assert!(
+            l.check(Limit::LoginEmail, "bob@example.com").is_ok(),
+            "keys are separate"
+        );
+        assert!(
+            l.check(Limit::LoginIp, "ann@example.com").is_ok(),
+            "limits are separate"
+        );
+        l.clear(Limit::LoginEmail, "ann@example.com");
+        assert!(
+            l.check(Limit::LoginEmail, "ann@example.com").is_ok(),
+            "clear forgets the count"
+        );
+    }
+
+    #[test]
+    fn the_defaults_meet_the_contract() {
+        let l = InMemoryRateLimiter::new(RateLimitConfig::default());
+        let allowed = |limit: Limit| (0..100).take_while(|_| l.check(limit, "k").is_ok()).count();
+        // Within one burst (well under 10 minutes of refill) the 11th login per email, the 21st
+        // per IP and the 6th reset request per email are refused.
+        assert!(allowed(Limit::LoginEmail) <= 10);
+        assert!(allowed(Limit::LoginIp) <= 20);
+        assert!(allowed(Limit::ForgotEmail) <= 5);
+        for limit in Limit::ALL {
+            let rate = Rate::parse(limit.default_rate()).unwrap().unwrap();
+            // Burst plus what refills in the window stays within the contract's bounds.
+            let in_window = |window: Duration| {
+                rate.burst.get() as f64
+                    + window.as_secs_f64() / rate.per.as_secs_f64() * rate.burst.get() as f64
+            };
+            match limit {
+                Limit::LoginEmail => assert!(in_window(Duration::from_secs(600)) < 11.0),
+                Limit::LoginIp => assert!(in_window(Duration::from_secs(600)) < 21.0),
+                Limit::ForgotEmail => assert!(in_window(Duration::from_secs(3_599)) < 6.0),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn off_never_refuses() {
+        let l = limiter(&[("RATE_LIMIT_SIGNUP_IP", "off")]);
+        assert!((0..1_000).all(|_| l.check(Limit::SignupIp, "10.0.0.1").is_ok()));
+        assert!(l.is_empty(), "an unlimited limit keeps no state");
+    }
+
+    #[test]
+    fn pruning_drops_idle_cells() {
+        let l = limiter(&[("RATE_LIMIT_FORGOT_IP", "5/second")]);
+        for i in 0..1_000 {
+            l.check(Limit::ForgotIp, &format!("10.0.{}.{}", i / 256, i % 256))
+                .unwrap();
+        }
+        assert_eq!(l.len(), 1_000);
+        l.prune();
+        assert_eq!(l.len(), 1_000, "cells still refilling are kept");
+        std::thread::sleep(Duration::from_millis(1_100));
+        l.prune();
+        assert!(l.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+
+    fn rss_kib() -> u64 {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: u64 = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        pages * 4
+    }
+
+    /// A measurement, not an assertion on speed: run with
+    /// `cargo test -p auth-skeleton --lib rate_limit::memory -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement that takes a few seconds; run it explicitly"]
+    fn a_million_distinct_keys_are_given_back_after_pruning() {
+        let config =
+            RateLimitConfig::from_vars(&Vars::from_pairs([("RATE_LIMIT_LOGIN_EMAIL", "5/second")]))
+                .unwrap();
+        let limiter = InMemoryRateLimiter::new(config);
+        let before = rss_kib();
+        for i in 0..1_000_000u32 {
+            let _ = limiter.check(Limit::LoginEmail, &format!("attacker-{i}@example.com"));
+        }
+        let peak = rss_kib();
+        assert_eq!(limiter.len(), 1_000_000);
+        std::thread::sleep(Duration::from_millis(1_100));
+        limiter.prune();
+        let after = rss_kib();
+        assert!(limiter.is_empty());
+        eprintln!(
+            "rate-limit state for 1,000,000 distinct keys: RSS before {} MiB, with the keys {} MiB, after pruning {} MiB",
+            before / 1024,
+            peak / 1024,
+            after / 1024
+        );
+    }
+}
