@@ -149,8 +149,25 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
-    /// Reads `RATE_LIMIT_<NAME>` for every limit.
+    /// Reads `RATE_LIMIT_<NAME>` for every limit; a `RATE_LIMIT_` variable with an unknown name
+    /// is an error that lists the known ones.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        for var in vars.names_with_prefix("RATE_LIMIT_") {
+            let name = &var["RATE_LIMIT_".len()..];
+            if !Limit::ALL.iter().any(|l| l.name() == name) {
+                let known: Vec<String> = Limit::ALL
+                    .iter()
+                    .map(|l| format!("RATE_LIMIT_{l}"))
+                    .collect();
+                return Err(ConfigError::new(
+                    &var,
+                    format!(
+                        "there is no rate limit named {name:?}; the limits are {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
         let mut config = Self::default();
         for limit in Limit::ALL {
             let var = format!("RATE_LIMIT_{}", limit.name());
