@@ -47,3 +47,42 @@ pub trait AccountDataHook: Send + Sync + 'static {
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 }
+
+/// Runs `statements` in order inside `tx`, each with `user_id` bound to `$1`: the whole body of
+/// an [`AccountDataHook`] whose tables are keyed by the user's id. List child tables before the
+/// tables they reference.
+///
+/// ```
+/// use auth_skeleton::db::Tx;
+/// use auth_skeleton::hooks::{AccountDataHook, BoxFuture, delete_rows};
+///
+/// struct Notes;
+///
+/// impl AccountDataHook for Notes {
+///     fn delete_user_data<'a>(
+///         &'a self,
+///         tx: &'a mut Tx,
+///         user_id: &'a str,
+///     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+///         delete_rows(tx, user_id, &["DELETE FROM notes WHERE user_id = $1"])
+///     }
+/// }
+/// ```
+pub fn delete_rows<'a>(
+    tx: &'a mut Tx,
+    user_id: &'a str,
+    statements: &'a [&'static str],
+) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        for &sql in statements {
+            crate::with_tx!(&mut *tx, |conn| {
+                sqlx::query(sql)
+                    .bind(user_id)
+                    .execute(conn)
+                    .await
+                    .map(|done| done.rows_affected())
+            })?;
+        }
+        Ok(())
+    })
+}

@@ -14,4 +14,4 @@ pub mod routes;
 
 pub use current_user::{CredentialKind, CurrentUser};
 pub use json::{BodyLimit, Json};
-pub use routes::{configure, not_found};
+pub use routes::{configure, method_not_allowed, not_found};

@@ -289,3 +289,34 @@ async fn confirm_email_change(
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route"))
 }
+
+/// `405 method_not_allowed` as problem details with an `Allow` header, for the default service
+/// of an app's resource: without it actix-web answers a wrong method with an empty body, unlike
+/// every other error a client sees.
+///
+/// ```
+/// use actix_web::{HttpResponse, web};
+/// use auth_skeleton::http::method_not_allowed;
+///
+/// let note = web::resource("/v1/note")
+///     .route(web::get().to(HttpResponse::Ok))
+///     .route(web::put().to(HttpResponse::Ok))
+///     .default_service(web::to(|| method_not_allowed("GET, PUT")));
+/// # let _ = note;
+/// ```
+pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    use actix_web::ResponseError as _;
+    use actix_web::http::{StatusCode, header};
+
+    let mut response = crate::Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route accepts {allow}"),
+    )
+    .error_response();
+    // `allow` is a literal such as "GET, PUT"; a malformed one loses only the header.
+    if let Ok(value) = header::HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}

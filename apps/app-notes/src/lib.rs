@@ -1,0 +1,94 @@
+//! `app-notes`: the smallest app on `auth-skeleton` and the template a new team copies: one
+//! text note per user. `GET /v1/note` reads the caller's note (`404 not_found` before the first
+//! write); `PUT /v1/note` with `{"text": "..."}` replaces it. The library does the rest.
+
+use actix_web::{HttpResponse, web};
+use auth_skeleton::hooks::{AccountDataHook, BoxFuture, delete_rows};
+use auth_skeleton::http::{CurrentUser, Json, method_not_allowed};
+use auth_skeleton::server::{AppSpec, EngineContext};
+use auth_skeleton::{ApiError, db::Tx, openapi::schemas::Problem, schema::Migrations, with_db};
+
+/// The app's identity, default port and migrations (`migrations/app-notes`).
+pub fn spec() -> AppSpec {
+    AppSpec {
+        name: "app-notes",
+        version: env!("CARGO_PKG_VERSION"),
+        default_port: 8082,
+        migrations: Migrations::app(
+            sqlx::migrate!("../../migrations/app-notes/sqlite"),
+            sqlx::migrate!("../../migrations/app-notes/postgres"),
+        ),
+    }
+}
+
+/// A note, as read and written.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Note {
+    /// Any text.
+    pub text: String,
+}
+
+/// The notes engine: the database and clock the library opened for it (`main.rs` builds it).
+#[derive(Clone)]
+pub struct Engine(pub EngineContext);
+
+#[utoipa::path(get, path = "/v1/note", tag = "notes", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The caller's note", body = Note),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found: no note written yet", body = Problem, content_type = "application/problem+json")))]
+async fn get_note(me: CurrentUser, engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
+    let text = with_db!(read engine.0.db, |pool| {
+        sqlx::query_scalar::<_, String>("SELECT text FROM notes WHERE user_id = $1")
+            .bind(me.user_id()).fetch_optional(pool).await
+    })?
+    .ok_or(ApiError::NotFound("no note written yet"))?;
+    Ok(HttpResponse::Ok().json(Note { text }))
+}
+
+#[utoipa::path(put, path = "/v1/note", tag = "notes", request_body = Note, security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The note, stored", body = Note),
+        (status = 400, description = "invalid_request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json")))]
+async fn put_note(
+    me: CurrentUser,
+    engine: web::Data<Engine>,
+    Json(note): Json<Note>,
+) -> Result<HttpResponse, ApiError> {
+    with_db!(write engine.0.db, |pool| {
+        sqlx::query("INSERT INTO notes (user_id, text, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (user_id) DO UPDATE SET text = $2, updated_at = $3")
+            .bind(me.user_id()).bind(&note.text).bind(engine.0.clock.now_ms())
+            .execute(pool).await.map(|done| done.rows_affected())
+    })?;
+    Ok(HttpResponse::Ok().json(note))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_note, put_note), tags((name = "notes", description = "One note per user")))]
+struct NotesApi;
+
+impl auth_skeleton::server::Engine for Engine {
+    fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let routes = web::resource("/v1/note")
+            .route(web::get().to(get_note))
+            .route(web::put().to(put_note))
+            .default_service(web::to(|| method_not_allowed("GET, PUT")));
+        cfg.app_data(web::Data::new(self.clone())).service(routes);
+    }
+
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <NotesApi as utoipa::OpenApi>::openapi()
+    }
+}
+
+/// The note goes in the transaction that deletes the account (the table's foreign key has no
+/// cascade, so forgetting this hook would make account deletion fail rather than leak notes).
+impl AccountDataHook for Engine {
+    fn delete_user_data<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        user_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        delete_rows(tx, user_id, &["DELETE FROM notes WHERE user_id = $1"])
+    }
+}
