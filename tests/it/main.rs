@@ -1,6 +1,9 @@
 //! System tests: the real app binaries as separate processes on real databases.
 
 mod cli;
+mod http;
+mod isolation;
 mod mail_outage;
 mod processes;
 mod request_log;
+mod upgrade;

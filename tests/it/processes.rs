@@ -1,6 +1,7 @@
 //! Each app binary serves on a port it chose, signs people up, shuts down cleanly on SIGTERM,
 //! and refuses another app's database.
 
+use auth_skeleton::db::Db;
 use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD, TestDatabase};
 use serde_json::{Value, json};
 use system_tests::binary;
@@ -43,17 +44,59 @@ async fn the_real_binary_serves_on_port_zero_and_signs_up(backend: Backend) {
     );
 }
 
+const APPS: [&str; 3] = ["app-rows", "app-blob", "app-notes"];
+
+/// The names of the database's tables, sorted.
+async fn tables(url: &str) -> Vec<String> {
+    let db = Db::connect(url).await.expect("the database opens");
+    let names = match &db {
+        Db::Sqlite(s) => {
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&s.reader)
+                .await
+        }
+        Db::Postgres(p) => {
+            sqlx::query_scalar(
+                "SELECT tablename::TEXT FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            )
+            .fetch_all(p)
+            .await
+        }
+    }
+    .expect("the table list");
+    db.close().await;
+    names
+}
+
 async fn an_app_refuses_another_apps_database(backend: Backend) {
-    let database = TestDatabase::new(backend).await;
-    let vars = [("DATABASE_URL", database.url.as_str())];
-    let (status, _) = ServiceProcess::run(&binary("app-rows"), &["migrate"], &vars);
-    assert!(status.success());
-    let (status, stderr) = ServiceProcess::run(&binary("app-blob"), &["migrate"], &vars);
-    assert!(!status.success(), "app-blob migrated app-rows' database");
-    assert!(stderr.contains("belongs to the app `app-rows`"), "{stderr}");
-    let (status, stderr) = ServiceProcess::run(&binary("app-blob"), &["serve"], &vars);
-    assert!(!status.success(), "app-blob served app-rows' database");
-    assert!(stderr.contains("belongs to the app `app-rows`"), "{stderr}");
+    for owner in APPS {
+        let database = TestDatabase::new(backend).await;
+        let vars = [("DATABASE_URL", database.url.as_str())];
+        let (status, stderr) = ServiceProcess::run(&binary(owner), &["migrate"], &vars);
+        assert!(status.success(), "{owner} migrate: {stderr}");
+        let before = tables(&database.url).await;
+        // Refused while the owner is stopped, and while it serves the same database.
+        for owner_serving in [false, true] {
+            let _owner = owner_serving.then(|| ServiceProcess::start(&binary(owner), &vars));
+            for intruder in APPS.into_iter().filter(|&app| app != owner) {
+                for command in ["migrate", "serve"] {
+                    let (status, stderr) =
+                        ServiceProcess::run(&binary(intruder), &[command], &vars);
+                    assert!(
+                        !status.success(),
+                        "{intruder} {command} on {owner}'s database"
+                    );
+                    let refusal = format!("belongs to the app `{owner}`, not `{intruder}`");
+                    assert!(stderr.contains(&refusal), "{stderr}");
+                }
+            }
+        }
+        assert_eq!(
+            tables(&database.url).await,
+            before,
+            "a refused app changed {owner}'s schema"
+        );
+    }
 }
 
 auth_skeleton::both_backends!(
