@@ -106,9 +106,9 @@ impl Rate {
         if s.eq_ignore_ascii_case("off") {
             return Ok(None);
         }
-        let (n, unit) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?}: write N/second, N/minute, N/hour or off"))?;
+        let (n, unit) = s.split_once('/').ok_or_else(|| {
+            format!("{s:?} is not a rate; write e.g. 10/minute, 5/hour, 2/second or off")
+        })?;
         let burst = n
             .trim()
             .parse::<NonZeroU32>()
@@ -119,7 +119,7 @@ impl Rate {
             "hour" => Duration::from_secs(3_600),
             other => {
                 return Err(format!(
-                    "{s:?}: unknown unit {other:?}; use second, minute or hour"
+                    "{s:?}: unknown unit {other:?}; write e.g. 10/minute, 5/hour, 2/second or off"
                 ));
             }
         };

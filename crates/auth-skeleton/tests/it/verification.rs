@@ -183,7 +183,54 @@ async fn file_transport_writes_one_eml_per_message(backend: Backend) {
     assert!(eml.contains("multipart/alternative"));
 }
 
+async fn a_token_works_only_for_its_own_purpose(backend: Backend) {
+    let (server, sink) = start_with_mail(backend, &[]).await;
+    bearer(&server, "gus@example.com").await;
+    let verify = sink
+        .wait_for("gus@example.com", 0)
+        .await
+        .token(VERIFY_LINK)
+        .unwrap();
+    server
+        .send(server.post(
+            "/v1/auth/password/forgot",
+            &serde_json::json!({"email": "gus@example.com"}),
+        ))
+        .await;
+    let reset = sink
+        .wait_for("gus@example.com", 1)
+        .await
+        .token(RESET_LINK)
+        .unwrap();
+
+    assert_problem(
+        &redeem(&server, "/v1/auth/email/confirm", &verify).await,
+        400,
+        "invalid_token",
+    );
+    assert_problem(
+        &redeem(&server, "/v1/auth/verify-email/confirm", &reset).await,
+        400,
+        "invalid_token",
+    );
+    let reset_with_verify = server
+        .send(server.post(
+            "/v1/auth/password/reset",
+            &serde_json::json!({"token": verify, "new_password": "violet-harbor-93"}),
+        ))
+        .await;
+    assert_problem(&reset_with_verify, 400, "invalid_token");
+    // Each still works where it belongs: a foreign use spent nothing.
+    assert_eq!(
+        redeem(&server, "/v1/auth/verify-email/confirm", &verify)
+            .await
+            .status,
+        200
+    );
+}
+
 auth_skeleton::both_backends!(
+    a_token_works_only_for_its_own_purpose,
     signup_mails_a_link_that_verifies_once,
     a_resent_link_works_and_unknown_tokens_do_not,
     a_verification_link_expires_after_24_hours,
