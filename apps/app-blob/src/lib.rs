@@ -86,6 +86,10 @@ impl auth_skeleton::server::Engine for Engine {
         routes::configure(cfg, self.saves.clone());
     }
 
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <routes::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn spawn_background_jobs(&self) {
         let saves = self.saves.clone();
         actix_web::rt::spawn(async move {

@@ -6,7 +6,9 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use auth_skeleton::Problem;
 use auth_skeleton::http::CurrentUser;
-use serde_json::json;
+use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::digest;
 use crate::error::SaveError;
@@ -19,6 +21,65 @@ use crate::version::Meta;
 const OCTET_STREAM: &str = "application/octet-stream";
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The routes and schemas of the save blob, for `/openapi.json` (see [`auth_skeleton::openapi`]).
+///
+/// The 405 answers to other methods are not operations of their own: the resources are what
+/// the document lists.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        get_save,
+        head_save,
+        put_save,
+        delete_save,
+        get_meta,
+        get_limits,
+        get_history,
+        get_history_version,
+    ),
+    components(schemas(Meta, Limits, History, VersionConflict)),
+    tags((name = "save", description = "One opaque save blob per user, with whole-object conflict detection"))
+)]
+pub struct ApiDoc;
+
+/// `GET /v1/save/limits`.
+#[derive(Serialize, ToSchema)]
+struct Limits {
+    /// `MAX_SAVE_BYTES`: the largest save accepted, in bytes.
+    max_bytes: usize,
+    /// `SAVE_HISTORY`: how many replaced or deleted versions are kept.
+    history: u32,
+}
+
+/// `GET /v1/save/history`.
+#[derive(Serialize, ToSchema)]
+struct History {
+    /// Newest first: the versions that writes replaced or deleted.
+    versions: Vec<Meta>,
+}
+
+/// `412 version_conflict`: problem details plus the save as it is now.
+// Only for the document: the answer itself is built by `SaveError`, whose shape the tests
+// compare with this one.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct VersionConflict {
+    /// Always `about:blank`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// The status's reason phrase.
+    title: String,
+    /// 412.
+    status: u16,
+    /// For humans.
+    detail: String,
+    /// `version_conflict`.
+    code: String,
+    /// The current save's meta; null when there is no save.
+    #[schema(required = true)]
+    current: Option<Meta>,
+}
 
 /// Mounts the save routes under `/v1/save`.
 pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
@@ -60,11 +121,30 @@ pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
     );
 }
 
+/// The limits a save is held to, so that a client can refuse an oversize save before uploading.
+#[utoipa::path(get, path = "/v1/save/limits", tag = "save", operation_id = "save_limits",
+    responses((status = 200, description = "The limits; no sign-in needed", body = Limits)))]
 async fn get_limits(saves: web::Data<Saves>) -> HttpResponse {
     let config = saves.config();
-    HttpResponse::Ok().json(json!({"max_bytes": config.max_bytes, "history": config.history}))
+    HttpResponse::Ok().json(Limits {
+        max_bytes: config.max_bytes,
+        history: config.history,
+    })
 }
 
+/// Download the save.
+#[utoipa::path(get, path = "/v1/save", tag = "save", operation_id = "save_get",
+    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The save's bytes", content_type = "application/octet-stream",
+            headers(("ETag" = String, description = "The save's version"))),
+        (status = 304, description = "If-None-Match matches the current version",
+            headers(("ETag" = String, description = "The save's version"))),
+        (status = 400, description = "invalid_request: a malformed If-None-Match", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn get_save(
     req: HttpRequest,
     me: CurrentUser,
@@ -82,11 +162,62 @@ async fn get_save(
     })
 }
 
+/// The save's ETag and size without its bytes.
+// The GET handler answers HEAD too (see `configure`).
+#[utoipa::path(head, path = "/v1/save", tag = "save", operation_id = "save_head",
+    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "There is a save",
+            headers(
+                ("ETag" = String, description = "The save's version"),
+                ("Content-Length" = u64, description = "The save's size in bytes"),
+            )),
+        (status = 304, description = "If-None-Match matches the current version",
+            headers(("ETag" = String, description = "The save's version"))),
+        (status = 400, description = "invalid_request: a malformed If-None-Match"),
+        (status = 401, description = "unauthenticated"),
+        (status = 404, description = "no_save"),
+    ))]
+#[allow(dead_code)] // Only declares the HEAD operation: one function carries one operation.
+fn head_save() {}
+
+/// The current save's meta object.
+#[utoipa::path(get, path = "/v1/save/meta", tag = "save", operation_id = "save_meta",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The save's meta", body = Meta,
+            headers(("ETag" = String, description = "The save's version, as `version`"))),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn get_meta(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpResponse, SaveError> {
     let meta = saves.meta(me.user_id()).await?;
     Ok(meta_response(StatusCode::OK, meta))
 }
 
+/// Create or replace the save. Exactly one of the concurrent writers holding one ETag succeeds.
+#[utoipa::path(put, path = "/v1/save", tag = "save", operation_id = "save_put",
+    request_body(content_type = "application/octet-stream", description = "The save's bytes, at most `MAX_SAVE_BYTES`"),
+    params(
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The current ETag, to replace the save"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "`*`, to create the save"),
+        ("Content-Digest" = Option<String>, Header, nullable = false, description = "`sha-256=:<base64>:` (RFC 9530); the bytes must hash to it"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Repeating the same PUT with this key within 24 hours returns the original success"),
+    ),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Replaced; the bytes are durable", body = Meta,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 201, description = "Created; the bytes are durable", body = Meta,
+            headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "digest_mismatch, or invalid_request for a malformed header", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "version_conflict: the save is not at the version the request assumed", body = VersionConflict, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large: over `MAX_SAVE_BYTES`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 428, description = "precondition_required: neither If-Match nor If-None-Match: *", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn put_save(
     req: HttpRequest,
     me: CurrentUser,
@@ -141,6 +272,18 @@ async fn put_save(
     Ok(meta_response(status, response.meta))
 }
 
+/// Delete the save; its last version stays in the history.
+#[utoipa::path(delete, path = "/v1/save", tag = "save", operation_id = "save_delete",
+    params(("If-Match" = String, Header, description = "The current ETag")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "invalid_request: a malformed If-Match", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "version_conflict: the save is not at the version the request assumed", body = VersionConflict, content_type = "application/problem+json"),
+        (status = 428, description = "precondition_required: no If-Match", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn delete_save(
     req: HttpRequest,
     me: CurrentUser,
@@ -154,12 +297,29 @@ async fn delete_save(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The versions that writes replaced or deleted, the last `SAVE_HISTORY`.
+#[utoipa::path(get, path = "/v1/save/history", tag = "save", operation_id = "save_history",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Newest first", body = History),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn get_history(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpResponse, SaveError> {
     let versions = saves.history(me.user_id()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "versions": versions })))
+    Ok(HttpResponse::Ok().json(History { versions }))
 }
 
-/// `{version}` is the ETag without its quotes; the router has already percent-decoded it.
+/// The bytes of a version in the history.
+#[utoipa::path(get, path = "/v1/save/history/{version}", tag = "save", operation_id = "save_history_version",
+    params(("version" = String, Path, description = "The version's ETag without its quotes, percent-encoded")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "That version's bytes", content_type = "application/octet-stream",
+            headers(("ETag" = String, description = "That version"))),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 404, description = "not_found: no such version in the history", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
+// `{version}` is the ETag without its quotes; the router has already percent-decoded it.
 async fn get_history_version(
     me: CurrentUser,
     saves: web::Data<Saves>,

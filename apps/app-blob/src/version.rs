@@ -2,6 +2,7 @@
 
 use auth_skeleton::clock::rfc3339;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Mints the tag of a user's `generation`-th version: `g<generation>-<8 random hex digits>`.
 ///
@@ -36,17 +37,23 @@ pub struct VersionRow {
 
 /// The meta object of the contract:
 /// `{"version", "size", "sha256", "updated_at", "device_name"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Meta {
     /// Exactly the `ETag` header's value, quotes included.
+    #[schema(example = "\"g3-5f2c9a1e\"")]
     pub version: String,
     /// Length in bytes.
+    #[schema(minimum = 0)]
     pub size: i64,
     /// SHA-256 of the bytes, lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
     /// When the version was written (RFC 3339 UTC).
+    #[schema(format = DateTime)]
     pub updated_at: String,
     /// The device name of the session that wrote it, if it had one.
+    // Always sent, null when there is none.
+    #[schema(required = true)]
     pub device_name: Option<String>,
 }
 

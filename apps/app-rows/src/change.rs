@@ -9,28 +9,44 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::limits::{Limits, MAX_CHANGES_PER_PUSH, MAX_ROW_DATA_BYTES};
 use crate::lww::Version;
 
 /// The body of `POST /v1/rows/push`, as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PushRequest {
-    /// The changes, in the order the client wants them applied.
+    /// The changes, in the order the client wants them applied (at most 1000).
+    #[schema(max_items = 1000)]
     pub changes: Vec<WireChange>,
 }
 
 /// One change as sent, before it is checked.
-#[derive(Debug, Deserialize)]
+// The document calls it a row: on the wire a change is the row the writer now holds.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PushedRow)]
 pub struct WireChange {
+    /// 1-64 characters of `[a-z0-9_]`.
+    #[schema(pattern = "^[a-z0-9_]{1,64}$", example = "notes")]
     collection: String,
+    /// The row's id within its collection: 1-128 characters.
+    #[schema(min_length = 1, max_length = 128, example = "n1")]
     id: String,
+    /// The writer's hybrid logical clock: milliseconds since the Unix epoch.
+    #[schema(example = 1_764_307_021_123_u64)]
     ts: u64,
+    /// The writer's hybrid logical clock: the counter within `ts`.
     counter: u64,
+    /// The writing device's id: 1-64 characters.
+    #[schema(min_length = 1, max_length = 64, example = "device-a")]
     node: String,
+    /// Whether the change deletes the row (a tombstone).
     deleted: bool,
+    /// The row's data: an object of at most 64 KiB serialized; null or absent when `deleted`.
     // Absent and null are the same: a tombstone may leave `data` out.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     data: Option<Map<String, Value>>,
 }
 
@@ -70,7 +86,7 @@ impl Change {
 }
 
 /// Why a well-formed change was not applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rejection {
     /// `ts` is more than `MAX_CLOCK_SKEW` ahead of the server's clock.
@@ -165,7 +181,7 @@ fn is_collection_name(s: &str) -> bool {
 }
 
 /// What happened to one change of a push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ChangeResult {
     /// The change's collection.
     pub collection: String,
@@ -174,12 +190,14 @@ pub struct ChangeResult {
     /// `applied`, `stale` or `rejected`.
     pub status: Status,
     /// Why it was rejected.
+    // Left out rather than null when there is no reason.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<Rejection>,
 }
 
 /// The fate of one change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The change is now the row.
@@ -191,7 +209,7 @@ pub enum Status {
 }
 
 /// A row as a pull returns it: its latest state, tombstone or not.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Row {
     /// The row's collection.
     pub collection: String,
@@ -206,6 +224,7 @@ pub struct Row {
     /// Whether the row is a tombstone.
     pub deleted: bool,
     /// The data exactly as stored (`null` for a tombstone).
+    #[schema(value_type = Option<Object>, required = true)]
     pub data: Option<Box<RawValue>>,
 }
 

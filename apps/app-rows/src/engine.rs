@@ -69,6 +69,10 @@ impl auth_skeleton::server::Engine for Engine {
         crate::routes::configure(cfg, self.sync.clone());
     }
 
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        <crate::routes::ApiDoc as utoipa::OpenApi>::openapi()
+    }
+
     fn spawn_background_jobs(&self) {
         let engine = self.clone();
         actix_web::rt::spawn(async move {

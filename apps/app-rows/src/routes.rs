@@ -7,10 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use auth_skeleton::http::CurrentUser;
 use auth_skeleton::http::json::{parse, read_limited};
 use auth_skeleton::metrics::{RowsDirection, record_rows};
+use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use auth_skeleton::{ApiError, Problem};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::change::{BatchError, ChangeResult, PushRequest, Row, Status, check_batch};
+use crate::change::{
+    BatchError, ChangeResult, PushRequest, Rejection, Row, Status, WireChange, check_batch,
+};
 use crate::cursor::Cursor;
 use crate::limits::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PUSH_BODY_LIMIT};
 use crate::sync::{Sync, SyncError};
@@ -35,12 +39,46 @@ pub fn configure(cfg: &mut web::ServiceConfig, sync: Sync) {
     );
 }
 
-#[derive(Serialize)]
+/// The routes and schemas of the row sync, for `/openapi.json` (see [`auth_skeleton::openapi`]).
+///
+/// The 405 answers to other methods are not operations of their own: the resources are what
+/// the document lists.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(push, pull),
+    components(schemas(
+        PushRequest,
+        WireChange,
+        PushResponse,
+        ChangeResult,
+        Status,
+        Rejection,
+        PullResponse,
+        Row,
+    )),
+    tags((name = "rows", description = "Row-level last-write-wins sync with tombstones"))
+)]
+pub struct ApiDoc;
+
+/// The answer to a push.
+#[derive(Serialize, ToSchema)]
 struct PushResponse {
+    /// One result per change, in the order of the changes.
     results: Vec<ChangeResult>,
+    /// The server's clock, ms since the Unix epoch.
     server_time: i64,
 }
 
+/// Push changed rows; each wins or loses against the stored row by its version.
+#[utoipa::path(post, path = "/v1/rows/push", tag = "rows", operation_id = "rows_push",
+    request_body(content = PushRequest, description = "At most 1000 changes and 2 MiB"),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "One result per change, in order; applied changes are durable", body = PushResponse),
+        (status = 400, description = "invalid_request: a malformed change (the detail names it and the field); nothing is applied", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large: more than 1000 changes or a body over 2 MiB", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn push(
     me: CurrentUser,
     sync: web::Data<Sync>,
@@ -91,14 +129,33 @@ struct PullQuery {
     limit: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of a pull.
+#[derive(Serialize, ToSchema)]
 struct PullResponse {
+    /// The caller's rows changed after `since`, in the order the server applied them,
+    /// tombstones included.
     changes: Vec<Row>,
+    /// Where the next pull starts (opaque).
     cursor: String,
+    /// Whether more changes follow `cursor`.
     has_more: bool,
+    /// The server's clock, ms since the Unix epoch.
     server_time: i64,
 }
 
+/// Pull the caller's rows changed since a cursor.
+#[utoipa::path(get, path = "/v1/rows/pull", tag = "rows", operation_id = "rows_pull",
+    params(
+        ("since" = Option<String>, Query, description = "The `cursor` of the previous pull; absent or empty starts from the beginning"),
+        ("limit" = Option<u32>, Query, minimum = 1, description = "At most this many changes (default 500; above 1000 counts as 1000)"),
+    ),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The next page of changes", body = PullResponse),
+        (status = 400, description = "invalid_request: a malformed cursor or limit", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 410, description = "resync_required: the cursor predates the tombstone horizon; pull from the beginning and replace the local state", body = ProblemSchema, content_type = "application/problem+json"),
+    ))]
 async fn pull(
     me: CurrentUser,
     sync: web::Data<Sync>,

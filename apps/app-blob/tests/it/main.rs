@@ -7,5 +7,6 @@ mod conflicts;
 mod crash;
 mod history;
 mod idempotency;
+mod openapi;
 mod routes;
 mod uploads;

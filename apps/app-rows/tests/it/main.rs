@@ -8,6 +8,7 @@ mod account;
 mod concurrency;
 mod convergence;
 mod crash;
+mod openapi;
 mod pull;
 mod push;
 mod retention;

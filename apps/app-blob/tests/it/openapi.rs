@@ -1,0 +1,160 @@
+//! `/openapi.json` documents the save routes as they are served.
+
+use auth_skeleton::testing::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+#[actix_web::test]
+async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
+    let result =
+        auth_skeleton::openapi::check_document(app_blob::spec(), app_blob::Engine::new).await;
+    assert_eq!(result, Ok(()));
+}
+
+/// The names of a documented schema's properties, sorted.
+fn properties(doc: &Value, schema: &str) -> Vec<String> {
+    let mut names: Vec<String> = doc["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {schema} has properties: {doc}"))
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names of a documented schema's required properties, sorted.
+fn required(doc: &Value, schema: &str) -> Vec<String> {
+    let mut names: Vec<String> = doc["components"]["schemas"][schema]["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("schema {schema} has required properties: {doc}"))
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names of an object's fields, sorted.
+fn keys(value: &Value) -> Vec<String> {
+    let mut names: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    names
+}
+
+/// The names of an operation's parameters that are in `place`, in order.
+fn params<'a>(op: &'a Value, place: &str) -> Vec<&'a str> {
+    op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == place)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_served_document_describes_the_save_routes() {
+    let server = start(Backend::Sqlite).await;
+    let reply = server.send(server.get("/openapi.json")).await;
+    assert_eq!(reply.status, 200);
+    let doc = &reply.body;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{doc}"
+    );
+    assert_eq!(doc["info"]["title"], "app-blob");
+    // The library's routes are still there beside the app's.
+    assert!(doc["paths"]["/v1/auth/login"]["post"].is_object());
+
+    let paths = &doc["paths"];
+    let save = &paths["/v1/save"];
+    for (path, methods) in [
+        ("/v1/save", &["get", "head", "put", "delete"][..]),
+        ("/v1/save/meta", &["get"]),
+        ("/v1/save/limits", &["get"]),
+        ("/v1/save/history", &["get"]),
+        ("/v1/save/history/{version}", &["get"]),
+    ] {
+        let mut documented = keys(&paths[path]);
+        documented.retain(|k| k != "parameters");
+        let mut expected: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+        expected.sort();
+        assert_eq!(documented, expected, "{path}");
+        for method in methods {
+            let op = &paths[path][method];
+            let security = &op["security"];
+            if path == "/v1/save/limits" {
+                assert!(security.is_null(), "limits need no sign-in: {op}");
+            } else {
+                assert_eq!(security, &json!([{"bearer": []}, {"cookie": []}]), "{path}");
+                assert!(op["responses"]["401"].is_object(), "{path}: {op}");
+            }
+        }
+    }
+    // Other methods answer 405 and are no operations of the document.
+    let post = server.send(server.request(Method::POST, "/v1/save")).await;
+    assert_problem(&post, 405, "method_not_allowed");
+
+    let get = &save["get"];
+    assert!(get["responses"]["200"]["content"]["application/octet-stream"].is_object());
+    assert!(get["responses"]["200"]["headers"]["ETag"].is_object());
+    for status in ["304", "404"] {
+        assert!(get["responses"][status].is_object(), "{status}: {get}");
+    }
+    assert_eq!(params(get, "header"), ["If-None-Match"]);
+
+    let put = &save["put"];
+    assert!(put["requestBody"]["content"]["application/octet-stream"].is_object());
+    assert_eq!(
+        params(put, "header"),
+        [
+            "If-Match",
+            "If-None-Match",
+            "Content-Digest",
+            "Idempotency-Key"
+        ]
+    );
+    for status in ["200", "201", "400", "401", "412", "413", "422", "428"] {
+        assert!(put["responses"][status].is_object(), "{status}: {put}");
+    }
+    assert_eq!(
+        put["responses"]["412"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/VersionConflict"
+    );
+    let delete = &save["delete"];
+    assert_eq!(params(delete, "header"), ["If-Match"]);
+    for status in ["204", "404", "412", "428"] {
+        assert!(
+            delete["responses"][status].is_object(),
+            "{status}: {delete}"
+        );
+    }
+    assert_eq!(
+        params(&paths["/v1/save/history/{version}"]["get"], "path"),
+        ["version"]
+    );
+
+    // The schemas have the fields real answers have.
+    let limits = server.send(server.get("/v1/save/limits")).await;
+    assert_eq!(properties(doc, "Limits"), keys(&limits.body));
+    let ann = User::signup(&server, "ann@example.com").await;
+    let first = ann.put(b"one", &[("If-None-Match", "*")]).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    assert_eq!(properties(doc, "Meta"), keys(&first.body));
+    // Every field is always sent, `device_name` too (null when the session had none).
+    assert_eq!(required(doc, "Meta"), keys(&first.body));
+    let conflict = ann.put(b"two", &[("If-None-Match", "*")]).await;
+    assert_problem(&conflict, 412, "version_conflict");
+    assert_eq!(properties(doc, "VersionConflict"), keys(&conflict.body));
+    assert_eq!(required(doc, "VersionConflict"), keys(&conflict.body));
+    ann.replace(&etag(&first), b"two").await;
+    let history = ann.get("/v1/save/history").await;
+    assert_eq!(properties(doc, "History"), keys(&history.body));
+    assert_eq!(
+        doc["components"]["schemas"]["History"]["properties"]["versions"]["items"]["$ref"],
+        "#/components/schemas/Meta"
+    );
+}
