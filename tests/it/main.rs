@@ -1,6 +1,7 @@
 //! System tests: the real app binaries as separate processes on real databases.
 
 mod cli;
+mod fleet;
 mod http;
 mod isolation;
 mod mail_outage;
