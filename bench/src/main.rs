@@ -1,0 +1,646 @@
+//! The helper of `bench/run.sh`: it prepares a running service for the load generator (accounts,
+//! sessions, rows, a save) and measures each hot path's floor in process, on the same database
+//! file and pragmas as the service ([`Db::connect`]), printing one number per run.
+//!
+//! Every subcommand prints its result on standard output as a single number (or, for the set-up
+//! steps, nothing: they write files into `--dir`), so that the script can collect medians.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, Block, Params};
+use auth_skeleton::db::Db;
+use auth_skeleton::{with_db, with_tx};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+/// The password of every benchmark account.
+const PASSWORD: &str = "bench-password-2718";
+/// About 100 bytes of row data, the same the load generator pushes.
+const ROW_DATA: &str = r#"{"t":"the quick brown fox jumps over the lazy dog, the quick brown fox jumps over the lazy"}"#;
+
+#[derive(Parser)]
+#[command(about = "Set-up steps and in-process floors for bench/run.sh")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Accounts and sessions on an app-rows service; writes tokens and cursors into `dir`.
+    SetupRows {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 10_000)]
+        pull_rows: usize,
+    },
+    /// An account with a save on an app-blob service; writes its token and ETag into `dir`.
+    SetupBlob {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        mib: usize,
+    },
+    /// Raw argon2id verifications per second of the account's stored PHC string.
+    Argon2 {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// Rows per second of the push upserts, one transaction per batch.
+    RowsPush {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        batch: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// Rows per second of the pull `SELECT`, page after page.
+    RowsPull {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 1000)]
+        page: i64,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// MiB per second of writing and fsyncing a file of `mib` MiB in `dir`.
+    BlobPut {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        mib: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// MiB per second of reading the user's current save with the service's `SELECT`.
+    BlobGet {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// Milliseconds from spawning `bin serve` on an existing database to `200` from `/readyz`
+    /// (the median of `times` starts); the environment is passed on.
+    ColdStart {
+        #[arg(long)]
+        bin: PathBuf,
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 5)]
+        times: usize,
+        /// A CPU list for `taskset`, to pin the service.
+        #[arg(long)]
+        cpus: Option<String>,
+    },
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), Error> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::SetupRows {
+            url,
+            dir,
+            sessions,
+            pull_rows,
+        } => setup_rows(&url, &dir, sessions, pull_rows).await,
+        Command::SetupBlob { url, dir, mib } => setup_blob(&url, &dir, mib).await,
+        Command::Argon2 {
+            db,
+            email,
+            threads,
+            secs,
+        } => {
+            let db = Db::connect(&db).await?;
+            let phc: String = with_db!(read db, |pool| {
+                sqlx::query_scalar("SELECT password_hash FROM auth_users WHERE email = $1")
+                    .bind(&email)
+                    .fetch_one(pool)
+                    .await
+            })?;
+            db.close().await;
+            print_rate(argon2_rate(&phc, threads, secs)?);
+            Ok(())
+        }
+        Command::RowsPush {
+            db,
+            user,
+            batch,
+            secs,
+        } => {
+            let db = Db::connect(&db).await?;
+            let rate = rows_push_rate(&db, &user, batch, secs).await?;
+            db.close().await;
+            print_rate(rate);
+            Ok(())
+        }
+        Command::RowsPull {
+            db,
+            user,
+            page,
+            secs,
+        } => {
+            let db = Db::connect(&db).await?;
+            let rate = rows_pull_rate(&db, &user, page, secs).await?;
+            db.close().await;
+            print_rate(rate);
+            Ok(())
+        }
+        Command::BlobPut { dir, mib, secs } => {
+            print_rate(blob_put_rate(&dir, mib, secs)?);
+            Ok(())
+        }
+        Command::BlobGet { db, user, secs } => {
+            let db = Db::connect(&db).await?;
+            let rate = blob_get_rate(&db, &user, secs).await?;
+            db.close().await;
+            print_rate(rate);
+            Ok(())
+        }
+        Command::ColdStart {
+            bin,
+            url,
+            times,
+            cpus,
+        } => cold_start(&bin, &url, times, cpus.as_deref()).await,
+    }
+}
+
+fn print_rate(rate: f64) {
+    println!("{rate:.1}");
+}
+
+/// Runs `step` until `secs` have passed; returns the units it reported per second.
+async fn timed<F, Fut>(secs: f64, mut step: F) -> Result<f64, Error>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, Error>>,
+{
+    let limit = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut units = 0;
+    let mut round = 0;
+    while start.elapsed() < limit {
+        units += step(round).await?;
+        round += 1;
+    }
+    Ok(units as f64 / start.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up through the service
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Client {
+    fn new(url: &str) -> Result<Self, Error> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?,
+            url: url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Result<Value, Error> {
+        let mut request = self.http.post(format!("{}{path}", self.url)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let reply = request.send().await?;
+        let status = reply.status();
+        let text = reply.text().await?;
+        if !status.is_success() {
+            return Err(format!("POST {path}: {status}: {text}").into());
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Result<Value, Error> {
+        let reply = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = reply.status();
+        let text = reply.text().await?;
+        if !status.is_success() {
+            return Err(format!("GET {path}: {status}: {text}").into());
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Signs `email` up; returns its bearer token and user id.
+    async fn signup(&self, email: &str) -> Result<(String, String), Error> {
+        let reply = self
+            .post(
+                "/v1/auth/signup",
+                None,
+                &json!({"email": email, "password": PASSWORD, "session": "bearer"}),
+            )
+            .await?;
+        Ok((text(&reply["token"])?, text(&reply["user"]["id"])?))
+    }
+
+    async fn login(&self, email: &str) -> Result<String, Error> {
+        let reply = self
+            .post(
+                "/v1/auth/login",
+                None,
+                &json!({"email": email, "password": PASSWORD, "session": "bearer"}),
+            )
+            .await?;
+        text(&reply["token"])
+    }
+}
+
+fn text(value: &Value) -> Result<String, Error> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("expected a string, got {value}").into())
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> Result<(), Error> {
+    std::fs::write(dir.join(name), contents)?;
+    Ok(())
+}
+
+/// `n` rows of about 100 bytes, ids `r0..`, all at version (`ts`, `counter`).
+fn rows_body(n: usize, ts: i64, counter: u64) -> Value {
+    let data: Value = serde_json::from_str(ROW_DATA).unwrap_or(Value::Null);
+    let changes: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"collection": "notes", "id": format!("r{i}"), "ts": ts, "counter": counter,
+                   "node": "bench", "deleted": false, "data": data})
+        })
+        .collect();
+    json!({ "changes": changes })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn setup_rows(url: &str, dir: &Path, sessions: usize, pull_rows: usize) -> Result<(), Error> {
+    let client = Client::new(url)?;
+    std::fs::create_dir_all(dir)?;
+
+    // 1,000 live sessions over ten accounts: one from each sign-up, the rest from logins.
+    let accounts = 10;
+    let mut tokens = Vec::with_capacity(sessions);
+    for i in 0..accounts {
+        tokens.push(
+            client
+                .signup(&format!("session-{i}@bench.example"))
+                .await?
+                .0,
+        );
+    }
+    let mut pending = Vec::new();
+    for i in accounts..sessions {
+        let email = format!("session-{}@bench.example", i % accounts);
+        let client = Client::new(url)?;
+        pending.push(tokio::spawn(async move { client.login(&email).await }));
+        if pending.len() == 8 {
+            for task in pending.drain(..) {
+                tokens.push(task.await??);
+            }
+        }
+    }
+    for task in pending {
+        tokens.push(task.await??);
+    }
+    write(dir, "tokens.txt", &(tokens.join("\n") + "\n"))?;
+
+    client.signup("login@bench.example").await?;
+    write(
+        dir,
+        "login.json",
+        &json!({"email": "login@bench.example", "password": PASSWORD, "session": "bearer"})
+            .to_string(),
+    )?;
+
+    let (push_token, _) = client.signup("push@bench.example").await?;
+    write(dir, "push.token", &push_token)?;
+
+    // The floor's own account, so that the floor's writes never make the service's stale.
+    let (_, floor_user) = client.signup("floor@bench.example").await?;
+    write(dir, "floor.user", &floor_user)?;
+
+    // A user with `pull_rows` rows, and the cursor of every full page of 1,000.
+    let (pull_token, pull_user) = client.signup("pull@bench.example").await?;
+    let ts = now_ms();
+    for chunk in 0..pull_rows.div_ceil(1000) {
+        let n = (pull_rows - chunk * 1000).min(1000);
+        let mut body = rows_body(n, ts, 0);
+        if let Some(changes) = body["changes"].as_array_mut() {
+            for (i, change) in changes.iter_mut().enumerate() {
+                change["id"] = json!(format!("p{}", chunk * 1000 + i));
+            }
+        }
+        client
+            .post("/v1/rows/push", Some(&pull_token), &body)
+            .await?;
+    }
+    let mut cursors = vec![String::new()];
+    loop {
+        let since = cursors.last().cloned().unwrap_or_default();
+        let page = client
+            .get(
+                &format!("/v1/rows/pull?limit=1000&since={since}"),
+                &pull_token,
+            )
+            .await?;
+        if page["has_more"] != json!(true) {
+            break;
+        }
+        cursors.push(text(&page["cursor"])?);
+    }
+    write(dir, "pull.token", &pull_token)?;
+    write(dir, "pull.user", &pull_user)?;
+    write(dir, "cursors.txt", &(cursors.join("\n") + "\n"))?;
+    Ok(())
+}
+
+async fn setup_blob(url: &str, dir: &Path, mib: usize) -> Result<(), Error> {
+    let client = Client::new(url)?;
+    std::fs::create_dir_all(dir)?;
+    let (token, user) = client.signup("blob@bench.example").await?;
+    let reply = client
+        .http
+        .put(format!("{}/v1/save", client.url))
+        .bearer_auth(&token)
+        .header("If-None-Match", "*")
+        .body(vec![b'x'; mib << 20])
+        .send()
+        .await?;
+    if !reply.status().is_success() {
+        return Err(format!("PUT /v1/save: {}", reply.status()).into());
+    }
+    let etag = reply
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no ETag")?
+        .to_owned();
+    write(dir, "blob.token", &token)?;
+    write(dir, "blob.user", &user)?;
+    write(dir, "blob.etag", &etag)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floors
+
+/// Verifications per second on `threads` threads, each with its own reusable memory.
+fn argon2_rate(phc: &str, threads: usize, secs: f64) -> Result<f64, Error> {
+    let parsed = PasswordHash::new(phc).map_err(|e| e.to_string())?;
+    let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
+    let salt = parsed.salt.ok_or("no salt")?;
+    let expected = parsed.hash.ok_or("no hash")?;
+    let argon2 = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let limit = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut memory = vec![Block::new(); argon2.params().block_count()];
+                    let mut out = vec![0u8; expected.len()];
+                    let mut done = 0u64;
+                    while start.elapsed() < limit {
+                        let ok = argon2
+                            .hash_password_into_with_memory(
+                                PASSWORD.as_bytes(),
+                                salt.as_ref(),
+                                &mut out,
+                                &mut memory,
+                            )
+                            .is_ok()
+                            && out == expected.as_bytes();
+                        assert!(ok, "the stored hash does not verify");
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    });
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn rows_push_rate(db: &Db, user: &str, batch: usize, secs: f64) -> Result<f64, Error> {
+    // The counters line the rows reference.
+    let mut tx = db.begin().await?;
+    with_tx!(&mut tx, |conn| {
+        sqlx::query(
+            "INSERT INTO rows_users (user_id, last_seq, row_count, horizon) VALUES ($1, 0, 0, 0)
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    tx.commit().await?;
+    let ts = now_ms();
+    // Sequence numbers are unique per user: go on after the last one handed out.
+    let last: Option<i64> = with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT MAX(seq) FROM rows_items WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(pool)
+            .await
+    })?;
+    let mut seq = last.unwrap_or(0) + 1;
+    timed(secs, |round| {
+        let first_seq = seq;
+        seq += batch as i64;
+        async move {
+            let mut tx = db.begin().await?;
+            for i in 0..batch {
+                with_tx!(&mut tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO rows_items
+                             (user_id, collection, id, ts, counter, node, deleted, data, seq, applied_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                         ON CONFLICT (user_id, collection, id) DO UPDATE SET
+                             ts = excluded.ts, counter = excluded.counter, node = excluded.node,
+                             deleted = excluded.deleted, data = excluded.data, seq = excluded.seq,
+                             applied_at = excluded.applied_at",
+                    )
+                    .bind(user)
+                    .bind("notes")
+                    .bind(format!("r{i}"))
+                    .bind(ts)
+                    .bind(round as i64)
+                    .bind("bench")
+                    .bind(false)
+                    .bind(ROW_DATA)
+                    .bind(first_seq + i as i64)
+                    .bind(ts)
+                    .execute(conn)
+                    .await
+                    .map(|r| r.rows_affected())
+                })?;
+            }
+            tx.commit().await?;
+            Ok(batch as u64)
+        }
+    })
+    .await
+}
+
+type PulledRow = (String, String, i64, i64, String, bool, Option<String>, i64);
+
+async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64, Error> {
+    let limit = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut after = 0i64;
+    let mut pulled = 0usize;
+    while start.elapsed() < limit {
+        let rows: Vec<PulledRow> = with_db!(read db, |pool| {
+            sqlx::query_as(
+                "SELECT collection, id, ts, counter, node, deleted, data, seq FROM rows_items
+                 WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(user)
+            .bind(after)
+            .bind(page + 1)
+            .fetch_all(pool)
+            .await
+        })?;
+        let n = rows.len().min(page as usize);
+        pulled += n;
+        // Past the last full page, start again, as the load generator cycles through the pages.
+        after = if rows.len() > page as usize {
+            rows[n - 1].7
+        } else {
+            0
+        };
+    }
+    Ok(pulled as f64 / start.elapsed().as_secs_f64())
+}
+
+fn blob_put_rate(dir: &Path, mib: usize, secs: f64) -> Result<f64, Error> {
+    use std::io::Write as _;
+    let bytes = vec![b'x'; mib << 20];
+    let path = dir.join("bench-floor.bin");
+    let limit = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut written = 0usize;
+    while start.elapsed() < limit {
+        let mut file = std::fs::File::create(&path)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        written += bytes.len();
+    }
+    let rate = written as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64();
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
+    let tag: String = with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT tag FROM blob_saves WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(pool)
+            .await
+    })?;
+    let bytes_per_sec = timed(secs, |_| {
+        let tag = &tag;
+        async move {
+            let data: Vec<u8> = with_db!(read db, |pool| {
+                sqlx::query_scalar("SELECT data FROM blob_saves WHERE user_id = $1 AND tag = $2")
+                    .bind(user)
+                    .bind(tag)
+                    .fetch_one(pool)
+                    .await
+            })?;
+            Ok(data.len() as u64)
+        }
+    })
+    .await?;
+    Ok(bytes_per_sec / (1 << 20) as f64)
+}
+
+async fn cold_start(bin: &Path, url: &str, times: usize, cpus: Option<&str>) -> Result<(), Error> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()?;
+    let mut samples = Vec::with_capacity(times);
+    for _ in 0..times {
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut c = tokio::process::Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(bin);
+                c
+            }
+            None => tokio::process::Command::new(bin),
+        };
+        command
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let start = Instant::now();
+        let mut child = command.spawn()?;
+        loop {
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err("the service did not become ready within 30 s".into());
+            }
+            let ready = http
+                .get(format!("{url}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        child.kill().await?;
+        child.wait().await?;
+    }
+    samples.sort_by(f64::total_cmp);
+    print_rate(samples[samples.len() / 2]);
+    Ok(())
+}
