@@ -9,15 +9,17 @@
 //! Hashing is argon2id in PHC strings with at least m=19456 KiB, t=2, p=1 (OWASP's password
 //! storage cheat sheet). It runs on the blocking thread pool, behind a semaphore, so that a
 //! storm of logins neither stalls the async workers nor takes 19 MiB per attempt without bound:
-//! at most `concurrency` hashes run at once and the rest wait their turn.
+//! at most `concurrency` hashes run at once and the rest wait their turn. Each running hash
+//! borrows its 19 MiB working memory from a pool of at most `concurrency` blocks that are
+//! allocated once and reused, so a login costs no allocation (nor the page faults of fresh
+//! memory) and the memory held stays at `concurrency` x 19 MiB however long the storm.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::email::Email;
@@ -155,13 +157,15 @@ pub struct Hasher {
     dummy_hash: Arc<String>,
     /// How many hash or verify computations have started (for metrics and tests).
     started: Arc<AtomicU64>,
+    /// Working memory for the hashes in flight, reused (at most `concurrency` blocks).
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl Hasher {
     /// A hasher with the given cost that runs at most `concurrency` hashes at once.
     pub fn new(cost: HashCost, concurrency: usize) -> Result<Self, HashError> {
         let dummy_password = crate::token::random_token_string(32);
-        let dummy_hash = hash_now(cost, &dummy_password)?;
+        let dummy_hash = hash_now(cost, &dummy_password, &mut Vec::new())?;
         let concurrency = concurrency.max(1);
         Ok(Self {
             cost,
@@ -169,6 +173,7 @@ impl Hasher {
             permits: Arc::new(Semaphore::new(concurrency)),
             dummy_hash: Arc::new(dummy_hash),
             started: Arc::new(AtomicU64::new(0)),
+            memory: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -191,7 +196,8 @@ impl Hasher {
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let cost = self.cost;
         let password = password.to_owned();
-        self.run_blocking(move || hash_now(cost, &password)).await
+        self.run_blocking(move |memory| hash_now(cost, &password, memory))
+            .await
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no account, so
@@ -208,14 +214,16 @@ impl Hasher {
         let password = password.to_owned();
         let configured = self.cost;
         let verified = self
-            .run_blocking(move || verify_now(&password, &phc, configured))
+            .run_blocking(move |memory| verify_now(&password, &phc, configured, memory))
             .await?;
         Ok(if real { verified } else { Verified::No })
     }
 
+    /// Runs `work` on the blocking pool with a permit and a block of working memory, both
+    /// given back when it ends (the memory only if the work did not panic).
     async fn run_blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
         let _permit = self
             .permits
@@ -223,30 +231,84 @@ impl Hasher {
             .await
             .map_err(|e| HashError(e.to_string()))?;
         self.started.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(work)
-            .await
+        let pool = self.memory.clone();
+        let mut memory = pool
+            .lock()
             .map_err(|e| HashError(e.to_string()))?
+            .pop()
+            .unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            let result = work(&mut memory);
+            // Holding a permit, this task's block is one of at most `concurrency`.
+            if let Ok(mut free) = pool.lock() {
+                free.push(memory);
+            }
+            result
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))?
     }
 }
 
-fn hash_now(cost: HashCost, password: &str) -> Result<String, HashError> {
-    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params());
-    let hash: PasswordHash = argon2
-        .hash_password(password.as_bytes())
-        .map_err(|e| HashError(e.to_string()))?;
+/// Runs argon2 with `memory` as its working memory, growing it first if it is too small.
+fn hash_into(
+    argon2: &Argon2<'_>,
+    password: &str,
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> Result<(), HashError> {
+    let needed = argon2.params().block_count();
+    if memory.len() < needed {
+        memory.resize(needed, Block::new());
+    }
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..])
+        .map_err(|e| HashError(e.to_string()))
+}
+
+fn hash_now(cost: HashCost, password: &str, memory: &mut Vec<Block>) -> Result<String, HashError> {
+    let params = cost.params();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt_bytes: [u8; Salt::RECOMMENDED_LENGTH] = crate::token::random_bytes();
+    let salt = Salt::new(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    hash_into(&argon2, password, &salt_bytes, &mut out, memory)?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| HashError(e.to_string()))?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(|e| HashError(e.to_string()))?),
+    };
     Ok(hash.to_string())
 }
 
-fn verify_now(password: &str, phc: &str, configured: HashCost) -> Result<Verified, HashError> {
+fn verify_now(
+    password: &str,
+    phc: &str,
+    configured: HashCost,
+    memory: &mut Vec<Block>,
+) -> Result<Verified, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|e| HashError(e.to_string()))?;
     // The parameters come from the stored string, not from the configured cost.
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    let algorithm =
+        Algorithm::try_from(parsed.algorithm.as_str()).map_err(|e| HashError(e.to_string()))?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| HashError(e.to_string()))?,
+        None => Version::default(),
+    };
+    let stored = Params::try_from(&parsed).map_err(|e| HashError(e.to_string()))?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Ok(Verified::No);
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, stored.clone());
+    hash_into(&argon2, password, salt.as_ref(), &mut out, memory)?;
+    // `Output`'s equality is constant-time.
+    if Output::new(&out).map_err(|e| HashError(e.to_string()))? != *expected {
         return Ok(Verified::No);
     }
-    let stored = Params::try_from(&parsed).map_err(|e| HashError(e.to_string()))?;
     let stored_cost = HashCost {
         m_kib: stored.m_cost(),
         t: stored.t_cost(),
@@ -306,6 +368,67 @@ mod tests {
         assert!(p.check("tangerine-orbit-41", &email()).is_ok());
         let short_local = Email::parse("jo@example.com").unwrap();
         assert!(p.check("jo-tangerine-orbit", &short_local).is_ok());
+    }
+
+    #[test]
+    fn reads_and_writes_the_same_phc_strings_as_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let cost = HashCost {
+            m_kib: 8_192,
+            t: 1,
+            p: 1,
+        };
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params())
+            .hash_password(b"tangerine-orbit-41")
+            .unwrap()
+            .to_string();
+        let mut memory = Vec::new();
+        assert_eq!(
+            verify_now("tangerine-orbit-41", &theirs, cost, &mut memory).unwrap(),
+            Verified::Yes {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            verify_now("tangerine-orbit-42", &theirs, cost, &mut memory).unwrap(),
+            Verified::No
+        );
+        let ours = hash_now(cost, "tangerine-orbit-41", &mut memory).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"tangerine-orbit-41", &parsed)
+                .is_ok()
+        );
+        // A block bigger than needed (left by a costlier hash) is reused as it is.
+        assert_eq!(memory.len(), 8_192);
+        let big = HashCost::MINIMUM;
+        hash_now(big, "x", &mut memory).unwrap();
+        assert_eq!(memory.len(), 19_456);
+        assert_eq!(
+            verify_now("tangerine-orbit-41", &ours, cost, &mut memory).unwrap(),
+            Verified::Yes {
+                needs_rehash: false
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn holds_at_most_concurrency_blocks_of_memory() {
+        let cost = HashCost {
+            m_kib: 1_024,
+            t: 1,
+            p: 1,
+        };
+        let hasher = Hasher::new(cost, 2).unwrap();
+        let hashes = futures_util::future::join_all((0..8).map(|i| {
+            let hasher = hasher.clone();
+            async move { hasher.hash(&format!("password-{i}")).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(hashes.len(), 8);
+        let pooled = hasher.memory.lock().unwrap().len();
+        assert!((1..=2).contains(&pooled), "{pooled}");
     }
 
     #[tokio::test]
