@@ -648,3 +648,48 @@ fn angle_address(s: &str) -> String {
     let s = s.split_whitespace().next().unwrap_or(s);
     s.trim_start_matches('<').trim_end_matches('>').to_owned()
 }
+
+/// The names of the properties of the schema `name` in an OpenAPI document, sorted.
+///
+/// # Panics
+/// When the document has no such schema with properties.
+pub fn schema_properties(doc: &serde_json::Value, name: &str) -> Vec<String> {
+    let mut names: Vec<String> = doc["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has properties: {doc}"))
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names of the required properties of the schema `name` in an OpenAPI document, sorted.
+///
+/// # Panics
+/// When the schema lists no required properties.
+pub fn schema_required(doc: &serde_json::Value, name: &str) -> Vec<String> {
+    let mut names: Vec<String> = doc["components"]["schemas"][name]["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("schema {name} has required properties: {doc}"))
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The names of a JSON object's fields, sorted (to compare a real answer with its schema).
+///
+/// # Panics
+/// When `value` is not an object.
+pub fn sorted_keys(value: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
