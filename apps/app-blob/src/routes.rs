@@ -3,9 +3,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
-use auth_skeleton::Problem;
-use auth_skeleton::http::CurrentUser;
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_skeleton::http::{CurrentUser, method_not_allowed};
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -365,18 +364,4 @@ fn header_text(req: &HttpRequest, name: &HeaderName) -> Result<Option<String>, S
         SaveError::InvalidRequest(format!("{name}: must be visible ASCII characters"))
     })?;
     Ok(Some(parts.join(", ")))
-}
-
-/// `405` as problem details, with the `Allow` header RFC 9110 requires.
-async fn method_not_allowed(allow: &'static str) -> HttpResponse {
-    let mut response = Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("this route accepts {allow}"),
-    )
-    .error_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
 }

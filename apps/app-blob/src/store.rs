@@ -263,12 +263,10 @@ pub async fn history_bytes(
 /// Going through the parent row also takes the locks in the same order as a write (counter
 /// first), so a deletion and a concurrent write queue up instead of deadlocking on PostgreSQL.
 pub async fn delete_user_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM blob_counters WHERE user_id = $1")
-            .bind(user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(())
+    auth_skeleton::hooks::delete_rows(
+        tx,
+        user_id,
+        &["DELETE FROM blob_counters WHERE user_id = $1"],
+    )
+    .await
 }

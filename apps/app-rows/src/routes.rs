@@ -1,11 +1,11 @@
 //! The `/v1/rows` routes: thin adapters from HTTP to [`crate::sync::Sync`].
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_skeleton::http::CurrentUser;
 use auth_skeleton::http::json::{parse, read_limited};
+use auth_skeleton::http::{CurrentUser, method_not_allowed};
 use auth_skeleton::metrics::{RowsDirection, record_rows};
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use auth_skeleton::{ApiError, Problem};
@@ -29,12 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, sync: Sync) {
             .service(
                 web::resource("/push")
                     .route(web::post().to(push))
-                    .default_service(web::to(|| method_not_allowed(Method::POST))),
+                    .default_service(web::to(|| method_not_allowed("POST"))),
             )
             .service(
                 web::resource("/pull")
                     .route(web::get().to(pull))
-                    .default_service(web::to(|| method_not_allowed(Method::GET))),
+                    .default_service(web::to(|| method_not_allowed("GET"))),
             ),
     );
 }
@@ -210,17 +210,4 @@ fn problem(err: SyncError) -> Problem {
             ApiError::internal(e).into()
         }
     }
-}
-
-async fn method_not_allowed(allowed: Method) -> HttpResponse {
-    let problem = Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("this route answers {allowed} only"),
-    );
-    let mut response = actix_web::ResponseError::error_response(&problem);
-    if let Ok(value) = header::HeaderValue::from_str(allowed.as_str()) {
-        response.headers_mut().insert(header::ALLOW, value);
-    }
-    response
 }

@@ -229,16 +229,13 @@ pub async fn delete_tombstones_before(
 pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
     // The counters go first: deleting them takes the same lock a push takes first, so a push in
     // flight finishes before its rows are deleted, and the two never wait on each other.
-    with_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM rows_users WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM rows_items WHERE user_id = $1")
-            .bind(user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(())
+    auth_skeleton::hooks::delete_rows(
+        tx,
+        user_id,
+        &[
+            "DELETE FROM rows_users WHERE user_id = $1",
+            "DELETE FROM rows_items WHERE user_id = $1",
+        ],
+    )
+    .await
 }
