@@ -152,6 +152,7 @@ impl Saves {
             },
         )
         .await?;
+        store::drop_unreferenced_data(&mut tx, put.user_id).await?;
         let response = PutResponse {
             status: if current.is_some() { 200 } else { 201 },
             meta: Meta::from(&row),
@@ -191,12 +192,16 @@ impl Saves {
         }
         self.archive(&mut tx, user_id, now).await?;
         store::delete_current(&mut tx, user_id).await?;
+        store::drop_unreferenced_data(&mut tx, user_id).await?;
         tx.commit().await?;
         record_blob_write(BlobWrite::Deleted);
         Ok(())
     }
 
     /// Moves the current version into the history and trims it to `SAVE_HISTORY`.
+    ///
+    /// Only meta rows move here. The bytes that no version refers to any more are dropped once
+    /// the current version has been replaced or deleted (`store::drop_unreferenced_data`).
     async fn archive(
         &self,
         tx: &mut auth_skeleton::db::Tx,

@@ -2,6 +2,13 @@
 //!
 //! Functions taking a [`Tx`] are steps of the write transactions in [`crate::saves`]; the others
 //! are single reads. Nothing here decides anything.
+//!
+//! A version's bytes live in `blob_data`, keyed by (user, generation), apart from its meta
+//! (`blob_saves` for the current version, `blob_history` for the kept ones). They are inserted
+//! once, when the version is created, and deleted once no meta row refers to them; no statement
+//! here updates or copies them, since every rewrite of a large value costs its whole size again
+//! in the SQLite WAL and checkpoint, or in PostgreSQL's TOAST and WAL
+//! (`docs/adr/0012-save-bytes-written-once.md`).
 
 use auth_skeleton::db::{Db, Tx};
 use auth_skeleton::{with_db, with_tx};
@@ -39,13 +46,13 @@ pub async fn current_in(tx: &mut Tx, user_id: &str) -> Result<Option<VersionRow>
     })
 }
 
-/// Copies the current version, bytes included, into the history.
+/// Copies the current version's meta into the history; its bytes stay where they are.
 pub async fn archive_current(tx: &mut Tx, user_id: &str, now_ms: i64) -> Result<(), sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query(
             "INSERT INTO blob_history
-                 (user_id, generation, tag, size, sha256, updated_at, device_name, data, replaced_at)
-             SELECT user_id, generation, tag, size, sha256, updated_at, device_name, data, $2
+                 (user_id, generation, tag, size, sha256, updated_at, device_name, replaced_at)
+             SELECT user_id, generation, tag, size, sha256, updated_at, device_name, $2
              FROM blob_saves WHERE user_id = $1",
         )
         .bind(user_id)
@@ -68,22 +75,34 @@ pub struct NewVersion<'a> {
     pub data: &'a [u8],
 }
 
-/// Makes `version` the current save, replacing any other.
+/// Stores `version`'s bytes and makes it the current save, replacing any other.
+///
+/// The bytes go into a row of their own, the only write of them ever made; the meta row that
+/// the upsert rewrites is small.
 pub async fn write_current(
     tx: &mut Tx,
     user_id: &str,
     version: &NewVersion<'_>,
 ) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query("INSERT INTO blob_data (user_id, generation, data) VALUES ($1, $2, $3)")
+            .bind(user_id)
+            .bind(version.generation)
+            .bind(version.data)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
     let row = version.row;
     with_tx!(tx, |conn| {
         sqlx::query(
             "INSERT INTO blob_saves
-                 (user_id, generation, tag, size, sha256, updated_at, device_name, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 (user_id, generation, tag, size, sha256, updated_at, device_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (user_id) DO UPDATE SET
                  generation = excluded.generation, tag = excluded.tag, size = excluded.size,
                  sha256 = excluded.sha256, updated_at = excluded.updated_at,
-                 device_name = excluded.device_name, data = excluded.data",
+                 device_name = excluded.device_name",
         )
         .bind(user_id)
         .bind(version.generation)
@@ -92,7 +111,6 @@ pub async fn write_current(
         .bind(&row.sha256)
         .bind(row.updated_at)
         .bind(&row.device_name)
-        .bind(version.data)
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
@@ -122,6 +140,25 @@ pub async fn prune_history(tx: &mut Tx, user_id: &str, keep: u32) -> Result<(), 
         )
         .bind(user_id)
         .bind(i64::from(keep))
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// Deletes the bytes of the user's versions that are neither current nor in the history: the
+/// version a write replaced when no history is kept, and the versions pruned from it.
+pub async fn drop_unreferenced_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM blob_data WHERE user_id = $1
+             AND NOT EXISTS (SELECT 1 FROM blob_saves s
+                 WHERE s.user_id = blob_data.user_id AND s.generation = blob_data.generation)
+             AND NOT EXISTS (SELECT 1 FROM blob_history h
+                 WHERE h.user_id = blob_data.user_id AND h.generation = blob_data.generation)",
+        )
+        .bind(user_id)
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
@@ -220,11 +257,15 @@ pub async fn current_bytes(
     tag: &str,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
     with_db!(read db, |pool| {
-        sqlx::query_scalar("SELECT data FROM blob_saves WHERE user_id = $1 AND tag = $2")
-            .bind(user_id)
-            .bind(tag)
-            .fetch_optional(pool)
-            .await
+        sqlx::query_scalar(
+            "SELECT d.data FROM blob_saves s
+             JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
+             WHERE s.user_id = $1 AND s.tag = $2",
+        )
+        .bind(user_id)
+        .bind(tag)
+        .fetch_optional(pool)
+        .await
     })
 }
 
@@ -249,19 +290,24 @@ pub async fn history_bytes(
     tag: &str,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
     with_db!(read db, |pool| {
-        sqlx::query_scalar("SELECT data FROM blob_history WHERE user_id = $1 AND tag = $2")
-            .bind(user_id)
-            .bind(tag)
-            .fetch_optional(pool)
-            .await
+        sqlx::query_scalar(
+            "SELECT d.data FROM blob_history h
+             JOIN blob_data d ON d.user_id = h.user_id AND d.generation = h.generation
+             WHERE h.user_id = $1 AND h.tag = $2",
+        )
+        .bind(user_id)
+        .bind(tag)
+        .fetch_optional(pool)
+        .await
     })
 }
 
 /// Deletes everything the engine keeps for `user_id`.
 ///
-/// Deleting the counter row cascades to the save, the history and the idempotency records.
-/// Going through the parent row also takes the locks in the same order as a write (counter
-/// first), so a deletion and a concurrent write queue up instead of deadlocking on PostgreSQL.
+/// Deleting the counter row cascades to the save, the history, their bytes and the idempotency
+/// records. Going through the parent row also takes the locks in the same order as a write
+/// (counter first), so a deletion and a concurrent write queue up instead of deadlocking on
+/// PostgreSQL.
 pub async fn delete_user_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
     auth_skeleton::hooks::delete_rows(
         tx,

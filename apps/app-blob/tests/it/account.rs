@@ -9,12 +9,22 @@ use serde_json::json;
 
 use crate::support::*;
 
-const TABLES: [&str; 4] = [
-    "blob_counters",
-    "blob_saves",
-    "blob_history",
-    "blob_idempotency",
+/// Every table of the engine, with the rows a user has after creating a save with an
+/// `Idempotency-Key` and replacing it once: one version current, one in the history, and the
+/// bytes of both.
+const TABLES: [(&str, i64); 5] = [
+    ("blob_counters", 1),
+    ("blob_data", 2),
+    ("blob_history", 1),
+    ("blob_idempotency", 1),
+    ("blob_saves", 1),
 ];
+
+/// A table added later must join [`TABLES`], or these tests would not see what it keeps.
+async fn assert_tables_cover_the_schema(server: &auth_skeleton::testing::TestServer) {
+    let listed: Vec<&str> = TABLES.iter().map(|(table, _)| *table).collect();
+    assert_eq!(blob_tables(&server.db).await, listed);
+}
 
 async fn account_deletion_removes_save_history_and_keys(backend: Backend) {
     let server = start(backend).await;
@@ -27,10 +37,11 @@ async fn account_deletion_removes_save_history_and_keys(backend: Backend) {
                 .await,
         );
         user.replace(&v1, b"two").await;
-        for table in TABLES {
-            assert_eq!(rows_of(&server, table, &user.id).await, 1, "{table}");
+        for (table, rows) in TABLES {
+            assert_eq!(rows_of(&server, table, &user.id).await, rows, "{table}");
         }
     }
+    assert_tables_cover_the_schema(&server).await;
 
     let reply = ann
         .send(
@@ -39,11 +50,11 @@ async fn account_deletion_removes_save_history_and_keys(backend: Backend) {
         )
         .await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
-    for table in TABLES {
+    for (table, rows) in TABLES {
         assert_eq!(rows_of(&server, table, &ann.id).await, 0, "{table}");
         assert_eq!(
             rows_of(&server, table, &bob.id).await,
-            1,
+            rows,
             "{table} of another user"
         );
     }
@@ -65,6 +76,7 @@ async fn the_deletion_hook_removes_everything_of_one_user(backend: Backend) {
         );
         user.replace(&v1, b"two").await;
     }
+    assert_tables_cover_the_schema(&server).await;
     let engine = app_blob::Engine::new(EngineContext {
         db: server.db.clone(),
         clock: server.clock.clone(),
@@ -74,11 +86,11 @@ async fn the_deletion_hook_removes_everything_of_one_user(backend: Backend) {
     let mut tx = server.db.begin().await.unwrap();
     engine.delete_user_data(&mut tx, &ann.id).await.unwrap();
     tx.commit().await.unwrap();
-    for table in TABLES {
+    for (table, rows) in TABLES {
         assert_eq!(rows_of(&server, table, &ann.id).await, 0, "{table}");
         assert_eq!(
             rows_of(&server, table, &bob.id).await,
-            1,
+            rows,
             "{table} of another user"
         );
     }

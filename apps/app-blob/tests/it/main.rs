@@ -9,4 +9,6 @@ mod history;
 mod idempotency;
 mod openapi;
 mod routes;
+mod storage;
+mod upgrade;
 mod uploads;

@@ -1,5 +1,6 @@
 //! The app on a fresh database, signed-in users, and helpers for the save routes.
 
+use auth_skeleton::db::{Backend as DbBackend, Db};
 use auth_skeleton::testing::{Backend, Reply, TestServer};
 use auth_skeleton::with_db;
 use base64::Engine as _;
@@ -124,6 +125,43 @@ pub async fn rows_of(server: &TestServer, table: &str, user_id: &str) -> i64 {
             .bind(user_id)
             .fetch_one(pool)
             .await
+    })
+    .expect("a count")
+}
+
+/// The engine's tables (`blob_*`) as the database's catalog lists them, sorted.
+pub async fn blob_tables(db: &Db) -> Vec<String> {
+    let sql = match db.backend() {
+        DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master
+             WHERE type = 'table' AND name LIKE 'blob\\_%' ESCAPE '\\'"
+        }
+        DbBackend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name LIKE 'blob\\_%' ESCAPE '\\'"
+        }
+    };
+    let mut names: Vec<String> = with_db!(read db, |pool| {
+        sqlx::query_scalar(sql).fetch_all(pool).await
+    })
+    .expect("the table names");
+    names.sort();
+    names
+}
+
+/// How many rows of `blob_data` hold the bytes of no version (neither current nor in the
+/// history) of any user: always 0 after a write committed.
+pub async fn orphaned_data_rows(db: &Db) -> i64 {
+    with_db!(read db, |pool| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM blob_data d
+             WHERE NOT EXISTS (SELECT 1 FROM blob_saves s
+                 WHERE s.user_id = d.user_id AND s.generation = d.generation)
+             AND NOT EXISTS (SELECT 1 FROM blob_history h
+                 WHERE h.user_id = d.user_id AND h.generation = d.generation)",
+        )
+        .fetch_one(pool)
+        .await
     })
     .expect("a count")
 }
