@@ -284,15 +284,22 @@ where
                 Ok(())
             }
             Command::Users(command) => {
+                let settle = settle_time(&vars)?;
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
-                users(&admin, command).await
+                let changed = users(&admin, command).await?;
+                if changed {
+                    tokio::time::sleep(settle).await;
+                }
+                Ok(())
             }
             Command::Sessions(SessionsCommand::Revoke { email }) => {
+                let settle = settle_time(&vars)?;
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
                 let n = admin
                     .revoke_sessions(&email)
                     .await
                     .map_err(|e| e.to_string())?;
+                tokio::time::sleep(settle).await;
                 println!("revoked {n} session(s) of {}", email.trim());
                 Ok(())
             }
@@ -317,6 +324,8 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
+    let cache_refresh = crate::config::session_cache_refresh(&vars)
+        .map_err(|e| format!("configuration error: {e}"))?;
     let scratch = Db::connect("sqlite::memory:")
         .await
         .map_err(|e| e.to_string())?;
@@ -336,6 +345,7 @@ where
     println!("PASSWORD_MIN_LENGTH={}", auth.password_policy.min_chars);
     println!("SESSION_IDLE={}s", auth.session_idle.as_secs());
     println!("SESSION_MAX_AGE={}s", auth.session_max_age.as_secs());
+    println!("SESSION_CACHE_REFRESH={}ms", cache_refresh.as_millis());
     let log_format = match settings.log_format {
         LogFormat::Text => "text",
         LogFormat::Json => "json",
@@ -356,7 +366,16 @@ pub fn mask_url_password(raw: &str) -> String {
     }
 }
 
-async fn users(admin: &Admin, command: UsersCommand) -> Result<(), String> {
+/// How long an operator command that ends sessions or changes an account waits before it
+/// returns: running services answer reads from their session cache and learn of changes made by
+/// another process within `SESSION_CACHE_REFRESH`, so once the command is back, the change is in
+/// force everywhere.
+fn settle_time(vars: &Vars) -> Result<std::time::Duration, String> {
+    crate::config::session_cache_refresh(vars).map_err(|e| format!("configuration error: {e}"))
+}
+
+/// Runs a `users` command; `true` when it changed an account.
+async fn users(admin: &Admin, command: UsersCommand) -> Result<bool, String> {
     match command {
         UsersCommand::List { json } => {
             let accounts = admin.list().await.map_err(|e| e.to_string())?;
@@ -410,7 +429,10 @@ async fn users(admin: &Admin, command: UsersCommand) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?
         {
-            Verification::Verified => println!("{} is now verified", email.trim()),
+            Verification::Verified => {
+                println!("{} is now verified", email.trim());
+                return Ok(true);
+            }
             Verification::AlreadyVerified => println!("{} was verified already", email.trim()),
         },
         UsersCommand::Delete { email, yes } => {
@@ -423,9 +445,10 @@ async fn users(admin: &Admin, command: UsersCommand) -> Result<(), String> {
             }
             let id = admin.delete(&email).await.map_err(|e| e.to_string())?;
             println!("deleted {} ({id}) and all its data", email.trim());
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 fn to_json(value: &impl serde::Serialize) -> String {

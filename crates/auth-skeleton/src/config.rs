@@ -167,7 +167,8 @@ impl Vars {
     }
 }
 
-/// Parses a duration written as a number and a unit: `s`, `m`, `h` or `d` (`30d`, `15m`).
+/// Parses a duration written as a number and a unit: `ms`, `s`, `m`, `h` or `d` (`30d`, `15m`,
+/// `500ms`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let unit_at = s
         .find(|c: char| !c.is_ascii_digit())
@@ -176,15 +177,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{s:?} does not start with a whole number; write e.g. 30d or 15m"))?;
+    if unit == "ms" {
+        return Ok(Duration::from_millis(n));
+    }
     let secs = match unit {
         "s" => Some(n),
         "m" => n.checked_mul(60),
         "h" => n.checked_mul(3_600),
         "d" => n.checked_mul(86_400),
-        _ => return Err(format!("{s:?} has an unknown unit; use s, m, h or d")),
+        _ => return Err(format!("{s:?} has an unknown unit; use ms, s, m, h or d")),
     };
     secs.map(Duration::from_secs)
         .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// `SESSION_CACHE_REFRESH` (default 500 ms, at most 10 s, `0s` turns the cache off): how late a
+/// service may learn of a session ended or an account changed by another process, for requests
+/// that change nothing. See `docs/adr/0009-session-cache.md`.
+pub fn session_cache_refresh(vars: &Vars) -> Result<Duration, ConfigError> {
+    const MAX: Duration = Duration::from_secs(10);
+    let refresh = vars.duration_or("SESSION_CACHE_REFRESH", Duration::from_millis(500))?;
+    if refresh > MAX {
+        return Err(ConfigError::new(
+            "SESSION_CACHE_REFRESH",
+            "must be at most 10s: it bounds how long another process's revocation goes unseen",
+        ));
+    }
+    Ok(refresh)
 }
 
 /// Where session tokens travel and how long sessions live, plus the password rules.

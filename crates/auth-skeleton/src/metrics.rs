@@ -35,6 +35,9 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
 pub const AUTH_LOGINS_TOTAL: &str = "auth_logins_total";
 /// `auth_rate_limited_total{limit}`: requests refused by a rate limit, by limit name.
 pub const AUTH_RATE_LIMITED_TOTAL: &str = "auth_rate_limited_total";
+/// `auth_session_cache_lookups_total{result}`: session checks of read-only requests, `result` =
+/// `hit` (answered from memory) or `miss` (read from the database).
+pub const AUTH_SESSION_CACHE_LOOKUPS_TOTAL: &str = "auth_session_cache_lookups_total";
 /// `mail_outbox_depth`: messages waiting to be sent.
 pub const MAIL_OUTBOX_DEPTH: &str = "mail_outbox_depth";
 /// `mail_send_failures_total`: failed delivery attempts.
@@ -97,6 +100,10 @@ fn describe() {
     );
     describe_counter!(AUTH_LOGINS_TOTAL, "Sign-in attempts by outcome");
     describe_counter!(AUTH_RATE_LIMITED_TOTAL, "Requests refused by a rate limit");
+    describe_counter!(
+        AUTH_SESSION_CACHE_LOOKUPS_TOTAL,
+        "Session checks of read-only requests, answered from memory (hit) or the database (miss)"
+    );
     describe_gauge!(MAIL_OUTBOX_DEPTH, "Messages waiting in the mail outbox");
     describe_counter!(MAIL_SEND_FAILURES_TOTAL, "Failed mail delivery attempts");
     describe_counter!(MAIL_SENT_TOTAL, "Messages handed to the mail transport");
@@ -130,6 +137,12 @@ pub enum LoginOutcome {
     Success,
     /// Unknown email or wrong password.
     Failure,
+}
+
+/// Records a session check made through the session cache.
+pub(crate) fn record_session_cache(hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    counter!(AUTH_SESSION_CACHE_LOOKUPS_TOTAL, "result" => result).increment(1);
 }
 
 /// Records a sign-in attempt.

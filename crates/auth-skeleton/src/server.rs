@@ -195,6 +195,8 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
+    let cache_refresh = crate::config::session_cache_refresh(&vars)
+        .map_err(|e| format!("configuration error: {e}"))?;
     let engine = Arc::new(
         build_engine(EngineContext {
             db: db.clone(),
@@ -209,7 +211,8 @@ where
         clock,
         vec![engine.clone() as Arc<dyn AccountDataHook>],
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .with_session_cache(cache_refresh);
     engine.spawn_background_jobs();
     spawn_session_purge(auth.clone());
     spawn_rate_limit_pruning(auth.clone());

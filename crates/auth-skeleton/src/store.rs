@@ -209,6 +209,16 @@ pub async fn session_with_user(db: &Db, id: &str) -> Result<Option<SessionWithUs
     })
 }
 
+/// The counter that triggers move whenever a session is deleted or an account's email,
+/// verification or existence changes (see migration 0003); a session cache compares it.
+pub async fn change_counter(db: &Db) -> Result<i64, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT changes FROM auth_change_counter WHERE id = 1")
+            .fetch_one(pool)
+            .await
+    })
+}
+
 /// Moves `last_seen_at` to `now` unless it is already later than `not_before` (the hourly
 /// throttle, enforced in SQL so that concurrent requests write at most once).
 pub async fn touch_session(

@@ -82,6 +82,7 @@ impl Auth {
         )
         .await?;
         tx.commit().await?;
+        self.sessions_changed();
         self.outbox().notify();
         tracing::info!(user_id = %user.id, "email changed");
         let user = store::user_by_id(self.db(), &user.id)

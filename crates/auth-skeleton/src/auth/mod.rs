@@ -7,6 +7,7 @@
 
 mod email_change;
 mod recovery;
+mod session_cache;
 mod verification;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::password::{Hasher, PasswordPolicy, Verified};
 use crate::rate_limit::{InMemoryRateLimiter, Limit, RateLimiter};
 use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
+use session_cache::SessionCache;
 
 /// `last_seen_at` is written at most this often per session.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(3_600);
@@ -86,6 +88,7 @@ struct Inner {
     outbox: Outbox,
     background_mail: Arc<Semaphore>,
     limiter: Arc<dyn RateLimiter>,
+    session_cache: Option<SessionCache>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -124,6 +127,7 @@ impl Auth {
                 outbox,
                 background_mail: Arc::new(Semaphore::new(MAX_BACKGROUND_MAIL_TASKS)),
                 limiter: Arc::new(InMemoryRateLimiter::new(config_limits)),
+                session_cache: None,
             }),
         })
     }
@@ -136,6 +140,20 @@ impl Auth {
         Arc::get_mut(&mut self.inner)
             .expect("with_rate_limiter is called before the services are shared")
             .limiter = limiter;
+        self
+    }
+
+    /// Lets [`Auth::authenticate_for_reading`] answer from memory, seeing sessions ended and
+    /// accounts changed by other processes at most `refresh` late (`Duration::ZERO`: never from
+    /// memory). Changes made through these services are seen at once. See
+    /// `docs/adr/0009-session-cache.md`.
+    ///
+    /// # Panics
+    /// When called after the services were cloned (call it right after [`Auth::new`]).
+    pub fn with_session_cache(mut self, refresh: Duration) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_session_cache is called before the services are shared")
+            .session_cache = (!refresh.is_zero()).then(|| SessionCache::new(refresh));
         self
     }
 
@@ -391,40 +409,106 @@ impl Auth {
         })
     }
 
-    /// Resolves a presented session token; anything but a live session is `Unauthenticated`.
+    /// Resolves a presented session token against the database; anything but a live session is
+    /// `Unauthenticated`. Use it for requests that change something.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, ApiError> {
         let presented = PresentedToken::parse(token).ok_or(ApiError::Unauthenticated)?;
-        let found = store::session_with_user(self.db(), &presented.id)
+        let ticket = self.inner.session_cache.as_ref().map(SessionCache::ticket);
+        self.authenticate_in_db(&presented, ticket).await
+    }
+
+    /// Like [`Auth::authenticate`], but may answer from the session cache (see
+    /// [`Auth::with_session_cache`]): for requests that change nothing, where a session ended by
+    /// another process may still be honoured for up to the cache's refresh interval.
+    pub async fn authenticate_for_reading(&self, token: &str) -> Result<Authenticated, ApiError> {
+        let presented = PresentedToken::parse(token).ok_or(ApiError::Unauthenticated)?;
+        let Some(cache) = &self.inner.session_cache else {
+            return self.authenticate_in_db(&presented, None).await;
+        };
+        let ticket = match cache.get(self.db(), &presented.id).await {
+            Ok(found) => {
+                // Only a hit that needs no write is answered here; an expired-looking or
+                // due-for-touch session goes to the database, which has the last word.
+                if let Ok(Live { who, touch: false }) = self.check_live(&presented, &found) {
+                    crate::metrics::record_session_cache(true);
+                    return Ok(who);
+                }
+                cache.ticket()
+            }
+            Err(ticket) => ticket,
+        };
+        crate::metrics::record_session_cache(false);
+        self.authenticate_in_db(&presented, Some(ticket)).await
+    }
+
+    async fn authenticate_in_db(
+        &self,
+        presented: &PresentedToken,
+        ticket: Option<session_cache::Ticket>,
+    ) -> Result<Authenticated, ApiError> {
+        let mut found = store::session_with_user(self.db(), &presented.id)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
+        let Live { who, touch } = self.check_live(presented, &found)?;
+        if touch {
+            let now = self.now();
+            let touch_before = now - TOUCH_INTERVAL.as_millis() as i64;
+            store::touch_session(self.db(), &found.session.id, now, touch_before).await?;
+            found.session.last_seen_at = now;
+        }
+        if let (Some(cache), Some(ticket)) = (&self.inner.session_cache, ticket) {
+            cache.insert(ticket, found);
+        }
+        Ok(who)
+    }
+
+    /// Whether `found` is the live session `presented` names, and whether its `last_seen_at` is
+    /// due to be written.
+    fn check_live(
+        &self,
+        presented: &PresentedToken,
+        found: &store::SessionWithUser,
+    ) -> Result<Live, ApiError> {
         if !presented.matches(&found.session.secret_hash) {
             return Err(ApiError::Unauthenticated);
         }
         let now = self.now();
-        let mut session = found.session;
+        let session = &found.session;
         if now >= session.expires_at || now >= session.last_seen_at.saturating_add(self.idle_ms()) {
             return Err(ApiError::Unauthenticated);
         }
-        let touch_before = now - TOUCH_INTERVAL.as_millis() as i64;
-        if session.last_seen_at <= touch_before {
-            store::touch_session(self.db(), &session.id, now, touch_before).await?;
-            session.last_seen_at = now;
+        let touch = session.last_seen_at <= now - TOUCH_INTERVAL.as_millis() as i64;
+        let mut shown = session.clone();
+        if touch {
+            shown.last_seen_at = now;
         }
         let user = User {
             id: session.user_id.clone(),
-            email: found.email,
+            email: found.email.clone(),
             email_verified: found.email_verified,
             created_at: crate::clock::rfc3339(found.user_created_at),
         };
-        Ok(Authenticated {
-            user,
-            session: Session::from_row(&session, self.idle_ms(), true),
+        Ok(Live {
+            who: Authenticated {
+                user,
+                session: Session::from_row(&shown, self.idle_ms(), true),
+            },
+            touch,
         })
+    }
+
+    /// Drops every session copy held in memory; called after committing a change that ends a
+    /// session or alters an account, before answering.
+    fn sessions_changed(&self) {
+        if let Some(cache) = &self.inner.session_cache {
+            cache.invalidate();
+        }
     }
 
     /// Revokes the caller's own session.
     pub async fn logout(&self, who: &Authenticated) -> Result<(), ApiError> {
         store::delete_session(self.db(), &who.user.id, &who.session.id).await?;
+        self.sessions_changed();
         tracing::info!(user_id = %who.user.id, "logout");
         Ok(())
     }
@@ -446,6 +530,7 @@ impl Auth {
         session_id: &str,
     ) -> Result<(), ApiError> {
         if store::delete_session(self.db(), &who.user.id, session_id).await? {
+            self.sessions_changed();
             tracing::info!(user_id = %who.user.id, "session revoked");
             Ok(())
         } else {
@@ -458,6 +543,7 @@ impl Auth {
         let mut tx = self.db().begin().await?;
         let n = store::delete_sessions_except(&mut tx, &who.user.id, Some(&who.session.id)).await?;
         tx.commit().await?;
+        self.sessions_changed();
         tracing::info!(user_id = %who.user.id, revoked = n, "other sessions revoked");
         Ok(())
     }
@@ -487,6 +573,7 @@ impl Auth {
         self.enqueue_notice(&mut tx, &user.email, Template::PasswordWasChanged)
             .await?;
         tx.commit().await?;
+        self.sessions_changed();
         self.outbox().notify();
         tracing::info!(user_id = %user.id, "password changed");
         Ok(())
@@ -506,6 +593,7 @@ impl Auth {
         }
         store::delete_user(&mut tx, &user.id).await?;
         tx.commit().await?;
+        self.sessions_changed();
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())
     }
@@ -546,6 +634,12 @@ impl Auth {
         let tokens = mailed_token::purge_expired(self.db(), self.now()).await?;
         Ok(sessions + tokens)
     }
+}
+
+/// A live session and whether its `last_seen_at` is due to be written.
+struct Live {
+    who: Authenticated,
+    touch: bool,
 }
 
 /// "24 hours", "1 hour", "30 minutes": how long a link works, for the reader of the mail.

@@ -87,6 +87,7 @@ impl Auth {
         self.enqueue_notice(&mut tx, &user.email, Template::PasswordWasReset)
             .await?;
         tx.commit().await?;
+        self.sessions_changed();
         self.outbox().notify();
         // Whoever locked the account's login out, its owner is back in.
         self.inner.limiter.clear(Limit::LoginEmail, &user.email);

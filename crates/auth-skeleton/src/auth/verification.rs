@@ -57,6 +57,7 @@ impl Auth {
             return Err(ApiError::InvalidToken);
         }
         tx.commit().await?;
+        self.sessions_changed();
         let user = store::user_by_id(self.db(), &redeemed.user_id)
             .await?
             .ok_or(ApiError::InvalidToken)?;

@@ -74,7 +74,14 @@ impl FromRequest for CurrentUser {
             if via == CredentialKind::Cookie && csrf::is_unsafe(req.method()) {
                 csrf::require_allowed_origin(&req, auth.config())?;
             }
-            let who = auth.authenticate(&token).await?;
+            // A request that changes nothing may be answered from the session cache; one that
+            // changes something always sees the database, so a session ended anywhere can
+            // no longer write the moment its revocation commits.
+            let who = if csrf::is_unsafe(req.method()) {
+                auth.authenticate(&token).await?
+            } else {
+                auth.authenticate_for_reading(&token).await?
+            };
             Ok(CurrentUser {
                 user: who.user,
                 session: who.session,

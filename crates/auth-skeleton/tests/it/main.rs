@@ -11,6 +11,7 @@ mod openapi;
 mod protocol;
 mod rate_limits;
 mod recovery;
+mod session_cache;
 mod sessions;
 mod storage;
 mod verification;

@@ -1,0 +1,26 @@
+-- A counter that moves whenever a session ends early or an account's email or verification
+-- changes, whichever process or instance did it. Services that answer session checks from
+-- memory read it to learn that their copy may be stale. The triggers keep it honest for every
+-- writer: the services, the admin CLI and any app that deletes accounts.
+CREATE TABLE IF NOT EXISTS auth_change_counter (
+    id      INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    changes BIGINT  NOT NULL
+);
+
+INSERT INTO auth_change_counter (id, changes) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+
+CREATE TRIGGER IF NOT EXISTS auth_sessions_deleted_count AFTER DELETE ON auth_sessions
+BEGIN
+    UPDATE auth_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS auth_users_changed_count
+AFTER UPDATE OF email, email_verified ON auth_users
+BEGIN
+    UPDATE auth_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS auth_users_deleted_count AFTER DELETE ON auth_users
+BEGIN
+    UPDATE auth_change_counter SET changes = changes + 1 WHERE id = 1;
+END;
