@@ -7,9 +7,10 @@
 //! composition rules, no truncation, no alteration (OWASP ASVS 5.0 V6.2).
 //!
 //! Hashing is argon2id in PHC strings with at least m=19456 KiB, t=2, p=1 (OWASP's password
-//! storage cheat sheet). It runs on the blocking thread pool, behind a semaphore, so that a
-//! storm of logins neither stalls the async workers nor takes 19 MiB per attempt without bound:
-//! at most `concurrency` hashes run at once and the rest wait their turn. Each running hash
+//! storage cheat sheet). It runs on threads of its own at a lower CPU priority
+//! ([`hashing_threads`]), behind a semaphore, so that a storm of logins neither stalls the async
+//! workers nor takes 19 MiB per attempt without bound: at most `concurrency` hashes run at once
+//! and the rest wait their turn. Each running hash
 //! borrows its 19 MiB working memory from a pool of at most `concurrency` blocks that are
 //! allocated once and reused, so a login costs no allocation (nor the page faults of fresh
 //! memory) and the memory held stays at `concurrency` x 19 MiB however long the storm.
@@ -23,6 +24,9 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use crate::email::Email;
+use hashing_threads::HashingThreads;
+
+mod hashing_threads;
 
 /// The longest password accepted, in Unicode scalar values.
 pub const MAX_PASSWORD_CHARS: usize = 256;
@@ -159,6 +163,8 @@ pub struct Hasher {
     started: Arc<AtomicU64>,
     /// Working memory for the hashes in flight, reused (at most `concurrency` blocks).
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Where the computations run.
+    threads: HashingThreads,
 }
 
 impl Hasher {
@@ -174,6 +180,7 @@ impl Hasher {
             dummy_hash: Arc::new(dummy_hash),
             started: Arc::new(AtomicU64::new(0)),
             memory: Arc::new(Mutex::new(Vec::new())),
+            threads: HashingThreads::start(concurrency)?,
         })
     }
 
@@ -219,7 +226,7 @@ impl Hasher {
         Ok(if real { verified } else { Verified::No })
     }
 
-    /// Runs `work` on the blocking pool with a permit and a block of working memory, both
+    /// Runs `work` on a hashing thread with a permit and a block of working memory, both
     /// given back when it ends (the memory only if the work did not panic).
     async fn run_blocking<T: Send + 'static>(
         &self,
@@ -237,16 +244,16 @@ impl Hasher {
             .map_err(|e| HashError(e.to_string()))?
             .pop()
             .unwrap_or_default();
-        tokio::task::spawn_blocking(move || {
-            let result = work(&mut memory);
-            // Holding a permit, this task's block is one of at most `concurrency`.
-            if let Ok(mut free) = pool.lock() {
-                free.push(memory);
-            }
-            result
-        })
-        .await
-        .map_err(|e| HashError(e.to_string()))?
+        self.threads
+            .run(move || {
+                let result = work(&mut memory);
+                // Holding a permit, this task's block is one of at most `concurrency`.
+                if let Ok(mut free) = pool.lock() {
+                    free.push(memory);
+                }
+                result
+            })
+            .await?
     }
 }
 
