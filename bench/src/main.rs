@@ -82,8 +82,20 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         secs: f64,
     },
-    /// MiB per second of writing and fsyncing a file of `mib` MiB in `dir`.
+    /// MiB per second of the service's own `INSERT` of a version's bytes into `blob_data`, one
+    /// transaction per version, replacing the previous one (as the history pruning does).
     BlobPut {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value_t = 4)]
+        mib: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// MiB per second of writing and fsyncing a file of `mib` MiB in `dir` (the disk itself).
+    DiskWrite {
         #[arg(long)]
         dir: PathBuf,
         #[arg(long, default_value_t = 4)]
@@ -176,8 +188,20 @@ async fn run(command: Command) -> Result<(), Error> {
             print_rate(rate);
             Ok(())
         }
-        Command::BlobPut { dir, mib, secs } => {
-            print_rate(blob_put_rate(&dir, mib, secs)?);
+        Command::BlobPut {
+            db,
+            user,
+            mib,
+            secs,
+        } => {
+            let db = Db::connect(&db).await?;
+            let rate = blob_put_rate(&db, &user, mib, secs).await?;
+            db.close().await;
+            print_rate(rate);
+            Ok(())
+        }
+        Command::DiskWrite { dir, mib, secs } => {
+            print_rate(disk_write_rate(&dir, mib, secs)?);
             Ok(())
         }
         Command::BlobGet { db, user, secs } => {
@@ -559,7 +583,45 @@ async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64
     Ok(pulled as f64 / start.elapsed().as_secs_f64())
 }
 
-fn blob_put_rate(dir: &Path, mib: usize, secs: f64) -> Result<f64, Error> {
+async fn blob_put_rate(db: &Db, user: &str, mib: usize, secs: f64) -> Result<f64, Error> {
+    let bytes = vec![b'x'; mib << 20];
+    let bytes = &bytes;
+    // Negative generations never meet the service's own (which count up from 1).
+    let bytes_per_sec = timed(secs, |round| async move {
+        let generation = -1 - round as i64;
+        let mut tx = db.begin().await?;
+        with_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM blob_data WHERE user_id = $1 AND generation = $2")
+                .bind(user)
+                .bind(generation + 1)
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        with_tx!(&mut tx, |conn| {
+            sqlx::query("INSERT INTO blob_data (user_id, generation, data) VALUES ($1, $2, $3)")
+                .bind(user)
+                .bind(generation)
+                .bind(bytes.as_slice())
+                .execute(conn)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        tx.commit().await?;
+        Ok(bytes.len() as u64)
+    })
+    .await?;
+    with_db!(write db, |pool| {
+        sqlx::query("DELETE FROM blob_data WHERE user_id = $1 AND generation < 0")
+            .bind(user)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(bytes_per_sec / (1 << 20) as f64)
+}
+
+fn disk_write_rate(dir: &Path, mib: usize, secs: f64) -> Result<f64, Error> {
     use std::io::Write as _;
     let bytes = vec![b'x'; mib << 20];
     let path = dir.join("bench-floor.bin");
@@ -588,11 +650,15 @@ async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
         let tag = &tag;
         async move {
             let data: Vec<u8> = with_db!(read db, |pool| {
-                sqlx::query_scalar("SELECT data FROM blob_saves WHERE user_id = $1 AND tag = $2")
-                    .bind(user)
-                    .bind(tag)
-                    .fetch_one(pool)
-                    .await
+                sqlx::query_scalar(
+                    "SELECT d.data FROM blob_saves s
+                     JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
+                     WHERE s.user_id = $1 AND s.tag = $2",
+                )
+                .bind(user)
+                .bind(tag)
+                .fetch_one(pool)
+                .await
             })?;
             Ok(data.len() as u64)
         }
