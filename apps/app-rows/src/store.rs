@@ -7,6 +7,8 @@
 //! serialises the user's pushes and purges, so sequence numbers commit in order and no
 //! compare-and-write interleaves with another; on SQLite the single writer does the same.
 
+use std::collections::HashMap;
+
 use auth_skeleton::db::{Db, Tx};
 use auth_skeleton::{with_db, with_tx};
 
@@ -98,25 +100,68 @@ pub async fn save_counters(
     Ok(())
 }
 
-/// The stored version of a row, tombstone or not; call with the user's counters locked.
-pub async fn stored_version(
+/// The most rows one [`stored_versions`] query asks for: two parameters each, far below either
+/// backend's limit, and a statement the database plans as index lookups.
+const ROWS_PER_VERSION_QUERY: usize = 256;
+
+/// Stored versions by collection and id.
+#[derive(Debug, Default)]
+pub struct StoredVersions(HashMap<String, HashMap<String, Version>>);
+
+impl StoredVersions {
+    /// The stored version of row `id` of `collection`, if the row exists (tombstones included).
+    pub fn get(&self, collection: &str, id: &str) -> Option<&Version> {
+        self.0.get(collection)?.get(id)
+    }
+
+    /// Records that the row now has `version` (after writing it).
+    pub fn set(&mut self, collection: &str, id: &str, version: Version) {
+        self.0
+            .entry(collection.to_owned())
+            .or_default()
+            .insert(id.to_owned(), version);
+    }
+}
+
+/// The stored versions of the rows `keys` (`(collection, id)`), tombstones included, read a few
+/// hundred at a time rather than one query per row; call with the user's counters locked.
+pub async fn stored_versions(
     tx: &mut Tx,
     user_id: &str,
-    collection: &str,
-    id: &str,
-) -> Result<Option<Version>, sqlx::Error> {
-    let found: Option<(i64, i64, String)> = with_tx!(tx, |conn| {
-        sqlx::query_as(
-            "SELECT ts, counter, node FROM rows_items
-             WHERE user_id = $1 AND collection = $2 AND id = $3",
-        )
-        .bind(user_id)
-        .bind(collection)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-    })?;
-    Ok(found.map(|(ts, counter, node)| Version::new(ts, counter, node)))
+    keys: &[(&str, &str)],
+) -> Result<StoredVersions, sqlx::Error> {
+    let mut found = StoredVersions::default();
+    for chunk in keys.chunks(ROWS_PER_VERSION_QUERY) {
+        let sql = stored_versions_sql(chunk.len());
+        let rows: Vec<(String, String, i64, i64, String)> = with_tx!(tx, |conn| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id);
+            for (collection, id) in chunk {
+                query = query.bind(*collection).bind(*id);
+            }
+            query.fetch_all(conn).await
+        })?;
+        for (collection, id, ts, counter, node) in rows {
+            found.set(&collection, &id, Version::new(ts, counter, node));
+        }
+    }
+    Ok(found)
+}
+
+/// `SELECT ... WHERE user_id = $1 AND (collection, id) IN (VALUES ($2, $3), ...)` for `rows`
+/// keys; only placeholders are generated, never values.
+fn stored_versions_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "SELECT collection, id, ts, counter, node FROM rows_items
+         WHERE user_id = $1 AND (collection, id) IN (VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i));
+    }
+    sql.push(')');
+    sql
 }
 
 /// Makes `change` the row's state, stamped with `seq`; call with the user's counters locked,

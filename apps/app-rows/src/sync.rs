@@ -99,16 +99,27 @@ impl Sync {
             .await
             .map_err(gone_if_no_account)?;
         let quota = i64::try_from(self.limits.quota).unwrap_or(i64::MAX);
+        let breaches: Vec<Option<Rejection>> = changes
+            .iter()
+            .map(|c| c.breach(now, &self.limits))
+            .collect();
+        let keys: Vec<(&str, &str)> = changes
+            .iter()
+            .zip(&breaches)
+            .filter(|(_, breach)| breach.is_none())
+            .map(|(c, _)| (c.collection.as_str(), c.id.as_str()))
+            .collect();
+        let mut stored = store::stored_versions(&mut tx, user_id, &keys).await?;
         let mut results = Vec::with_capacity(changes.len());
-        for change in changes {
-            let (status, reason) = match change.breach(now, &self.limits) {
+        for (change, breach) in changes.iter().zip(breaches) {
+            let (status, reason) = match breach {
                 Some(reason) => (Status::Rejected, Some(reason)),
                 None => {
-                    let stored =
-                        store::stored_version(&mut tx, user_id, &change.collection, &change.id)
-                            .await?;
-                    let outcome =
-                        decide(stored.as_ref(), &change.version, counters.row_count < quota);
+                    let outcome = decide(
+                        stored.get(&change.collection, &change.id),
+                        &change.version,
+                        counters.row_count < quota,
+                    );
                     match outcome {
                         Outcome::Insert | Outcome::Replace => {
                             counters.last_seq += 1;
@@ -117,6 +128,8 @@ impl Sync {
                             }
                             store::write_row(&mut tx, user_id, change, counters.last_seq, now)
                                 .await?;
+                            // A later change of the same row in this batch compares with this one.
+                            stored.set(&change.collection, &change.id, change.version.clone());
                             (Status::Applied, None)
                         }
                         Outcome::Stale => (Status::Stale, None),

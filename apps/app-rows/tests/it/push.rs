@@ -133,6 +133,36 @@ async fn a_batch_applies_changes_in_order(backend: Backend) {
     assert_eq!(pull_all(&server, &token).await[0]["data"], json!({"v": 2}));
 }
 
+async fn a_large_batch_compares_each_change_with_its_own_row(backend: Backend) {
+    // More rows than one stored-version query reads, so the batch is looked up in parts.
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let first: Vec<Value> = (0..600)
+        .map(|i| row("c", &format!("r{i}"), 10, 0, "a", json!({"v": i})))
+        .collect();
+    let reply = push(&server, &token, &first).await;
+    assert!(statuses(&reply).iter().all(|s| *s == "applied"));
+    // Newer versions of the even rows, older ones of the odd rows, and 100 rows never seen.
+    let wins = |i: usize| i >= 600 || i.is_multiple_of(2);
+    let second: Vec<Value> = (0..700)
+        .map(|i| {
+            let ts = if wins(i) { 11 } else { 9 };
+            row("c", &format!("r{i}"), ts, 0, "a", json!({"v": i + 1000}))
+        })
+        .collect();
+    let reply = push(&server, &token, &second).await;
+    let expected: Vec<&str> = (0..700)
+        .map(|i| if wins(i) { "applied" } else { "stale" })
+        .collect();
+    assert_eq!(statuses(&reply), expected);
+    let rows = pull_all(&server, &token).await;
+    assert_eq!(rows.len(), 700);
+    for stored in rows {
+        let i: usize = stored["id"].as_str().unwrap()[1..].parse().unwrap();
+        let v = if wins(i) { i + 1000 } else { i };
+        assert_eq!(stored["data"], json!({"v": v}), "row r{i}");
+    }
+}
+
 async fn a_malformed_change_fails_the_whole_push_naming_it(backend: Backend) {
     let (server, token) = start_signed_in(backend, &[]).await;
     let good = row("notes", "n1", 1, 0, "a", json!({}));
@@ -429,6 +459,7 @@ auth_skeleton::both_backends!(
     a_retried_push_is_stale_and_changes_nothing,
     the_greater_version_wins_and_replaces_the_whole_row,
     a_batch_applies_changes_in_order,
+    a_large_batch_compares_each_change_with_its_own_row,
     a_malformed_change_fails_the_whole_push_naming_it,
     too_many_changes_or_too_large_a_body_is_413,
     a_change_over_a_limit_is_rejected_alone,
