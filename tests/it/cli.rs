@@ -88,7 +88,11 @@ async fn push_row(base_url: &str, token: &str) {
 
 async fn users_commands_manage_accounts_of_a_running_service(backend: Backend) {
     let database = TestDatabase::new(backend).await;
-    let vars = [("DATABASE_URL", database.url.as_str())];
+    // The cache is on by default on SQLite only; the CLI's wait matters wherever it is on.
+    let vars = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("SESSION_CACHE_REFRESH", "500ms"),
+    ];
     let service = ServiceProcess::start(&binary("app-rows"), &vars);
     let ann = signup(&service.base_url, "ann@example.com").await;
     let bob = signup(&service.base_url, "bob@example.com").await;

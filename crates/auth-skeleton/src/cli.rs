@@ -284,7 +284,7 @@ where
                 Ok(())
             }
             Command::Users(command) => {
-                let settle = settle_time(&vars)?;
+                let settle = settle_time(&vars, &settings.database_url)?;
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
                 let changed = users(&admin, command).await?;
                 if changed {
@@ -293,13 +293,15 @@ where
                 Ok(())
             }
             Command::Sessions(SessionsCommand::Revoke { email }) => {
-                let settle = settle_time(&vars)?;
+                let settle = settle_time(&vars, &settings.database_url)?;
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
                 let n = admin
                     .revoke_sessions(&email)
                     .await
                     .map_err(|e| e.to_string())?;
-                tokio::time::sleep(settle).await;
+                if n > 0 {
+                    tokio::time::sleep(settle).await;
+                }
                 println!("revoked {n} session(s) of {}", email.trim());
                 Ok(())
             }
@@ -324,8 +326,7 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
-    let cache_refresh = crate::config::session_cache_refresh(&vars)
-        .map_err(|e| format!("configuration error: {e}"))?;
+    let cache_refresh = settle_time(&vars, &settings.database_url)?;
     let scratch = Db::connect("sqlite::memory:")
         .await
         .map_err(|e| e.to_string())?;
@@ -370,8 +371,9 @@ pub fn mask_url_password(raw: &str) -> String {
 /// returns: running services answer reads from their session cache and learn of changes made by
 /// another process within `SESSION_CACHE_REFRESH`, so once the command is back, the change is in
 /// force everywhere.
-fn settle_time(vars: &Vars) -> Result<std::time::Duration, String> {
-    crate::config::session_cache_refresh(vars).map_err(|e| format!("configuration error: {e}"))
+fn settle_time(vars: &Vars, database_url: &str) -> Result<std::time::Duration, String> {
+    crate::config::session_cache_refresh(vars, database_url)
+        .map_err(|e| format!("configuration error: {e}"))
 }
 
 /// Runs a `users` command; `true` when it changed an account.

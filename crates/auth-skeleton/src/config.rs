@@ -191,12 +191,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// `SESSION_CACHE_REFRESH` (default 500 ms, at most 10 s, `0s` turns the cache off): how late a
-/// service may learn of a session ended or an account changed by another process, for requests
-/// that change nothing. See `docs/adr/0009-session-cache.md`.
-pub fn session_cache_refresh(vars: &Vars) -> Result<Duration, ConfigError> {
+/// `SESSION_CACHE_REFRESH` (at most 10 s, `0s` turns the cache off): how late a service may
+/// learn of a session ended or an account changed by another process, for requests that change
+/// nothing. The default is `500ms` on SQLite, where the only other process is the admin CLI,
+/// which waits that long before it returns, and `0s` on PostgreSQL, where other instances of the
+/// app would honour a logout late. See `docs/adr/0009-session-cache.md`.
+pub fn session_cache_refresh(vars: &Vars, database_url: &str) -> Result<Duration, ConfigError> {
     const MAX: Duration = Duration::from_secs(10);
-    let refresh = vars.duration_or("SESSION_CACHE_REFRESH", Duration::from_millis(500))?;
+    let default = if database_url.starts_with("sqlite:") {
+        Duration::from_millis(500)
+    } else {
+        Duration::ZERO
+    };
+    let refresh = vars.duration_or("SESSION_CACHE_REFRESH", default)?;
     if refresh > MAX {
         return Err(ConfigError::new(
             "SESSION_CACHE_REFRESH",
@@ -439,6 +446,30 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_session_cache_is_on_for_sqlite_and_off_for_postgres_unless_configured() {
+        let none = Vars::from_pairs([]);
+        let sqlite = "sqlite://data/app.db";
+        let postgres = "postgres://app@db/app";
+        assert_eq!(
+            session_cache_refresh(&none, sqlite).unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            session_cache_refresh(&none, postgres).unwrap(),
+            Duration::ZERO
+        );
+        let set = Vars::from_pairs([("SESSION_CACHE_REFRESH", "250ms")]);
+        assert_eq!(
+            session_cache_refresh(&set, postgres).unwrap(),
+            Duration::from_millis(250)
+        );
+        let off = Vars::from_pairs([("SESSION_CACHE_REFRESH", "0s")]);
+        assert_eq!(session_cache_refresh(&off, sqlite).unwrap(), Duration::ZERO);
+        let long = Vars::from_pairs([("SESSION_CACHE_REFRESH", "11s")]);
+        assert!(session_cache_refresh(&long, sqlite).is_err());
+    }
 
     #[test]
     fn durations_take_a_number_and_a_unit() {

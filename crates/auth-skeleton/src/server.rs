@@ -195,7 +195,7 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
-    let cache_refresh = crate::config::session_cache_refresh(&vars)
+    let cache_refresh = crate::config::session_cache_refresh(&vars, &settings.database_url)
         .map_err(|e| format!("configuration error: {e}"))?;
     let engine = Arc::new(
         build_engine(EngineContext {

@@ -9,9 +9,15 @@ CREATE TABLE IF NOT EXISTS auth_change_counter (
 
 INSERT INTO auth_change_counter (id, changes) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
 
+-- Moves the counter once per transaction, however many rows it touched: a purge of thousands of
+-- sessions must not update one row thousands of times (each update a new row version) while
+-- holding the lock every other revocation waits for.
 CREATE OR REPLACE FUNCTION auth_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE auth_change_counter SET changes = changes + 1 WHERE id = 1;
+    IF current_setting('auth_skeleton.counted_in', true) IS DISTINCT FROM txid_current()::text THEN
+        PERFORM set_config('auth_skeleton.counted_in', txid_current()::text, true);
+        UPDATE auth_change_counter SET changes = changes + 1 WHERE id = 1;
+    END IF;
     RETURN NULL;
 END;
 $$;
