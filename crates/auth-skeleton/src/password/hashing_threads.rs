@@ -4,7 +4,7 @@
 //! An argon2 computation takes tens of milliseconds of CPU. Sharing a core with the async workers
 //! at the same priority, it delays the cheap requests that become ready meanwhile by up to a
 //! scheduler slice each, so a flood of logins raises the latency of everything else. With the
-//! hashing threads at nice 10, the scheduler hands the core to a request thread as soon as one is
+//! hashing threads 10 nice levels below the process, the scheduler hands the core to a request thread as soon as one is
 //! ready: under contention logins slow down first, and when nothing else wants the CPU, hashing
 //! runs at full speed.
 
@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use super::HashError;
 
-/// The nice value of the hashing threads (0 is the default, 19 the lowest priority).
-const NICE: i32 = 10;
+/// How much nicer than the process the hashing threads are (nice values go up to 19).
+const NICER_BY: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -59,7 +59,10 @@ impl HashingThreads {
         let (answer, result) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                let _ = answer.send(work());
+                // A caller that went away (a dropped request) no longer needs the result.
+                if !answer.is_closed() {
+                    let _ = answer.send(work());
+                }
             }))
             .map_err(|_| HashError("the hashing threads have stopped".into()))?;
         result
@@ -68,11 +71,15 @@ impl HashingThreads {
     }
 }
 
-/// Lowers the calling thread's CPU priority (on Linux the nice value is per thread).
+/// Lowers the calling thread's CPU priority by [`NICER_BY`] (on Linux the nice value is per
+/// thread, and a new thread starts with its creator's).
 #[cfg(target_os = "linux")]
 fn lower_priority() {
-    let me = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(me), NICE) {
+    use rustix::process::{getpriority_process, setpriority_process};
+    let me = Some(rustix::thread::gettid());
+    let lowered =
+        getpriority_process(me).and_then(|nice| setpriority_process(me, (nice + NICER_BY).min(19)));
+    if let Err(e) = lowered {
         tracing::warn!(error = %e, "cannot lower the priority of a password-hashing thread");
     }
 }
@@ -89,13 +96,11 @@ mod tests {
         let threads = HashingThreads::start(1).unwrap();
         #[cfg(target_os = "linux")]
         {
-            let nice = threads
-                .run(|| {
-                    rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()
-                })
-                .await
-                .unwrap();
-            assert_eq!(nice, NICE);
+            let nice_of_this_thread =
+                || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+            let ours = nice_of_this_thread();
+            let theirs = threads.run(nice_of_this_thread).await.unwrap();
+            assert_eq!(theirs, (ours + NICER_BY).min(19));
         }
         let failed = threads.run(|| -> u32 { panic!("a failing job") }).await;
         assert!(failed.is_err());
