@@ -101,7 +101,7 @@ pub async fn save_counters(
 }
 
 /// The most rows one [`stored_versions`] query asks for: two parameters each, far below either
-/// backend's limit, and a statement the database plans as index lookups.
+/// backend's limit on parameters.
 const ROWS_PER_VERSION_QUERY: usize = 256;
 
 /// Stored versions by collection and id.
@@ -132,10 +132,17 @@ pub async fn stored_versions(
 ) -> Result<StoredVersions, sqlx::Error> {
     let mut found = StoredVersions::default();
     for chunk in keys.chunks(ROWS_PER_VERSION_QUERY) {
-        let sql = stored_versions_sql(chunk.len());
+        // Padded to a power of two by repeating the last key (IN ignores repeats), so that a
+        // connection prepares at most nine distinct statements instead of one per batch size.
+        let slots = chunk.len().next_power_of_two();
+        let last = chunk[chunk.len() - 1];
+        let sql = stored_versions_sql(slots);
         let rows: Vec<(String, String, i64, i64, String)> = with_tx!(tx, |conn| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id);
-            for (collection, id) in chunk {
+            for (collection, id) in chunk
+                .iter()
+                .chain(std::iter::repeat_n(&last, slots - chunk.len()))
+            {
                 query = query.bind(*collection).bind(*id);
             }
             query.fetch_all(conn).await
