@@ -8,7 +8,7 @@
 //!
 //! Hashing is argon2id in PHC strings with at least m=19456 KiB, t=2, p=1 (OWASP's password
 //! storage cheat sheet). It runs on threads of its own at a lower CPU priority
-//! ([`hashing_threads`]), behind a semaphore, so that a storm of logins neither stalls the async
+//! (the `hashing_threads` module), behind a semaphore, so that a storm of logins neither stalls the async
 //! workers nor takes 19 MiB per attempt without bound: at most `concurrency` hashes run at once
 //! and the rest wait their turn. Each running hash
 //! borrows its 19 MiB working memory from a pool of at most `concurrency` blocks that are
