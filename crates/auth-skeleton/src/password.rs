@@ -7,10 +7,10 @@
 //! composition rules, no truncation, no alteration (OWASP ASVS 5.0 V6.2).
 //!
 //! Hashing is argon2id in PHC strings with at least m=19456 KiB, t=2, p=1 (OWASP's password
-//! storage cheat sheet). It runs on threads of its own at a lower CPU priority
-//! (the `hashing_threads` module), behind a semaphore, so that a storm of logins neither stalls the async
-//! workers nor takes 19 MiB per attempt without bound: at most `concurrency` hashes run at once
-//! and the rest wait their turn. Each running hash
+//! storage cheat sheet). It runs on threads of its own at a lower CPU priority (the
+//! `hashing_threads` module), behind a semaphore, so that a storm of logins neither stalls the
+//! async workers nor takes 19 MiB per attempt without bound: at most `concurrency` hashes run at
+//! once and the rest wait their turn. Each running hash
 //! borrows its 19 MiB working memory from a pool of at most `concurrency` blocks that are
 //! allocated once and reused, so a login costs no allocation (nor the page faults of fresh
 //! memory) and the memory held stays at `concurrency` x 19 MiB however long the storm.
