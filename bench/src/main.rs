@@ -640,26 +640,17 @@ fn disk_write_rate(dir: &Path, mib: usize, secs: f64) -> Result<f64, Error> {
 }
 
 async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
-    let tag: String = with_db!(read db, |pool| {
-        sqlx::query_scalar("SELECT tag FROM blob_saves WHERE user_id = $1")
-            .bind(user)
-            .fetch_one(pool)
-            .await
-    })?;
+    // The service's own queries, so that the floor cannot drift from what a GET runs.
+    let tag = app_blob::store::current(db, user)
+        .await?
+        .ok_or("the benchmark account has no save")?
+        .tag;
     let bytes_per_sec = timed(secs, |_| {
         let tag = &tag;
         async move {
-            let data: Vec<u8> = with_db!(read db, |pool| {
-                sqlx::query_scalar(
-                    "SELECT d.data FROM blob_saves s
-                     JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
-                     WHERE s.user_id = $1 AND s.tag = $2",
-                )
-                .bind(user)
-                .bind(tag)
-                .fetch_one(pool)
-                .await
-            })?;
+            let data = app_blob::store::current_bytes(db, user, tag)
+                .await?
+                .ok_or("the save changed during the measurement")?;
             Ok(data.len() as u64)
         }
     })
