@@ -152,9 +152,9 @@ struct PullResponse {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The next page of changes", body = PullResponse),
-        (status = 400, description = "invalid_request: a malformed cursor or limit", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "invalid_request: a malformed cursor or limit, or a cursor issued to another user", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 410, description = "resync_required: the cursor predates the tombstone horizon; pull from the beginning and replace the local state", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 410, description = "resync_required: a purge since the cursor was issued may have removed tombstones the caller has not seen; pull from the beginning and replace the local state", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn pull(
     me: CurrentUser,
@@ -167,7 +167,7 @@ async fn pull(
     // An empty `since` is the same as none: from the start.
     let since = match query.since.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(Cursor::decode(text).map_err(|e| invalid(e.to_string()))?),
+        Some(text) => Some(Cursor::decode(text, me.user_id()).map_err(|e| invalid(e.to_string()))?),
     };
     let limit = match query.limit.as_deref() {
         None | Some("") => DEFAULT_PULL_LIMIT,
@@ -188,7 +188,7 @@ async fn pull(
     record_rows(RowsDirection::Pulled, page.changes.len() as u64);
     Ok(HttpResponse::Ok().json(PullResponse {
         changes: page.changes,
-        cursor: page.cursor.encode(),
+        cursor: page.cursor.encode(me.user_id()),
         has_more: page.has_more,
         server_time: sync.now_ms(),
     }))
@@ -200,7 +200,7 @@ fn invalid(detail: impl Into<String>) -> Problem {
 
 fn problem(err: SyncError) -> Problem {
     match err {
-        SyncError::MalformedCursor(e) => invalid(e.to_string()),
+        SyncError::Cursor(e) => invalid(e.to_string()),
         SyncError::ResyncRequired => {
             Problem::new(StatusCode::GONE, "resync_required", err.to_string())
         }

@@ -1,7 +1,7 @@
 //! The SQL of row sync, one text per query for both SQLite and PostgreSQL.
 //!
-//! Tables (`migrations/app-rows/`): `rows_users` holds each user's sequence counter, row count
-//! and purge horizon; `rows_items` holds the latest state of every row with the sequence number
+//! Tables (`migrations/app-rows/`): `rows_users` holds each user's sequence counter, row count,
+//! purge horizon and purge epoch; `rows_items` holds the latest state of every row with the sequence number
 //! of the change that wrote it. Every write to a user's rows happens in a transaction that
 //! first locks the user's `rows_users` line ([`lock_counters`]): on PostgreSQL that row lock
 //! serialises the user's pushes and purges, so sequence numbers commit in order and no
@@ -24,6 +24,9 @@ pub struct Counters {
     pub row_count: i64,
     /// The highest sequence number of a purged tombstone (0: none purged).
     pub horizon: i64,
+    /// How many purges removed some of the user's tombstones (0: none).
+    #[sqlx(rename = "purge_epoch")]
+    pub epoch: i64,
 }
 
 /// A row as stored.
@@ -53,9 +56,10 @@ pub struct StoredRow {
 pub async fn lock_counters(tx: &mut Tx, user_id: &str) -> Result<Counters, sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query_as(
-            "INSERT INTO rows_users (user_id, last_seq, row_count, horizon) VALUES ($1, 0, 0, 0)
+            "INSERT INTO rows_users (user_id, last_seq, row_count, horizon, purge_epoch)
+             VALUES ($1, 0, 0, 0, 0)
              ON CONFLICT (user_id) DO UPDATE SET last_seq = rows_users.last_seq
-             RETURNING last_seq, row_count, horizon",
+             RETURNING last_seq, row_count, horizon, purge_epoch",
         )
         .bind(user_id)
         .fetch_one(conn)
@@ -71,7 +75,7 @@ pub async fn lock_existing_counters(
     with_tx!(tx, |conn| {
         sqlx::query_as(
             "UPDATE rows_users SET last_seq = last_seq WHERE user_id = $1
-             RETURNING last_seq, row_count, horizon",
+             RETURNING last_seq, row_count, horizon, purge_epoch",
         )
         .bind(user_id)
         .fetch_optional(conn)
@@ -87,12 +91,14 @@ pub async fn save_counters(
 ) -> Result<(), sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query(
-            "UPDATE rows_users SET last_seq = $2, row_count = $3, horizon = $4 WHERE user_id = $1",
+            "UPDATE rows_users SET last_seq = $2, row_count = $3, horizon = $4, purge_epoch = $5
+             WHERE user_id = $1",
         )
         .bind(user_id)
         .bind(counters.last_seq)
         .bind(counters.row_count)
         .bind(counters.horizon)
+        .bind(counters.epoch)
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
@@ -207,14 +213,29 @@ pub async fn write_row(
     Ok(())
 }
 
+/// Begins a read-only transaction that sees one snapshot of the database from its first query
+/// on, so that a page and the counters it is checked against agree.
+///
+/// SQLite's readers see one snapshot per transaction (WAL); PostgreSQL is asked for
+/// `REPEATABLE READ` explicitly, whatever the database's default isolation.
+pub async fn begin_snapshot(db: &Db) -> Result<Tx, sqlx::Error> {
+    Ok(match db {
+        Db::Sqlite(s) => Tx::Sqlite(s.reader.begin().await?),
+        Db::Postgres(p) => Tx::Postgres(
+            p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?,
+        ),
+    })
+}
+
 /// Up to `limit` of the user's rows written after sequence number `after`, in sequence order.
 pub async fn rows_after(
-    db: &Db,
+    tx: &mut Tx,
     user_id: &str,
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    with_tx!(tx, |conn| {
         sqlx::query_as(
             "SELECT collection, id, ts, counter, node, deleted, data, seq FROM rows_items
              WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -222,19 +243,19 @@ pub async fn rows_after(
         .bind(user_id)
         .bind(after)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
     })
 }
 
-/// The user's counters as last committed (all zero for a user who never pushed).
-pub async fn counters(db: &Db, user_id: &str) -> Result<Counters, sqlx::Error> {
-    let found = with_db!(read db, |pool| {
+/// The user's counters as `tx` sees them (all zero for a user who never pushed).
+pub async fn counters(tx: &mut Tx, user_id: &str) -> Result<Counters, sqlx::Error> {
+    let found = with_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT last_seq, row_count, horizon FROM rows_users WHERE user_id = $1",
+            "SELECT last_seq, row_count, horizon, purge_epoch FROM rows_users WHERE user_id = $1",
         )
         .bind(user_id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
     })?;
     Ok(found.unwrap_or_default())

@@ -8,7 +8,7 @@ use auth_skeleton::db::Db;
 use serde_json::value::RawValue;
 
 use crate::change::{Change, ChangeResult, Rejection, Row, Status};
-use crate::cursor::{Cursor, MalformedCursor};
+use crate::cursor::{Cursor, CursorError};
 use crate::limits::Limits;
 use crate::lww::{Outcome, decide};
 use crate::store::{self, StoredRow};
@@ -31,7 +31,7 @@ pub struct Sync {
 pub enum SyncError {
     /// `since` is not a cursor this server minted for this user.
     #[error(transparent)]
-    MalformedCursor(#[from] MalformedCursor),
+    Cursor(#[from] CursorError),
     /// `since` is older than the purge of a tombstone the client has not seen.
     #[error(
         "the cursor predates purged deletions; pull from the start (omit since) and replace the local state"
@@ -57,7 +57,8 @@ pub struct Pushed {
 pub struct Page {
     /// The rows, in the order their latest change was applied.
     pub changes: Vec<Row>,
-    /// Where the next pull starts.
+    /// Where the next pull starts: after the page's last row, or, when the page ends the walk,
+    /// after every change committed so far (purged ones included); with the page's purge epoch.
     pub cursor: Cursor,
     /// Whether more changes follow `cursor` already.
     pub has_more: bool,
@@ -151,40 +152,51 @@ impl Sync {
 
     /// Up to `limit` of the user's changes after `since` (`None`: from the start).
     ///
-    /// The page is read before the counters: the horizon only grows, so if a purge removed a
-    /// tombstone this page should have had, the counters read afterwards show it and the
-    /// answer is [`SyncError::ResyncRequired`] instead of a page with a silent gap.
+    /// The page and the counters are read in one snapshot. A cursor gets
+    /// [`SyncError::ResyncRequired`] only when a purge after the one it was minted under
+    /// (its epoch) may have removed a tombstone past its position (the horizon is above it); a
+    /// purge racing this pull shows in the snapshot or not at all, never as a silent gap.
     pub async fn pull(
         &self,
         user_id: &str,
         since: Option<Cursor>,
         limit: u32,
     ) -> Result<Page, SyncError> {
-        let after = since.map_or(0, |c| c.0);
-        let mut rows = store::rows_after(&self.db, user_id, after, i64::from(limit) + 1).await?;
-        let counters = store::counters(&self.db, user_id).await?;
+        let mut tx = store::begin_snapshot(&self.db).await?;
+        let counters = store::counters(&mut tx, user_id).await?;
         if let Some(since) = since {
-            // A sequence number never handed out cannot come from this server's answers.
-            if since.0 > counters.last_seq {
-                return Err(MalformedCursor.into());
+            // A position or an epoch never reached cannot come from this server's answers.
+            if since.seq > counters.last_seq || since.epoch > counters.epoch {
+                return Err(CursorError::Malformed.into());
             }
-            if since.0 < counters.horizon {
+            if since.epoch < counters.epoch && since.seq < counters.horizon {
                 return Err(SyncError::ResyncRequired);
             }
         }
+        let after = since.map_or(0, |c| c.seq);
+        let mut rows = store::rows_after(&mut tx, user_id, after, i64::from(limit) + 1).await?;
+        tx.rollback().await?;
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let cursor = rows.last().map_or(Cursor(after), |r| Cursor(r.seq));
+        let seq = match rows.last() {
+            Some(last) if has_more => last.seq,
+            // The walk is complete: the cursor covers every change so far, so tombstones purged
+            // behind the last row shown never send this cursor to a resync.
+            _ => counters.last_seq,
+        };
         let changes = rows.into_iter().map(to_row).collect::<Result<_, _>>()?;
         Ok(Page {
             changes,
-            cursor,
+            cursor: Cursor {
+                seq,
+                epoch: counters.epoch,
+            },
             has_more,
         })
     }
 
     /// Deletes the tombstones applied more than `TOMBSTONE_RETENTION` ago (by the server's
-    /// clock) and moves each user's horizon past them.
+    /// clock), moves each user's horizon past them and starts a new purge epoch for the user.
     pub async fn purge_tombstones(&self) -> Result<PurgeReport, sqlx::Error> {
         let cutoff = self
             .now_ms()
@@ -205,6 +217,7 @@ impl Sync {
                 let purged = store::delete_tombstones_before(&mut tx, &user_id, cutoff).await?;
                 if let Some(&highest) = purged.iter().max() {
                     counters.horizon = counters.horizon.max(highest);
+                    counters.epoch += 1;
                     counters.row_count -= purged.len() as i64;
                     store::save_counters(&mut tx, &user_id, &counters).await?;
                     report.tombstones += purged.len() as u64;

@@ -51,7 +51,10 @@ impl Remote for Direct {
     }
 
     async fn pull(&self, since: Option<&str>, limit: u32) -> Option<Response> {
-        let since = match since.map(Cursor::decode).transpose() {
+        let since = match since
+            .map(|text| Cursor::decode(text, &self.user_id))
+            .transpose()
+        {
             Ok(since) => since,
             Err(e) => return Some(refused(400, e.to_string())),
         };
@@ -60,7 +63,7 @@ impl Remote for Direct {
                 status: 200,
                 body: json!({
                     "changes": page.changes,
-                    "cursor": page.cursor.encode(),
+                    "cursor": page.cursor.encode(&self.user_id),
                     "has_more": page.has_more,
                     "server_time": self.sync.now_ms(),
                 }),

@@ -113,7 +113,9 @@ async fn a_row_changed_twice_between_pulls_appears_once_in_its_latest_state(back
 }
 
 async fn malformed_cursors_and_limits_are_400(backend: Backend) {
-    let (server, token) = start_signed_in(backend, &[]).await;
+    let server = start(backend, &[]).await;
+    let (token, user_id) = server.signup_bearer("ann@example.com").await;
+    let cursor = |seq, epoch| Cursor { seq, epoch }.encode(&user_id);
     push(&server, &token, &[row("c", "a", 1, 0, "n", json!({}))]).await;
     let reply = pull(&server, &token, "").await;
     let good = reply.body["cursor"].as_str().unwrap().to_owned();
@@ -123,8 +125,10 @@ async fn malformed_cursors_and_limits_are_400(backend: Backend) {
         format!("?since={good}x"),
         format!("?since={}", &good[1..]),
         // Well-formed but never handed out: beyond the user's last change.
-        format!("?since={}", Cursor(2).encode()),
-        format!("?since={}", Cursor(i64::MAX).encode()),
+        format!("?since={}", cursor(2, 0)),
+        format!("?since={}", cursor(i64::MAX, 0)),
+        // Or under a purge epoch the user never reached.
+        format!("?since={}", cursor(1, 1)),
         "?limit=0".to_owned(),
         "?limit=-1".to_owned(),
         "?limit=ten".to_owned(),

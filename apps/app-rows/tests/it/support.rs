@@ -1,5 +1,8 @@
 //! Shared helpers: the app on a test server, rows as JSON, and the client's HTTP remote.
 
+use app_rows::Engine;
+use auth_skeleton::config::Vars;
+use auth_skeleton::server::EngineContext;
 use auth_skeleton::testing::{Backend, Reply, TestServer};
 use serde_json::{Value, json};
 
@@ -8,6 +11,16 @@ use crate::client::{Remote, Response};
 /// The app on a fresh database, with extra configuration `vars`.
 pub async fn start(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
     TestServer::start(backend, app_rows::spec(), vars, app_rows::Engine::new).await
+}
+
+/// An engine over the test server's database and manual clock, to run the purge on demand.
+pub fn engine(server: &TestServer, vars: &[(&str, &str)]) -> Engine {
+    Engine::new(EngineContext {
+        db: server.db.clone(),
+        clock: server.clock.clone(),
+        vars: Vars::from_pairs(vars.iter().copied()),
+    })
+    .expect("valid configuration")
 }
 
 /// A user with a bearer token: `(server, token)`.
