@@ -50,6 +50,19 @@ pub struct StoredRow {
     pub seq: i64,
 }
 
+/// Begins a write transaction at the isolation the row sync relies on: `READ COMMITTED` on
+/// PostgreSQL, whatever the database's `default_transaction_isolation`, so that a push waiting
+/// for the user's lock reads what the push before it committed instead of failing to
+/// serialise. (SQLite has a single writer.)
+pub async fn begin_write(db: &Db) -> Result<Tx, sqlx::Error> {
+    Ok(match db {
+        Db::Sqlite(_) => db.begin().await?,
+        Db::Postgres(p) => {
+            Tx::Postgres(p.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?)
+        }
+    })
+}
+
 /// Locks the user's counters for the rest of `tx`, creating them on the user's first push.
 ///
 /// The no-op update makes PostgreSQL take the row lock even when the line exists already.

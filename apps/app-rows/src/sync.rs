@@ -95,7 +95,7 @@ impl Sync {
     /// concurrent pushes of one user never lose an update nor let a smaller version win.
     pub async fn push(&self, user_id: &str, changes: &[Change]) -> Result<Pushed, SyncError> {
         let now = self.now_ms();
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::begin_write(&self.db).await?;
         let mut counters = store::lock_counters(&mut tx, user_id)
             .await
             .map_err(gone_if_no_account)?;
@@ -208,7 +208,7 @@ impl Sync {
                     .await?;
             let before = report;
             for user_id in users {
-                let mut tx = self.db.begin().await?;
+                let mut tx = store::begin_write(&self.db).await?;
                 let Some(mut counters) = store::lock_existing_counters(&mut tx, &user_id).await?
                 else {
                     // The account went between the two queries.
