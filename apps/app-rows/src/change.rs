@@ -73,6 +73,8 @@ impl Change {
     pub fn breach(&self, now_ms: i64, limits: &Limits) -> Option<Rejection> {
         if self.version.ts > now_ms.saturating_add(limits.max_clock_skew_ms) {
             Some(Rejection::ClockSkew)
+        } else if self.version.ts < now_ms.saturating_sub(limits.tombstone_retention_ms) {
+            Some(Rejection::TooOld)
         } else if self
             .data
             .as_ref()
@@ -95,6 +97,10 @@ pub enum Rejection {
     RowTooLarge,
     /// The row is new and the user already keeps `ROWS_QUOTA` rows.
     QuotaExceeded,
+    /// `ts` is older than `TOMBSTONE_RETENTION` before the server's clock: the tombstone such a
+    /// change would lose to may be purged already. To keep the data, write it again with a
+    /// fresh version.
+    TooOld,
 }
 
 /// Why a push was refused as a whole.
@@ -318,6 +324,13 @@ mod tests {
             ahead(now + limits.max_clock_skew_ms + 1),
             Some(Rejection::ClockSkew)
         );
+        let short = Limits {
+            tombstone_retention_ms: 1_000,
+            ..limits
+        };
+        let behind = |ts: i64| one(with("ts", json!(ts))).unwrap().breach(now, &short);
+        assert_eq!(behind(now - 1_000), None);
+        assert_eq!(behind(now - 1_001), Some(Rejection::TooOld));
         // {"v":"..."} is 8 bytes around the string.
         let fits = with("data", json!({"v": "x".repeat(MAX_ROW_DATA_BYTES - 8)}));
         assert_eq!(one(fits).unwrap().breach(now, &limits), None);

@@ -12,8 +12,8 @@ use crate::limits::Limits;
 use crate::store;
 use crate::sync::{PurgeReport, Sync};
 
-/// How often the purge looks for tombstones past their retention. Retention is counted in days,
-/// so an hour late costs nothing.
+/// How often the purge looks for tombstones past their retention (and once at start). Retention
+/// is counted in days, so an hour late costs nothing.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// `app_rows_purged_tombstones_total`: tombstones deleted by the purge job, on `/metrics`.
@@ -76,6 +76,7 @@ impl auth_skeleton::server::Engine for Engine {
     fn spawn_background_jobs(&self) {
         let engine = self.clone();
         actix_web::rt::spawn(async move {
+            // The first tick is immediate: the purge runs when the service starts, then hourly.
             let mut tick = actix_web::rt::time::interval(PURGE_INTERVAL);
             loop {
                 tick.tick().await;

@@ -29,7 +29,8 @@ pub const MAX_PULL_LIMIT: u32 = 1_000;
 pub struct Limits {
     /// A change whose `ts` is further ahead of the server's clock is rejected (`clock_skew`).
     pub max_clock_skew_ms: i64,
-    /// Tombstones are purged this long after the server applied them.
+    /// Tombstones are purged once both their version's `ts` and the server's applying them
+    /// are this old; a change whose `ts` is older is rejected (`too_old`).
     pub tombstone_retention_ms: i64,
     /// How many rows a user may keep, tombstones included until they are purged.
     pub quota: u64,

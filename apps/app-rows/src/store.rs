@@ -274,7 +274,8 @@ pub async fn counters(tx: &mut Tx, user_id: &str) -> Result<Counters, sqlx::Erro
     Ok(found.unwrap_or_default())
 }
 
-/// Up to `limit` users who have a tombstone applied before `cutoff_ms`.
+/// Up to `limit` users who have a tombstone applied before `cutoff_ms` whose version's `ts` is
+/// before it too.
 pub async fn users_with_tombstones_before(
     db: &Db,
     cutoff_ms: i64,
@@ -283,7 +284,7 @@ pub async fn users_with_tombstones_before(
     with_db!(read db, |pool| {
         sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM rows_items
-             WHERE deleted AND applied_at < $1 LIMIT $2",
+             WHERE deleted AND applied_at < $1 AND ts < $1 LIMIT $2",
         )
         .bind(cutoff_ms)
         .bind(limit)
@@ -292,8 +293,11 @@ pub async fn users_with_tombstones_before(
     })
 }
 
-/// Deletes the user's tombstones applied before `cutoff_ms` and returns their sequence
-/// numbers; call with the user's counters locked.
+/// Deletes the user's tombstones applied before `cutoff_ms` whose version's `ts` is before it
+/// too, and returns their sequence numbers; call with the user's counters locked.
+///
+/// The `ts` condition is what keeps a delete from coming back: every version a purged tombstone
+/// beat has a `ts` older than the retention, and such changes are rejected (`too_old`).
 pub async fn delete_tombstones_before(
     tx: &mut Tx,
     user_id: &str,
@@ -301,7 +305,7 @@ pub async fn delete_tombstones_before(
 ) -> Result<Vec<i64>, sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query_scalar(
-            "DELETE FROM rows_items WHERE user_id = $1 AND deleted AND applied_at < $2
+            "DELETE FROM rows_items WHERE user_id = $1 AND deleted AND applied_at < $2 AND ts < $2
              RETURNING seq",
         )
         .bind(user_id)

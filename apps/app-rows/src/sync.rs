@@ -195,8 +195,9 @@ impl Sync {
         })
     }
 
-    /// Deletes the tombstones applied more than `TOMBSTONE_RETENTION` ago (by the server's
-    /// clock), moves each user's horizon past them and starts a new purge epoch for the user.
+    /// Deletes the tombstones whose version's `ts` is more than `TOMBSTONE_RETENTION` before
+    /// the server's clock and which the server applied at least that long ago, moves each
+    /// user's horizon past them and starts a new purge epoch for the user.
     pub async fn purge_tombstones(&self) -> Result<PurgeReport, sqlx::Error> {
         let cutoff = self
             .now_ms()

@@ -37,6 +37,11 @@ async fn every_acknowledged_change_survives_a_kill(backend: Backend) {
             .send()
     };
 
+    // The binary runs on the real clock: versions near it are neither too old nor too far ahead.
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let mut acknowledged: Vec<Value> = Vec::new();
     for b in 0..20 {
         let changes: Vec<Value> = (0..25i64)
@@ -44,9 +49,9 @@ async fn every_acknowledged_change_survives_a_kill(backend: Backend) {
                 // Later batches overwrite or delete some earlier rows: the latest state counts.
                 let id = format!("r{}", (b * 25 + i) % 300);
                 if i % 7 == 0 {
-                    tombstone("c", &id, 1_000 + b, i, "dev")
+                    tombstone("c", &id, base + b, i, "dev")
                 } else {
-                    row("c", &id, 1_000 + b, i, "dev", json!({"b": b, "i": i}))
+                    row("c", &id, base + b, i, "dev", json!({"b": b, "i": i}))
                 }
             })
             .collect();
@@ -61,7 +66,7 @@ async fn every_acknowledged_change_survives_a_kill(backend: Backend) {
             send(vec![row(
                 "c",
                 &format!("late{k}"),
-                5_000,
+                base + 5_000,
                 0,
                 "dev",
                 json!({}),
@@ -76,7 +81,14 @@ async fn every_acknowledged_change_survives_a_kill(backend: Backend) {
     let (answers, ()) = tokio::join!(in_flight, killer);
     for (k, answer) in answers.into_iter().enumerate() {
         if answer.is_ok_and(|r| r.status() == 200) {
-            acknowledged.push(row("c", &format!("late{k}"), 5_000, 0, "dev", json!({})));
+            acknowledged.push(row(
+                "c",
+                &format!("late{k}"),
+                base + 5_000,
+                0,
+                "dev",
+                json!({}),
+            ));
         }
     }
 

@@ -15,3 +15,4 @@ mod pull;
 mod push;
 mod retention;
 mod stranding;
+mod too_old;

@@ -87,6 +87,6 @@ async fn the_served_document_describes_push_and_pull() {
     );
     assert_eq!(
         doc["components"]["schemas"]["Rejection"]["enum"],
-        json!(["clock_skew", "row_too_large", "quota_exceeded"])
+        json!(["clock_skew", "row_too_large", "quota_exceeded", "too_old"])
     );
 }

@@ -28,12 +28,14 @@ async fn purged_tombstones_send_older_cursors_to_a_resync(backend: Backend) {
     let vars = [("TOMBSTONE_RETENTION", "1d")];
     let (server, token) = start_signed_in(backend, &vars).await;
     let engine = engine(&server, &vars);
+    let t0 = server.clock.now_ms();
+    let hour = 3_600_000;
     push(
         &server,
         &token,
         &[
-            row("c", "a", 1, 0, "n", json!({})),
-            row("c", "b", 1, 0, "n", json!({})),
+            row("c", "a", t0 - 21 * hour, 0, "n", json!({})),
+            row("c", "b", t0, 0, "n", json!({})),
         ],
     )
     .await;
@@ -41,12 +43,19 @@ async fn purged_tombstones_send_older_cursors_to_a_resync(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    push(&server, &token, &[tombstone("c", "a", 2, 0, "n")]).await;
+    // The deleting device's clock is 20 hours behind the server's.
+    push(
+        &server,
+        &token,
+        &[tombstone("c", "a", t0 - 20 * hour, 0, "n")],
+    )
+    .await;
     let after_delete = pull(&server, &token, &format!("?since={before_delete}")).await;
     assert_eq!(after_delete.body["changes"][0]["deleted"], true);
     let after_delete = after_delete.body["cursor"].as_str().unwrap().to_owned();
 
-    // Retention counts from when the server applied the delete, not from the client's ts (2).
+    // A tombstone is purged once both its ts and the server's applying it are past the
+    // retention: here its ts is, but it was applied only half a day ago.
     server.clock.advance(DAY / 2);
     assert_eq!(
         engine.purge_tombstones().await.unwrap(),
@@ -76,7 +85,7 @@ async fn purged_tombstones_send_older_cursors_to_a_resync(backend: Backend) {
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     // From the start all is normal: live rows are never purged.
     let rows = pull_all(&server, &token).await;
-    assert_eq!(rows, [row("c", "b", 1, 0, "n", json!({}))]);
+    assert_eq!(rows, [row("c", "b", t0, 0, "n", json!({}))]);
     server.clock.advance(DAY * 20);
     engine.purge_tombstones().await.unwrap();
     assert_eq!(pull_all(&server, &token).await.len(), 1);
@@ -85,19 +94,21 @@ async fn purged_tombstones_send_older_cursors_to_a_resync(backend: Backend) {
 async fn a_purged_tombstone_frees_its_place_in_the_quota(backend: Backend) {
     let vars = [("TOMBSTONE_RETENTION", "1d"), ("ROWS_QUOTA", "2")];
     let (server, token) = start_signed_in(backend, &vars).await;
+    let now = server.clock.now_ms();
     push(
         &server,
         &token,
         &[
-            row("c", "a", 1, 0, "n", json!({})),
-            tombstone("c", "b", 1, 0, "n"),
+            row("c", "a", now, 0, "n", json!({})),
+            tombstone("c", "b", now, 0, "n"),
         ],
     )
     .await;
-    let late = [row("c", "c", 1, 0, "n", json!({}))];
+    let late = [row("c", "c", now, 0, "n", json!({}))];
     assert_eq!(statuses(&push(&server, &token, &late).await), ["rejected"]);
     server.clock.advance(DAY * 2);
     engine(&server, &vars).purge_tombstones().await.unwrap();
+    let late = [row("c", "c", server.clock.now_ms(), 0, "n", json!({}))];
     assert_eq!(statuses(&push(&server, &token, &late).await), ["applied"]);
 }
 
@@ -108,14 +119,15 @@ async fn the_purge_handles_every_user_and_only_old_tombstones(backend: Backend) 
     for i in 0..3 {
         let (token, _) = server.signup_bearer(&format!("u{i}@example.com")).await;
         let old: Vec<_> = (0..5)
-            .map(|j| tombstone("c", &format!("old{j}"), 1, 0, "n"))
+            .map(|j| tombstone("c", &format!("old{j}"), server.clock.now_ms(), 0, "n"))
             .collect();
         push(&server, &token, &old).await;
         tokens.push(token);
     }
     server.clock.advance(DAY * 2);
+    let now = server.clock.now_ms();
     for token in &tokens {
-        push(&server, token, &[tombstone("c", "new", 1, 0, "n")]).await;
+        push(&server, token, &[tombstone("c", "new", now, 0, "n")]).await;
     }
     let report = engine(&server, &vars).purge_tombstones().await.unwrap();
     assert_eq!(
@@ -127,7 +139,7 @@ async fn the_purge_handles_every_user_and_only_old_tombstones(backend: Backend) 
     );
     for token in &tokens {
         let rows = pull_all(&server, token).await;
-        assert_eq!(rows, [tombstone("c", "new", 1, 0, "n")]);
+        assert_eq!(rows, [tombstone("c", "new", now, 0, "n")]);
     }
 }
 

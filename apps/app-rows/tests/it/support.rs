@@ -9,8 +9,13 @@ use serde_json::{Value, json};
 use crate::client::{Remote, Response};
 
 /// The app on a fresh database, with extra configuration `vars`.
+///
+/// Unless `vars` say otherwise, tombstones are kept for a century, so that tests may write
+/// small `ts` values (a change older than the retention is `too_old`).
 pub async fn start(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
-    TestServer::start(backend, app_rows::spec(), vars, app_rows::Engine::new).await
+    let mut all = vec![("TOMBSTONE_RETENTION", "36500d")];
+    all.extend_from_slice(vars);
+    TestServer::start(backend, app_rows::spec(), &all, app_rows::Engine::new).await
 }
 
 /// An engine over the test server's database and manual clock, to run the purge on demand.
