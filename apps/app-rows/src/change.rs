@@ -30,16 +30,17 @@ pub struct WireChange {
     /// 1-64 characters of `[a-z0-9_]`.
     #[schema(pattern = "^[a-z0-9_]{1,64}$", example = "notes")]
     collection: String,
-    /// The row's id within its collection: 1-128 characters.
+    /// The row's id within its collection: 1-128 characters, no control character.
     #[schema(min_length = 1, max_length = 128, example = "n1")]
     id: String,
-    /// The writer's hybrid logical clock: milliseconds since the Unix epoch.
-    #[schema(example = 1_764_307_021_123_u64)]
+    /// The writer's hybrid logical clock: milliseconds since the Unix epoch, at most 2^53-1.
+    #[schema(maximum = 9_007_199_254_740_991_u64, example = 1_764_307_021_123_u64)]
     ts: u64,
-    /// The writer's hybrid logical clock: the counter within `ts`.
+    /// The writer's hybrid logical clock: the counter within `ts`, at most 2^31-1.
+    #[schema(maximum = 2_147_483_647)]
     counter: u64,
-    /// The writing device's id: 1-64 characters.
-    #[schema(min_length = 1, max_length = 64, example = "device-a")]
+    /// The writing device's id: 1-64 characters of `[A-Za-z0-9._:-]`.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$", example = "device-a")]
     node: String,
     /// Whether the change deletes the row (a tombstone).
     deleted: bool,
@@ -158,13 +159,24 @@ fn check(change: WireChange) -> Result<Change, (&'static str, &'static str)> {
     if !(1..=128).contains(&change.id.chars().count()) {
         return Err(("id", "must be 1-128 characters"));
     }
-    if !(1..=64).contains(&change.node.chars().count()) {
-        return Err(("node", "must be 1-64 characters"));
+    // Cc: C0 and C1 controls and DEL. NUL alone would fail on PostgreSQL's TEXT.
+    if change.id.chars().any(char::is_control) {
+        return Err(("id", "must not contain control characters"));
     }
-    // Versions are stored as signed 64-bit integers.
-    let ts = i64::try_from(change.ts).map_err(|_| ("ts", "must be at most 2^63-1"))?;
-    let counter =
-        i64::try_from(change.counter).map_err(|_| ("counter", "must be at most 2^63-1"))?;
+    if !is_node_name(&change.node) {
+        return Err((
+            "node",
+            "must be 1-64 characters of A-Z, a-z, 0-9 and . _ : -",
+        ));
+    }
+    // Bounds every JSON implementation (and both databases) hold exactly.
+    if change.ts > MAX_TS {
+        return Err(("ts", "must be an integer from 0 to 9007199254740991"));
+    }
+    if change.counter > MAX_COUNTER {
+        return Err(("counter", "must be an integer from 0 to 2147483647"));
+    }
+    let (ts, counter) = (change.ts as i64, change.counter as i64);
     let data = match (change.deleted, change.data) {
         (false, Some(data)) => Some(Value::Object(data).to_string()),
         (true, None) => None,
@@ -177,6 +189,18 @@ fn check(change: WireChange) -> Result<Change, (&'static str, &'static str)> {
         version: Version::new(ts, counter, change.node),
         data,
     })
+}
+
+/// The greatest `ts`: 2^53-1, exact in every JSON implementation.
+pub const MAX_TS: u64 = (1 << 53) - 1;
+/// The greatest `counter`: 2^31-1.
+pub const MAX_COUNTER: u64 = i32::MAX as u64;
+
+/// `[A-Za-z0-9._:-]{1,64}`: ASCII, so that every language orders nodes alike.
+fn is_node_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// `[a-z0-9_]{1,64}`.
@@ -280,6 +304,10 @@ mod tests {
             "ids count characters"
         );
         assert!(one(with("node", json!("n".repeat(64)))).is_ok());
+        assert!(one(with("node", json!("Az09._:-"))).is_ok());
+        assert!(one(with("ts", json!(MAX_TS))).is_ok());
+        assert!(one(with("counter", json!(MAX_COUNTER))).is_ok());
+        assert!(one(with("id", json!("\u{200b}\u{202e} é"))).is_ok());
         assert!(one(with("collection", json!("a".repeat(64)))).is_ok());
     }
 
@@ -295,7 +323,13 @@ mod tests {
             (with("node", json!("")), "node"),
             (with("node", json!("n".repeat(65))), "node"),
             (with("ts", json!(u64::MAX)), "ts"),
+            (with("ts", json!(MAX_TS + 1)), "ts"),
             (with("counter", json!(1u64 << 63)), "counter"),
+            (with("counter", json!(MAX_COUNTER + 1)), "counter"),
+            (with("id", json!("a\u{0}")), "id"),
+            (with("id", json!("\u{9f}")), "id"),
+            (with("node", json!("é")), "node"),
+            (with("node", json!("a b")), "node"),
             (with("data", Value::Null), "data"),
             (with("deleted", json!(true)), "data"),
         ] {

@@ -16,3 +16,4 @@ mod push;
 mod retention;
 mod stranding;
 mod too_old;
+mod validation;

@@ -102,18 +102,19 @@ async fn the_greater_version_wins_and_replaces_the_whole_row(backend: Backend) {
         }
         assert_eq!(pull_all(&server, &token).await, [expected.clone()]);
     }
-    // Node order is by bytes: "B" (0x42) < "a" (0x61) < "é" (0xC3 0xA9), whatever the locale.
+    // Node order is by bytes: "B" (0x42) < "_" (0x5F) < "a" (0x61) < "b", whatever the locale.
     let reply = push(
         &server,
         &token,
         &[
             row("c", "n", 1, 0, "a", json!({})),
             row("c", "n", 1, 0, "B", json!({})),
-            row("c", "n", 1, 0, "é", json!({})),
+            row("c", "n", 1, 0, "_", json!({})),
+            row("c", "n", 1, 0, "b", json!({})),
         ],
     )
     .await;
-    assert_eq!(statuses(&reply), ["applied", "stale", "applied"]);
+    assert_eq!(statuses(&reply), ["applied", "stale", "stale", "applied"]);
 }
 
 async fn a_batch_applies_changes_in_order(backend: Backend) {
