@@ -6,9 +6,11 @@
 //! the rest would hide it. A well-formed change that breaks a limit (clock skew, size) is
 //! rejected alone, with a reason, and the rest of the batch applies.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::limits::{Limits, MAX_CHANGES_PER_PUSH, MAX_ROW_DATA_BYTES};
@@ -44,11 +46,14 @@ pub struct WireChange {
     node: String,
     /// Whether the change deletes the row (a tombstone).
     deleted: bool,
-    /// The row's data: an object of at most 64 KiB serialized; null or absent when `deleted`.
-    // Absent and null are the same: a tombstone may leave `data` out.
+    /// The row's data: an object of at most 64 KiB serialized, without duplicate keys; null
+    /// or absent when `deleted`. It is stored as sent (keys in their order, numbers as
+    /// written), only whitespace between tokens removed.
+    // Absent and null are the same: a tombstone may leave `data` out. Kept as text: parsing it
+    // would reorder keys and round numbers.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    data: Option<Map<String, Value>>,
+    data: Option<Box<RawValue>>,
 }
 
 /// A well-formed change.
@@ -60,7 +65,7 @@ pub struct Change {
     pub id: String,
     /// The writer's version of the row.
     pub version: Version,
-    /// The row's data as compact JSON text; `None` for a tombstone.
+    /// The row's data as sent, without whitespace between tokens; `None` for a tombstone.
     pub data: Option<String>,
 }
 
@@ -178,7 +183,7 @@ fn check(change: WireChange) -> Result<Change, (&'static str, &'static str)> {
     }
     let (ts, counter) = (change.ts as i64, change.counter as i64);
     let data = match (change.deleted, change.data) {
-        (false, Some(data)) => Some(Value::Object(data).to_string()),
+        (false, Some(data)) => Some(compact_object(data.get()).map_err(|m| ("data", m))?),
         (true, None) => None,
         (false, None) => return Err(("data", "must be a JSON object when deleted is false")),
         (true, Some(_)) => return Err(("data", "must be null when deleted is true")),
@@ -189,6 +194,77 @@ fn check(change: WireChange) -> Result<Change, (&'static str, &'static str)> {
         version: Version::new(ts, counter, change.node),
         data,
     })
+}
+
+/// `text`, a JSON value serde_json has checked, without the whitespace between its tokens;
+/// refused unless it is an object, or when one of its objects (at any depth) repeats a key.
+///
+/// Everything else is kept byte for byte: the keys' order, numbers as written (no rounding),
+/// strings with their escapes. Keys are compared after unescaping (`"a"` and `"\u0061"` are
+/// the same key).
+fn compact_object(text: &str) -> Result<String, &'static str> {
+    if !text.trim_start().starts_with('{') {
+        return Err("must be a JSON object when deleted is false");
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    // One entry per open container: the keys seen so far of an object, `None` for an array.
+    let mut open: Vec<Option<HashSet<Cow<'_, str>>>> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        Some(b'"') => break,
+                        Some(b'\\') => i += 2,
+                        Some(_) => i += 1,
+                        // serde_json checked the text; stay safe all the same.
+                        None => return Err("must be a JSON object when deleted is false"),
+                    }
+                }
+                i += 1;
+                let token = &text[start..i];
+                if std::mem::take(&mut expect_key)
+                    && let Some(Some(keys)) = open.last_mut()
+                {
+                    let key = if token.contains('\\') {
+                        // A lone surrogate does not decode: compare such a key as written.
+                        serde_json::from_str::<String>(token)
+                            .map_or(Cow::Borrowed(token), Cow::Owned)
+                    } else {
+                        Cow::Borrowed(&token[1..token.len() - 1])
+                    };
+                    if !keys.insert(key) {
+                        return Err("an object has a duplicate key");
+                    }
+                }
+                out.push_str(token);
+                continue;
+            }
+            b'{' => {
+                open.push(Some(HashSet::new()));
+                expect_key = true;
+            }
+            b'[' => open.push(None),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b',' => expect_key = matches!(open.last(), Some(Some(_))),
+            _ => {}
+        }
+        // Outside strings, valid JSON is ASCII.
+        out.push(char::from(bytes[i]));
+        i += 1;
+    }
+    Ok(out)
 }
 
 /// The greatest `ts`: 2^53-1, exact in every JSON implementation.
@@ -260,7 +336,7 @@ pub struct Row {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -338,6 +414,39 @@ mod tests {
                 field,
                 "{change}"
             );
+        }
+    }
+
+    #[test]
+    fn data_is_kept_as_written_without_whitespace() {
+        for (sent, kept) in [
+            (r#"{}"#, r#"{}"#),
+            (
+                " {\"b\" : 1,\n\t\"a\": [ 1.50, 1e400, 123456789012345678901234567890 ] } ",
+                r#"{"b":1,"a":[1.50,1e400,123456789012345678901234567890]}"#,
+            ),
+            (
+                r#"{"s": " a \" b \\", "k\"ey": {"x": null}}"#,
+                r#"{"s":" a \" b \\","k\"ey":{"x":null}}"#,
+            ),
+            (
+                r#"{"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}], "c": "a"}"#,
+                r#"{"a":{"a":1},"b":[{"a":1},{"a":2}],"c":"a"}"#,
+            ),
+        ] {
+            assert_eq!(compact_object(sent), Ok(kept.to_owned()), "{sent}");
+        }
+        for (sent, err) in [
+            ("[1]", "must be a JSON object when deleted is false"),
+            ("\"text\"", "must be a JSON object when deleted is false"),
+            (r#"{"a": 1, "a": 1}"#, "an object has a duplicate key"),
+            (
+                r#"{"a": [{"b": 1, "c": {"d": 1, "d": 2}}]}"#,
+                "an object has a duplicate key",
+            ),
+            (r#"{"é": 1, "\u00e9": 2}"#, "an object has a duplicate key"),
+        ] {
+            assert_eq!(compact_object(sent), Err(err), "{sent}");
         }
     }
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod convergence;
 mod crash;
 mod cursor_owner;
+mod data;
 mod isolation_levels;
 mod openapi;
 mod pull;

@@ -1,0 +1,72 @@
+//! A row's `data` comes back as it was sent: its keys in their order, every number as written;
+//! only whitespace between tokens may differ. An object with a duplicate key is refused.
+
+use auth_skeleton::testing::{Backend, Reply, TestServer};
+use serde_json::json;
+
+use crate::support::*;
+
+async fn push_text(server: &TestServer, token: &str, data: &str) -> Reply {
+    let body = format!(
+        r#"{{"changes": [{{"collection": "c", "id": "r", "ts": 1000, "counter": 0, "node": "n",
+            "deleted": false, "data": {data}}}]}}"#
+    );
+    server
+        .send(
+            server
+                .request(reqwest::Method::POST, "/v1/rows/push")
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+}
+
+async fn data_comes_back_as_it_was_sent(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let sent = r#"{ "zeta": 1, "alpha": [1.0, 2.50, 1e3, -0, 1E-7,
+        123456789012345678901234567890, 12345678901234567890, 0.1000000000000000055511151231257827],
+        "mid": {"y": null, "x": "a b\u00e9\n\"\\ \/", "": true, "nested": [{"b": {}, "a": []}]} }"#;
+    let compact = r#"{"zeta":1,"alpha":[1.0,2.50,1e3,-0,1E-7,123456789012345678901234567890,12345678901234567890,0.1000000000000000055511151231257827],"mid":{"y":null,"x":"a b\u00e9\n\"\\ \/","":true,"nested":[{"b":{},"a":[]}]}}"#;
+    let reply = push_text(&server, &token, sent).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(statuses(&reply), ["applied"]);
+    let reply = pull(&server, &token, "").await;
+    let text = String::from_utf8(reply.bytes.clone()).unwrap();
+    assert!(
+        text.contains(&format!(r#""data":{compact}"#)),
+        "sent {sent}\ngot {text}"
+    );
+}
+
+async fn an_object_with_a_duplicate_key_is_400(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    for data in [
+        r#"{"a": 1, "a": 2}"#,
+        r#"{"a": 1, "b": {"c": 1, "c": 1}}"#,
+        r#"{"list": [{"x": 1}, {"x": 1, "y": 2, "x": 3}]}"#,
+        r#"{"a": 1, "\u0061": 2}"#,
+    ] {
+        let reply = push_text(&server, &token, data).await;
+        assert_problem(&reply, 400, "invalid_request");
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(detail.contains("changes[0].data"), "{data}: {detail}");
+    }
+    // The same key in different objects is fine.
+    let reply = push_text(
+        &server,
+        &token,
+        r#"{"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        pull_all(&server, &token).await[0]["data"],
+        json!({"a": {"a": 1}, "b": [{"a": 1}, {"a": 2}]})
+    );
+}
+
+auth_skeleton::both_backends!(
+    data_comes_back_as_it_was_sent,
+    an_object_with_a_duplicate_key_is_400,
+);
