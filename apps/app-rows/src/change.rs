@@ -287,7 +287,7 @@ fn is_collection_name(s: &str) -> bool {
 }
 
 /// What happened to one change of a push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ChangeResult {
     /// The change's collection.
     pub collection: String,
@@ -300,6 +300,12 @@ pub struct ChangeResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub reason: Option<Rejection>,
+    /// With `stale` and `rejected`: the server's row as it stands when the push is answered,
+    /// or `null` when it holds none.
+    // Absent for `applied`; `Some(None)` is sent as null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Row>)]
+    pub current: Option<Option<Row>>,
 }
 
 /// The fate of one change.

@@ -155,7 +155,7 @@ pub async fn stored_versions(
         // connection prepares at most nine distinct statements instead of one per batch size.
         let slots = chunk.len().next_power_of_two();
         let last = chunk[chunk.len() - 1];
-        let sql = stored_versions_sql(slots);
+        let sql = by_keys_sql("collection, id, ts, counter, node", slots);
         let rows: Vec<(String, String, i64, i64, String)> = with_tx!(tx, |conn| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id);
             for (collection, id) in chunk
@@ -173,11 +173,42 @@ pub async fn stored_versions(
     Ok(found)
 }
 
-/// `SELECT ... WHERE user_id = $1 AND (collection, id) IN (VALUES ($2, $3), ...)` for `rows`
-/// keys; only placeholders are generated, never values.
-fn stored_versions_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "SELECT collection, id, ts, counter, node FROM rows_items
+/// The stored rows `keys` (`(collection, id)`), tombstones included, read a few hundred at a
+/// time; keys with no row are left out.
+pub async fn stored_rows(
+    tx: &mut Tx,
+    user_id: &str,
+    keys: &[(&str, &str)],
+) -> Result<Vec<StoredRow>, sqlx::Error> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_VERSION_QUERY) {
+        // Padded as in `stored_versions`; a repeated key matches its row once.
+        let slots = chunk.len().next_power_of_two();
+        let last = chunk[chunk.len() - 1];
+        let sql = by_keys_sql(
+            "collection, id, ts, counter, node, deleted, data, seq",
+            slots,
+        );
+        let rows: Vec<StoredRow> = with_tx!(tx, |conn| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id);
+            for (collection, id) in chunk
+                .iter()
+                .chain(std::iter::repeat_n(&last, slots - chunk.len()))
+            {
+                query = query.bind(*collection).bind(*id);
+            }
+            query.fetch_all(conn).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// `SELECT columns ... WHERE user_id = $1 AND (collection, id) IN (VALUES ($2, $3), ...)` for
+/// `rows` keys; only placeholders are generated, never values.
+fn by_keys_sql(columns: &str, rows: usize) -> String {
+    let mut sql = format!(
+        "SELECT {columns} FROM rows_items
          WHERE user_id = $1 AND (collection, id) IN (VALUES ",
     );
     for i in 0..rows {

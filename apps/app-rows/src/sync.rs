@@ -3,6 +3,8 @@
 //! No HTTP types here, so that it is tested (and driven by the property tests) without a
 //! server; `routes` turns its answers into the HTTP contract's.
 
+use std::collections::HashMap;
+
 use auth_skeleton::clock::Clock;
 use auth_skeleton::db::Db;
 use serde_json::value::RawValue;
@@ -143,7 +145,22 @@ impl Sync {
                 id: change.id.clone(),
                 status,
                 reason,
+                current: None,
             });
+        }
+        // The rows as they stand now, for the changes that did not become them.
+        let refused: Vec<(&str, &str)> = results
+            .iter()
+            .filter(|r| r.status != Status::Applied)
+            .map(|r| (r.collection.as_str(), r.id.as_str()))
+            .collect();
+        let mut current: HashMap<(String, String), StoredRow> = HashMap::new();
+        for row in store::stored_rows(&mut tx, user_id, &refused).await? {
+            current.insert((row.collection.clone(), row.id.clone()), row);
+        }
+        for result in results.iter_mut().filter(|r| r.status != Status::Applied) {
+            let key = (result.collection.clone(), result.id.clone());
+            result.current = Some(current.get(&key).cloned().map(to_row).transpose()?);
         }
         store::save_counters(&mut tx, user_id, &counters).await?;
         tx.commit().await?;

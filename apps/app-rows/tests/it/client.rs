@@ -9,9 +9,12 @@
 //! - the pull cursor.
 //!
 //! `sync` pushes the outbox, then pulls until `has_more` is false. A push whose answer is lost
-//! is simply sent again: the server answers `stale` for what it already has. On `410
-//! resync_required` the device pulls everything from the start, replaces its rows with the
-//! server's, and keeps the local writes that are still unpushed and newer.
+//! is simply sent again: the server answers `stale` for what it already has. A `stale` or
+//! `rejected` result carries `current`, the server's row (or null): the device takes it, and
+//! keeps a rejected write in `rejected` for the app to tell its user. On `410
+//! resync_required` the device pulls everything from the start (again, if a purge interrupts
+//! that walk), replaces its rows with the server's, and keeps the local writes that are still
+//! unpushed and newer.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,6 +25,8 @@ use serde_json::{Value, json};
 
 /// At most this many changes per push (the server's limit).
 pub const PUSH_BATCH: usize = 1_000;
+/// How many times a resync starts again after a `410` in its own walk.
+const RESYNC_RESTARTS: u32 = 3;
 
 /// `(collection, id)`.
 pub type Key = (String, String);
@@ -213,10 +218,17 @@ impl Device {
                     continue;
                 }
                 match result["status"].as_str() {
-                    Some("applied" | "stale") => {}
-                    _ => {
-                        let reason = result["reason"].as_str().unwrap_or("unknown").to_owned();
-                        self.rejected.push((sent, reason));
+                    Some("applied") => {}
+                    status => {
+                        if status != Some("stale") {
+                            let reason = result["reason"].as_str().unwrap_or("unknown").to_owned();
+                            self.rejected.push((sent, reason));
+                        }
+                        // The server says how the row stands: the device takes that, so that
+                        // it shows what every other device will (a refused new row goes).
+                        if let Some(current) = result.get("current") {
+                            self.adopt(key.clone(), current);
+                        }
                     }
                 }
                 self.unpushed.remove(&key);
@@ -256,31 +268,44 @@ impl Device {
     }
 
     /// Replaces the rows with the server's, keeping unpushed local writes that are newer.
+    ///
+    /// A `410` during the walk (a purge ran meanwhile) starts it again from the beginning, a few
+    /// times at most.
     async fn resync(&mut self, remote: &impl Remote) -> Result<(), SyncError> {
-        let mut fresh: BTreeMap<Key, Row> = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let reply = remote
-                .pull(cursor.as_deref(), self.page_size)
-                .await
-                .ok_or(SyncError::Unreachable)?;
-            if reply.status != 200 {
-                return Err(SyncError::Refused {
-                    status: reply.status,
-                    body: reply.body,
-                });
+        let mut restarts = 0;
+        let (mut fresh, cursor) = 'walk: loop {
+            let mut fresh: BTreeMap<Key, Row> = BTreeMap::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let reply = remote
+                    .pull(cursor.as_deref(), self.page_size)
+                    .await
+                    .ok_or(SyncError::Unreachable)?;
+                match reply.status {
+                    200 => {}
+                    410 if restarts < RESYNC_RESTARTS => {
+                        restarts += 1;
+                        continue 'walk;
+                    }
+                    status => {
+                        return Err(SyncError::Refused {
+                            status,
+                            body: reply.body,
+                        });
+                    }
+                }
+                self.observe_server_time(&reply.body);
+                let (rows, next, has_more) = page(&reply.body);
+                for row in rows {
+                    self.clock.observe(row.ts, row.counter);
+                    fresh.insert(row.key(), row);
+                }
+                cursor = Some(next);
+                if !has_more {
+                    break 'walk (fresh, cursor);
+                }
             }
-            self.observe_server_time(&reply.body);
-            let (rows, next, has_more) = page(&reply.body);
-            for row in rows {
-                self.clock.observe(row.ts, row.counter);
-                fresh.insert(row.key(), row);
-            }
-            cursor = Some(next);
-            if !has_more {
-                break;
-            }
-        }
+        };
         // Nothing changes locally until the whole state has arrived.
         for key in std::mem::take(&mut self.unpushed) {
             let local = &self.rows[&key];
@@ -296,6 +321,17 @@ impl Device {
         self.cursor = cursor;
         self.resyncs += 1;
         Ok(())
+    }
+
+    /// Makes the server's `current` row (null: none) the device's row for `key`.
+    fn adopt(&mut self, key: Key, current: &Value) {
+        if current.is_null() {
+            self.rows.remove(&key);
+            return;
+        }
+        let row: Row = serde_json::from_value(current.clone()).expect("a row in current");
+        self.clock.observe(row.ts, row.counter);
+        self.rows.insert(key, row);
     }
 
     /// Takes a pulled row if it is at least as new as the local one.

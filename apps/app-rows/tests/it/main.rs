@@ -8,6 +8,7 @@ mod account;
 mod concurrency;
 mod convergence;
 mod crash;
+mod current;
 mod cursor_owner;
 mod data;
 mod isolation_levels;

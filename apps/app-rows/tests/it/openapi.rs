@@ -69,10 +69,10 @@ async fn the_served_document_describes_push_and_pull() {
     assert_eq!(pushed.status, 200, "{:?}", pushed.body);
     assert_eq!(properties(doc, "PushResponse"), keys(&pushed.body));
     assert_eq!(required(doc, "PushResponse"), keys(&pushed.body));
-    // `reason` appears only on rejected changes.
+    // `reason` appears only on rejected changes, `current` on stale and rejected ones.
     assert_eq!(
         properties(doc, "ChangeResult"),
-        ["collection", "id", "reason", "status"]
+        ["collection", "current", "id", "reason", "status"]
     );
     let pulled = pull(&server, &token, "").await;
     assert_eq!(pulled.status, 200, "{:?}", pulled.body);

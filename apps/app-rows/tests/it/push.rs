@@ -311,9 +311,9 @@ async fn a_change_over_a_limit_is_rejected_alone(backend: Backend) {
     assert_eq!(
         reply.body["results"],
         json!([
-            {"collection": "c", "id": "ahead", "status": "rejected", "reason": "clock_skew"},
+            {"collection": "c", "id": "ahead", "status": "rejected", "reason": "clock_skew", "current": null},
             {"collection": "c", "id": "edge", "status": "applied"},
-            {"collection": "c", "id": "huge", "status": "rejected", "reason": "row_too_large"},
+            {"collection": "c", "id": "huge", "status": "rejected", "reason": "row_too_large", "current": null},
             {"collection": "c", "id": "fits", "status": "applied"},
         ])
     );
@@ -354,7 +354,7 @@ async fn the_quota_counts_rows_and_tombstones(backend: Backend) {
     .await;
     assert_eq!(
         reply.body["results"][3],
-        json!({"collection": "c", "id": "d", "status": "rejected", "reason": "quota_exceeded"})
+        json!({"collection": "c", "id": "d", "status": "rejected", "reason": "quota_exceeded", "current": null})
     );
     assert_eq!(
         statuses(&reply),
