@@ -17,6 +17,7 @@ fn run(app: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
         "PUBLIC_URL",
         "COOKIE_SECURE",
         "CONFIG_FILE",
+        "MAIL_TRANSPORT",
     ] {
         command.env_remove(name);
     }
@@ -304,6 +305,39 @@ fn check_config_says_what_is_wrong_and_how_to_fix_it() {
         "the password is never echoed: {out}"
     );
 
+    // Settings that would leak live links or SMTP credentials in production.
+    let (code, out) = check(&[("PUBLIC_URL", "https://rows.example.com")]);
+    assert_eq!(code, 2, "the log transport with a public URL: {out}");
+    assert!(
+        out.contains("MAIL_TRANSPORT") && out.contains("reset"),
+        "{out}"
+    );
+    let cleartext = [
+        ("PUBLIC_URL", "https://rows.example.com"),
+        ("MAIL_TRANSPORT", "smtp://user:hunter2@smtp.example.com:587"),
+    ];
+    let (code, out) = check(&cleartext);
+    assert_eq!(code, 2, "cleartext SMTP to another host: {out}");
+    assert!(
+        out.contains("tls=required") && out.contains("tls=none"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    for (transport, public_url) in [
+        (
+            "smtp://smtp.example.com:587?tls=required",
+            "https://rows.example.com",
+        ),
+        (
+            "smtp://relay.internal:25?tls=none",
+            "https://rows.example.com",
+        ),
+        ("log", "http://127.0.0.1:8080"),
+    ] {
+        let (code, out) = check(&[("PUBLIC_URL", public_url), ("MAIL_TRANSPORT", transport)]);
+        assert_eq!(code, 0, "{transport} with {public_url}: {out}");
+    }
+
     let (code, out) = check(&[("ROWS_QUOTA", "lots")]);
     assert_eq!(code, 1, "the app's own variables are checked too: {out}");
     assert!(out.contains("ROWS_QUOTA"), "{out}");
@@ -321,6 +355,7 @@ fn settings_come_from_flags_then_environment_then_secret_files_then_the_config_f
     std::fs::write(
         &file,
         "bind = \"127.0.0.1:7001\"\npublic_url = \"https://file.example.com\"\n\
+         mail_transport = \"smtps://mail.example.com\"\n\
          database_url = \"sqlite://from-file.db\"\n[rate_limit]\nlogin_ip = \"9/minute\"\n",
     )
     .unwrap();

@@ -1,5 +1,6 @@
 //! System tests: the real app binaries as separate processes on real databases.
 
+mod attacks;
 mod cli;
 mod fleet;
 mod http;

@@ -342,6 +342,12 @@ where
     println!("BIND={}", settings.bind);
     println!("PUBLIC_URL={}", crate::config::origin_of(&auth.public_url));
     println!("ALLOWED_ORIGINS={}", auth.allowed_origins.join(","));
+    let transport = match &auth.mail.transport {
+        crate::mail::TransportConfig::Log => "log".to_owned(),
+        crate::mail::TransportConfig::File(dir) => format!("file:{}", dir.display()),
+        crate::mail::TransportConfig::Smtp(url) => mask_url_password(url),
+    };
+    println!("MAIL_TRANSPORT={transport}");
     println!("COOKIE_SECURE={}", auth.cookie_secure);
     println!("PASSWORD_MIN_LENGTH={}", auth.password_policy.min_chars);
     println!("SESSION_IDLE={}s", auth.session_idle.as_secs());

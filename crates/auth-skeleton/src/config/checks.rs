@@ -11,11 +11,7 @@ use super::{AuthConfig, ConfigError, Settings, Vars};
 /// sign-in would seem to work and then fail.
 pub fn cookie_security(auth: &AuthConfig) -> Result<(), ConfigError> {
     let url = &auth.public_url;
-    let local = matches!(
-        url.host_str(),
-        Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
-    );
-    if auth.cookie_secure && url.scheme() == "http" && !local {
+    if auth.cookie_secure && url.scheme() == "http" && !super::is_loopback(url) {
         return Err(ConfigError::new(
             "COOKIE_SECURE",
             format!(
@@ -32,9 +28,19 @@ pub fn cookie_security(auth: &AuthConfig) -> Result<(), ConfigError> {
 /// Every check a service runs at start, after [`Settings::from_vars`] has parsed each variable.
 pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError> {
     cookie_security(&settings.auth)?;
+/// Refuses mail settings that would leak secrets in production (see
+/// [`crate::mail::transport_risk`]): live links in the log, or mail in cleartext over a network.
+pub fn mail_safety(auth: &AuthConfig) -> Result<(), ConfigError> {
+    match crate::mail::transport_risk(&auth.mail.transport, &auth.public_url) {
+        Some(why) => Err(ConfigError::new("MAIL_TRANSPORT", why)),
+        None => Ok(()),
+    }
+}
+
     // Also refuses RATE_LIMIT_* names that mean nothing (a typo would silently keep a default).
     crate::rate_limit::RateLimitConfig::from_vars(vars)?;
     Ok(())
+    mail_safety(&settings.auth)?;
 }
 
 #[cfg(test)]
