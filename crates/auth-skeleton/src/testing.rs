@@ -391,6 +391,11 @@ impl ServiceProcess {
 
     /// Kills the process with SIGKILL, as a crash or power cut would, and waits for it.
     pub fn kill(&mut self) {
+    /// The process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

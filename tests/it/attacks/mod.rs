@@ -2,3 +2,4 @@
 //! review ran against the services, and asserts the promise of the contract that stops it.
 
 mod mail_settings;
+mod metric_labels;

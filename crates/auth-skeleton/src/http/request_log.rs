@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage as _};
@@ -40,6 +41,25 @@ pub fn is_sane_request_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// The metrics and log label of a request method: one of the methods HTTP defines, or `OTHER`.
+///
+/// A client may send any token as a method; were it a label, each made-up method would add a
+/// series to `/metrics` and to the process's memory for good.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// The middleware: wrap the whole app with `actix_web::middleware::from_fn(request_log)`.
 pub async fn request_log(
     req: ServiceRequest,
@@ -53,7 +73,7 @@ pub async fn request_log(
         .filter(|v| is_sane_request_id(v))
         .map_or_else(crate::token::new_id, str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let span = tracing::info_span!("request", request_id = %id);
 
     let result = next.call(req).instrument(span.clone()).await;
@@ -73,7 +93,7 @@ pub async fn request_log(
             e.as_response_error().status_code().as_u16(),
         ),
     };
-    crate::metrics::record_request(&method, &route, status, elapsed);
+    crate::metrics::record_request(method, &route, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "http",
@@ -94,6 +114,16 @@ pub async fn request_log(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_methods_http_defines_become_labels() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for made_up in ["FOO", "get", "X1234", "PROPFIND"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "OTHER", "{made_up}");
+        }
+    }
 
     #[test]
     fn request_ids_from_clients_are_kept_only_when_sane() {
