@@ -26,6 +26,12 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// Whether a token of this purpose works only while the account's security stamp is the one
+    /// it was mailed under (see [`crate::store::move_security_stamp`]).
+    pub fn bound_to_security_stamp(self) -> bool {
+        matches!(self, Purpose::ChangeEmail)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Purpose::VerifyEmail => "verify_email",
@@ -59,27 +65,43 @@ pub struct Redeemed {
     pub user_id: String,
     /// The address it was mailed to.
     pub email: String,
+    /// The account's security stamp when the token was mailed, for purposes bound to it.
+    pub security_stamp: Option<i64>,
 }
 
 /// Stores a token for `user_id` mailed to `email`, valid until `expires_at`, inside `tx`.
+///
+/// `stamp` is the account's security stamp as read *before* the request was authorised (for a
+/// purpose [bound to it](Purpose::bound_to_security_stamp)): a credential event that commits in
+/// between then leaves the token dead, never alive under the new stamp.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert(
     tx: &mut Tx,
     token: &NewMailedToken,
     purpose: Purpose,
     user_id: &str,
     email: &str,
+    stamp: Option<i64>,
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
+    let stamp = if purpose.bound_to_security_stamp() {
+        // A bound token without a stamp would never work; 0 is the stamp of a new account.
+        Some(stamp.unwrap_or(0))
+    } else {
+        None
+    };
     with_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO auth_mailed_tokens (token_hash, purpose, user_id, email, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO auth_mailed_tokens
+                 (token_hash, purpose, user_id, email, security_stamp, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&token.hash)
         .bind(purpose.as_str())
         .bind(user_id)
         .bind(email)
+        .bind(stamp)
         .bind(now)
         .bind(expires_at)
         .execute(conn)
@@ -99,7 +121,8 @@ fn presented_hash(token: &str) -> Option<Vec<u8>> {
 }
 
 /// Spends a live token inside `tx`: deletes it and says whose it was. `None` for an unknown,
-/// expired, already spent or wrong-purpose token.
+/// expired, already spent or wrong-purpose token, and for one bound to a security stamp that
+/// has moved since it was mailed.
 pub async fn spend(
     tx: &mut Tx,
     purpose: Purpose,
@@ -113,7 +136,9 @@ pub async fn spend(
         sqlx::query_as::<_, Redeemed>(
             "DELETE FROM auth_mailed_tokens
              WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3
-             RETURNING user_id, email",
+               AND (security_stamp IS NULL OR security_stamp =
+                    (SELECT u.security_stamp FROM auth_users u WHERE u.id = user_id))
+             RETURNING user_id, email, security_stamp",
         )
         .bind(&hash)
         .bind(purpose.as_str())
@@ -135,8 +160,10 @@ pub async fn peek(
     };
     with_db!(read db, |pool| {
         sqlx::query_as::<_, Redeemed>(
-            "SELECT user_id, email FROM auth_mailed_tokens
-             WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3",
+            "SELECT user_id, email, security_stamp FROM auth_mailed_tokens
+             WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3
+               AND (security_stamp IS NULL OR security_stamp =
+                    (SELECT u.security_stamp FROM auth_users u WHERE u.id = user_id))",
         )
         .bind(&hash)
         .bind(purpose.as_str())

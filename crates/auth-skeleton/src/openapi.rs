@@ -64,6 +64,7 @@ pub fn document(
         paths::reset_password,
         paths::change_password,
         paths::request_email_change,
+        paths::cancel_email_change,
         paths::confirm_email_change,
         paths::delete_account,
         paths::verify_email_page,
@@ -388,6 +389,14 @@ mod paths {
             (status = 429, description = "rate_limited", body = Problem, content_type = "application/problem+json"),
         ))]
     fn request_email_change() {}
+
+    #[utoipa::path(delete, path = "/v1/auth/email/change", tag = "auth",
+        security(("bearer" = []), ("cookie" = [])),
+        responses(
+            (status = 204, description = "Every pending email change is cancelled; its links stop working"),
+            (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
+        ))]
+    fn cancel_email_change() {}
 
     #[utoipa::path(post, path = "/v1/auth/email/confirm", tag = "auth", request_body = TokenBody,
         responses(

@@ -153,6 +153,42 @@ pub async fn set_password_hash(
             .await
             .map(|r| r.rows_affected())
     })?;
+    // A new password is a credential event, whichever route set it.
+    move_security_stamp(tx, user_id).await
+}
+
+/// The account's security stamp: the value that every credential event moves (see
+/// [`move_security_stamp`]); `None` when there is no such account.
+pub async fn security_stamp(db: &Db, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_scalar("SELECT security_stamp FROM auth_users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Records a credential event inside `tx`: moves the account's security stamp, which ends every
+/// mailed link bound to the old one, and deletes those links.
+///
+/// The functions of this module that set a password, end another session or change the address
+/// call it themselves, so a route built on them cannot forget it. Afterwards nobody who held the
+/// account before the event can use a link mailed to them then, e.g. to move the account to
+/// their own address.
+pub async fn move_security_stamp(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query("UPDATE auth_users SET security_stamp = security_stamp + 1 WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "DELETE FROM auth_mailed_tokens WHERE user_id = $1 AND security_stamp IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
     Ok(())
 }
 
@@ -275,7 +311,26 @@ pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sq
     Ok(done == 1)
 }
 
+/// Revokes one session of a user by its id, inside `tx`, as a credential event (the owner
+/// signing another device out; see [`move_security_stamp`]); `false` when there was none (or it
+/// is another user's), and then nothing changes.
+pub async fn revoke_session(tx: &mut Tx, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let done = with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    if done == 1 {
+        move_security_stamp(tx, user_id).await?;
+    }
+    Ok(done == 1)
+}
+
 /// Deletes every session of a user except `keep` (none kept when `keep` is `None`), inside `tx`.
+/// This is a credential event (see [`move_security_stamp`]), even when no session went.
 pub async fn delete_sessions_except(
     tx: &mut Tx,
     user_id: &str,
@@ -289,6 +344,7 @@ pub async fn delete_sessions_except(
             .await
             .map(|r| r.rows_affected())
     })?;
+    move_security_stamp(tx, user_id).await?;
     Ok(done)
 }
 

@@ -1,5 +1,6 @@
 //! Attacks through the real binaries: each file replays one class of attack that an outside
 //! review ran against the services, and asserts the promise of the contract that stops it.
 
+mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;

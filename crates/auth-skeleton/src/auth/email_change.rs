@@ -21,6 +21,11 @@ impl Auth {
     ) -> Result<(), ApiError> {
         let new_email =
             Email::parse(new_email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+        // Read before the password is checked: a credential event that commits meanwhile
+        // leaves this request's link dead.
+        let stamp = store::security_stamp(self.db(), &who.user.id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
         let user = self.check_password(who, password).await?;
         if new_email.as_str() == user.email {
             return Err(ApiError::InvalidEmail(
@@ -40,7 +45,7 @@ impl Auth {
         self.mail_token(
             &mut tx,
             Purpose::ChangeEmail,
-            &user.id,
+            (&user.id, Some(stamp)),
             new_email.as_str(),
             |link, valid_for| Template::ConfirmEmailChange { link, valid_for },
         )
@@ -59,6 +64,17 @@ impl Auth {
         Ok(())
     }
 
+    /// Cancels every pending email change of the signed-in account: their links stop working.
+    /// Cancelling is a credential event (see [`store::move_security_stamp`]).
+    pub async fn cancel_email_change(&self, who: &Authenticated) -> Result<(), ApiError> {
+        let mut tx = self.db().begin().await?;
+        mailed_token::revoke_all(&mut tx, &who.user.id, Purpose::ChangeEmail).await?;
+        store::move_security_stamp(&mut tx, &who.user.id).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %who.user.id, "pending email change cancelled");
+        Ok(())
+    }
+
     /// Spends an email-change token: the account takes the address the link was mailed to,
     /// verified. `EmailTaken` if another account took that address meanwhile.
     pub async fn confirm_email_change(&self, token: &str) -> Result<User, ApiError> {
@@ -70,7 +86,12 @@ impl Auth {
         let user = store::user_by_id(self.db(), &redeemed.user_id)
             .await?
             .ok_or(ApiError::InvalidToken)?;
-        set_email(&mut tx, &user.id, &redeemed.email, now).await?;
+        // The stamp is compared again under the row's lock: a credential event that committed
+        // after the token was spent still wins.
+        let stamp = redeemed.security_stamp.ok_or(ApiError::InvalidToken)?;
+        if !set_email(&mut tx, &user.id, &redeemed.email, stamp, now).await? {
+            return Err(ApiError::InvalidToken);
+        }
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::VerifyEmail).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
         self.enqueue_notice(
@@ -92,21 +113,33 @@ impl Auth {
     }
 }
 
-async fn set_email(tx: &mut Tx, user_id: &str, email: &str, now: i64) -> Result<(), ApiError> {
+/// Moves the account to `email`, verified, if its security stamp is still `stamp`; the change is
+/// itself a credential event (the stamp moves). `false` when the stamp had moved.
+async fn set_email(
+    tx: &mut Tx,
+    user_id: &str,
+    email: &str,
+    stamp: i64,
+    now: i64,
+) -> Result<bool, ApiError> {
     let result = with_tx!(tx, |conn| {
         sqlx::query(
-            "UPDATE auth_users SET email = $2, email_verified = $3, updated_at = $4 WHERE id = $1",
+            "UPDATE auth_users
+             SET email = $2, email_verified = $3, updated_at = $4,
+                 security_stamp = security_stamp + 1
+             WHERE id = $1 AND security_stamp = $5",
         )
         .bind(user_id)
         .bind(email)
         .bind(true)
         .bind(now)
+        .bind(stamp)
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
     });
     match result {
-        Ok(_) => Ok(()),
+        Ok(n) => Ok(n == 1),
         Err(e) if is_unique_violation(&e) => Err(ApiError::EmailTaken),
         Err(e) => Err(e.into()),
     }

@@ -211,12 +211,13 @@ impl Auth {
     }
 
     /// Mints a mailed token for `user_id` at `email`, stores its hash and enqueues the message
-    /// `template(link, valid_for)` to `email`, all inside `tx`.
+    /// `template(link, valid_for)` to `email`, all inside `tx`. `stamp` is the account's security
+    /// stamp read before the request was authorised, for purposes bound to it.
     async fn mail_token(
         &self,
         tx: &mut Tx,
         purpose: Purpose,
-        user_id: &str,
+        (user_id, stamp): (&str, Option<i64>),
         email: &str,
         template: for<'a> fn(&'a str, &'a str) -> Template<'a>,
     ) -> Result<(), ApiError> {
@@ -233,7 +234,7 @@ impl Auth {
         let now = self.now();
         let expires_at = now + ttl.as_millis() as i64;
         let token = mailed_token::NewMailedToken::generate();
-        mailed_token::insert(tx, &token, purpose, user_id, email, now, expires_at).await?;
+        mailed_token::insert(tx, &token, purpose, user_id, email, stamp, now, expires_at).await?;
         let link = self.link(page, &token.token);
         let valid_for = describe_duration(ttl);
         self.enqueue_mail(tx, email, template(&link, &valid_for), expires_at)
@@ -529,7 +530,10 @@ impl Auth {
         who: &Authenticated,
         session_id: &str,
     ) -> Result<(), ApiError> {
-        if store::delete_session(self.db(), &who.user.id, session_id).await? {
+        let mut tx = self.db().begin().await?;
+        let revoked = store::revoke_session(&mut tx, &who.user.id, session_id).await?;
+        tx.commit().await?;
+        if revoked {
             self.sessions_changed();
             tracing::info!(user_id = %who.user.id, "session revoked");
             Ok(())

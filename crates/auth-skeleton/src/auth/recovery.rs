@@ -40,7 +40,7 @@ impl Auth {
         self.mail_token(
             &mut tx,
             Purpose::ResetPassword,
-            &user.id,
+            (&user.id, None),
             &user.email,
             |link, valid_for| Template::ResetPassword { link, valid_for },
         )

@@ -19,7 +19,7 @@ impl Auth {
         self.mail_token(
             tx,
             Purpose::VerifyEmail,
-            user_id,
+            (user_id, None),
             email,
             |link, valid_for| Template::VerifyEmail { link, valid_for },
         )

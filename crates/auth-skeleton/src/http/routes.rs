@@ -40,7 +40,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/password/forgot", web::post().to(forgot_password))
             .route("/password/reset", web::post().to(reset_password))
-            .route("/email/change", web::post().to(request_email_change))
+            .service(
+                web::resource("/email/change")
+                    .route(web::post().to(request_email_change))
+                    .route(web::delete().to(cancel_email_change))
+                    .default_service(web::to(|| method_not_allowed("POST, DELETE"))),
+            )
             .route("/email/confirm", web::post().to(confirm_email_change)),
     )
     .configure(crate::http::pages::configure);
@@ -275,6 +280,14 @@ async fn request_email_change(
     auth.request_email_change(&me.authenticated(), &body.new_email, &body.password)
         .await?;
     Ok(HttpResponse::Accepted().finish())
+}
+
+async fn cancel_email_change(
+    auth: web::Data<Auth>,
+    me: CurrentUser,
+) -> Result<HttpResponse, ApiError> {
+    auth.cancel_email_change(&me.authenticated()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn confirm_email_change(

@@ -105,7 +105,10 @@ impl Template<'_> {
                      {new_email}. Nothing changes until that address is confirmed."
                 ),
                 None,
-                not_you.to_owned(),
+                "If this was not you, cancel it by resetting your password (\"forgot password\" \
+                 works without signing in): a reset cancels every pending change of address and \
+                 signs out every session. Signed in, you can also cancel just the change."
+                    .to_owned(),
             ),
             Template::EmailWasChanged { new_email } => (
                 format!("Your {app} email address was changed"),
