@@ -77,6 +77,7 @@ pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod password;
+pub mod private_files;
 pub mod rate_limit;
 pub mod schema;
 pub mod server;
