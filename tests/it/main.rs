@@ -6,6 +6,7 @@ mod fleet;
 mod http;
 mod isolation;
 mod mail_outage;
+mod permissions;
 mod processes;
 mod request_log;
 mod upgrade;

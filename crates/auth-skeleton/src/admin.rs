@@ -189,7 +189,8 @@ impl Admin {
     /// Writes a consistent copy of a SQLite database to `target`, while the service runs.
     ///
     /// SQLite's `VACUUM INTO` reads the database in one transaction, so the copy is a snapshot
-    /// even while writes go on, and it comes out compacted. `target` must not exist yet. A
+    /// even while writes go on, and it comes out compacted. `target` must not exist yet; it is
+    /// created with mode `0600` whatever the umask (see [`crate::private_files`]). A
     /// PostgreSQL database is refused with [`AdminError::BackupNeedsPgDump`].
     pub async fn backup(&self, target: &Path) -> Result<(), AdminError> {
         let Db::Sqlite(sqlite) = &self.db else {
@@ -200,10 +201,9 @@ impl Admin {
             path: path.clone(),
             reason: reason.to_owned(),
         };
-        if target.exists() {
-            return Err(refuse(
-                "it exists already; choose a new file name (a backup never overwrites)",
-            ));
+        let exists = "it exists already; choose a new file name (a backup never overwrites)";
+        if target.symlink_metadata().is_ok() {
+            return Err(refuse(exists));
         }
         match target.parent().filter(|p| !p.as_os_str().is_empty()) {
             Some(dir) if !dir.is_dir() => return Err(refuse("its directory does not exist")),
@@ -212,11 +212,23 @@ impl Admin {
         let target_text = target
             .to_str()
             .ok_or_else(|| refuse("the path is not valid UTF-8"))?;
-        sqlx::query("VACUUM INTO $1")
+        // The copy holds every password hash: create it 0600 (whatever the umask) before SQLite
+        // writes into it. VACUUM INTO accepts an existing empty file; it would create a new one
+        // 0644 minus the umask.
+        match crate::private_files::create_file(target) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(refuse(exists)),
+            Err(e) => return Err(refuse(&e.to_string())),
+        }
+        let copied = sqlx::query("VACUUM INTO $1")
             .bind(target_text)
             .execute(&sqlite.reader)
-            .await
-            .map_err(|e| refuse(&e.to_string()))?;
+            .await;
+        if let Err(e) = copied {
+            // The file is the one created above: leave no empty or partial copy behind.
+            let _ = std::fs::remove_file(target);
+            return Err(refuse(&e.to_string()));
+        }
         tracing::info!(target = %path, "backup written");
         Ok(())
     }

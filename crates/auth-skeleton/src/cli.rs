@@ -9,9 +9,8 @@
 //! 5. the defaults of the contract.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr as _;
 use std::sync::Arc;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
@@ -358,6 +357,9 @@ where
         LogFormat::Json => "json",
     };
     println!("LOG_FORMAT={log_format}");
+    for exposed in checks::exposed_files(settings) {
+        eprintln!("warning: {}", checks::exposure_warning(&exposed));
+    }
     println!("configuration is valid");
     Ok(())
 }
@@ -490,7 +492,7 @@ where
 /// Connects to a database that `APP migrate` (or `serve`) has set up for this app and whose
 /// schema is current; refuses anything else rather than create or alter it.
 pub async fn open_existing(spec: &AppSpec, database_url: &str) -> Result<Db, String> {
-    if let Some(path) = sqlite_file(database_url)
+    if let Some(path) = crate::db::sqlite_file(database_url)
         && !path.exists()
     {
         return Err(format!(
@@ -540,15 +542,6 @@ fn latest_version(set: &Migrations, db: &Db) -> i64 {
         Db::Postgres(_) => &set.postgres,
     };
     migrator.iter().map(|m| m.version).max().unwrap_or(0)
-}
-
-/// The file of a `sqlite:` URL, unless it is an in-memory database.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return None;
-    }
-    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    Some(Path::new(options.get_filename()).to_path_buf())
 }
 
 #[cfg(test)]

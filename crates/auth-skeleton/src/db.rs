@@ -9,7 +9,7 @@
 //! anyway, and a single writer turns lock contention into a queue instead of `SQLITE_BUSY`
 //! errors. Writes use `BEGIN IMMEDIATE` so a transaction never has to upgrade a read lock.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -92,7 +92,8 @@ pub enum ConnectError {
 
 impl Db {
     /// Opens a pool for `url`: `sqlite://PATH` (the file and its directory are created on first
-    /// use), `sqlite::memory:`, or `postgres://...`.
+    /// use, mode `0600` and `0700` whatever the umask, and so are the file's `-wal` and `-shm`),
+    /// `sqlite::memory:`, or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Db, ConnectError> {
         if url.starts_with("sqlite:") {
             Self::connect_sqlite(url).await
@@ -113,12 +114,8 @@ impl Db {
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let dir = Path::new(options.get_filename()).parent();
-        if let Some(dir) = dir.filter(|d| !in_memory && !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+        if !in_memory {
+            create_private_sqlite_file(Path::new(options.get_filename()), url.contains("mode=ro"))?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -203,6 +200,50 @@ impl Tx {
             Tx::Postgres(t) => t.rollback().await,
         }
     }
+}
+
+/// Creates a SQLite database's missing directories (`0700`) and, unless it exists or is opened
+/// read-only, the file itself: empty, with mode `0600`. SQLite would create a new file `0644`
+/// minus the umask; it opens an existing empty file as it is, and gives the `-wal`, `-shm` and
+/// journal files it creates the database file's own mode. An existing file is never changed;
+/// `serve` warns about one that others can read ([`crate::config::checks::exposed_files`]).
+fn create_private_sqlite_file(file: &Path, read_only: bool) -> Result<(), ConnectError> {
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private_files::create_dir_all(dir).map_err(|source| ConnectError::CreateDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    if read_only || file.exists() {
+        return Ok(());
+    }
+    match crate::private_files::create_file(file) {
+        Ok(_) => Ok(()),
+        // Another process created it between the check and here: it is theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(ConnectError::Connect(sqlx::Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot create {}: {e}", file.display()),
+        )))),
+    }
+}
+
+/// The file of a `sqlite:` URL; `None` for PostgreSQL and in-memory SQLite databases.
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// use auth_skeleton::db::sqlite_file;
+///
+/// assert_eq!(sqlite_file("sqlite://data/app.db").as_deref(), Some(Path::new("data/app.db")));
+/// assert_eq!(sqlite_file("sqlite::memory:"), None);
+/// assert_eq!(sqlite_file("postgres://db/app"), None);
+/// ```
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 fn reader_pool_size() -> u32 {

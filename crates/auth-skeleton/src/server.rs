@@ -127,10 +127,17 @@ pub(crate) fn init_logging(format: LogFormat) {
 }
 
 /// Opens the database, claims it for the app, and applies both sets of migrations.
+///
+/// Logs a warning for each of the database's files (and its directory) that other users can
+/// read ([`crate::config::checks::exposed_files`]).
 pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<Db, String> {
     let db = Db::connect(&settings.database_url)
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
+    // After connecting: the -wal and -shm files exist now, with the database file's mode.
+    for exposed in crate::config::checks::exposed_files(settings) {
+        tracing::warn!("{}", crate::config::checks::exposure_warning(&exposed));
+    }
     claim_ownership(&db, spec.name, clock.now_ms())
         .await
         .map_err(|e| e.to_string())?;

@@ -58,6 +58,13 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
+                // The owner's only, as a deployment keeps it: `serve` warns about anything else.
+                #[cfg(unix)]
+                std::fs::set_permissions(
+                    dir.path(),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                )
+                .expect("a private directory");
                 let url = format!("sqlite://{}/test.db", dir.path().display());
                 Self {
                     url,

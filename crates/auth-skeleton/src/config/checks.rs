@@ -4,7 +4,10 @@
 //! [`check_service`] runs them all; `APP serve` and `APP check-config` call it before anything
 //! else, so a mistake stops the service at start with a message that says how to fix it.
 
+use std::path::Path;
+
 use super::{AuthConfig, ConfigError, Settings, Vars};
+use crate::private_files::{self, Exposure};
 
 /// Refuses `COOKIE_SECURE=true` with a plain-HTTP `PUBLIC_URL` on a host other than the local
 /// machine: browsers would store the `Secure` cookie and never send it back, so every web
@@ -43,6 +46,49 @@ pub fn mail_safety(auth: &AuthConfig) -> Result<(), ConfigError> {
     mail_safety(&settings.auth)?;
 }
 
+/// The files and directories of the service that users other than its own may read, write or
+/// enter: the SQLite database, its `-wal` and `-shm` files, and the directory that holds them
+/// (unless it is shared by design, with the sticky bit, as `/tmp` is). They hold password and
+/// session hashes that whoever copies them can attack offline.
+///
+/// `serve` and `migrate` log a warning for each at start and `check-config` prints them, with
+/// the `chmod` that fixes it ([`exposure_warning`]); nothing is changed behind the operator's
+/// back. A secret file the service reads or generates (a key file) belongs in this list too.
+/// Files the service creates itself are private from the start (see
+/// [`crate::private_files`]).
+pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
+    let Some(db) = crate::db::sqlite_file(&settings.database_url) else {
+        return Vec::new();
+    };
+    let mut exposed = Vec::new();
+    let dir = db.parent().map(|d| match d.as_os_str().is_empty() {
+        true => Path::new("."),
+        false => d,
+    });
+    if let Some(dir) = dir.filter(|d| *d != Path::new("/"))
+        && let Ok(Some(e)) = private_files::exposure(dir)
+        && e.mode & 0o1000 == 0
+    {
+        exposed.push(e);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.clone().into_os_string();
+        path.push(suffix);
+        if let Ok(Some(e)) = private_files::exposure(Path::new(&path)) {
+            exposed.push(e);
+        }
+    }
+    exposed
+}
+
+/// The warning for one of [`exposed_files`]: what is open, and the command that closes it.
+pub fn exposure_warning(exposed: &Exposure) -> String {
+    format!(
+        "{exposed}, and it holds password and session hashes; run `{}`",
+        exposed.fix()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +112,53 @@ mod tests {
         ] {
             assert!(cookie_security(&auth(ok.0, ok.1)).is_ok(), "{ok:?}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_database_open_to_others_is_reported_but_not_a_shared_directory() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let chmod = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("app.db");
+        let url = format!("sqlite://{}", db.display());
+        let settings = |url: &str| {
+            Settings::from_vars("app-rows", 8080, &Vars::from_pairs([("DATABASE_URL", url)]))
+                .unwrap()
+        };
+        chmod(tmp.path(), 0o700);
+        assert!(
+            exposed_files(&settings(&url)).is_empty(),
+            "nothing exists yet"
+        );
+
+        std::fs::write(&db, "").unwrap();
+        chmod(&db, 0o644);
+        std::fs::write(tmp.path().join("app.db-wal"), "").unwrap();
+        chmod(&tmp.path().join("app.db-wal"), 0o600);
+        chmod(tmp.path(), 0o1777);
+        let exposed = exposed_files(&settings(&url));
+        let paths: Vec<&Path> = exposed.iter().map(|e| e.path.as_path()).collect();
+        assert_eq!(
+            paths,
+            [db.as_path()],
+            "a sticky directory such as /tmp is shared by design"
+        );
+        let warning = exposure_warning(&exposed[0]);
+        assert!(
+            warning.contains(&format!("chmod 600 {}", db.display())),
+            "{warning}"
+        );
+
+        chmod(tmp.path(), 0o755);
+        chmod(&db, 0o600);
+        let exposed = exposed_files(&settings(&url));
+        assert_eq!(exposed.len(), 1);
+        assert!(exposed[0].is_dir && exposed[0].fix().starts_with("chmod 700 "));
+        chmod(tmp.path(), 0o700);
+        assert!(exposed_files(&settings(&url)).is_empty());
+        assert!(exposed_files(&settings("postgres://db/app")).is_empty());
     }
 }
