@@ -341,13 +341,13 @@ where
     println!("BIND={}", settings.bind);
     println!("PUBLIC_URL={}", crate::config::origin_of(&auth.public_url));
     println!("ALLOWED_ORIGINS={}", auth.allowed_origins.join(","));
+    println!("COOKIE_SECURE={}", auth.cookie_secure);
     let transport = match &auth.mail.transport {
         crate::mail::TransportConfig::Log => "log".to_owned(),
         crate::mail::TransportConfig::File(dir) => format!("file:{}", dir.display()),
         crate::mail::TransportConfig::Smtp(url) => mask_url_password(url),
     };
     println!("MAIL_TRANSPORT={transport}");
-    println!("COOKIE_SECURE={}", auth.cookie_secure);
     println!("PASSWORD_MIN_LENGTH={}", auth.password_policy.min_chars);
     println!("SESSION_IDLE={}s", auth.session_idle.as_secs());
     println!("SESSION_MAX_AGE={}s", auth.session_max_age.as_secs());

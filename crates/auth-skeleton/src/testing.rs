@@ -391,6 +391,11 @@ impl ServiceProcess {
         )
     }
 
+    /// The process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The process's log (standard error) so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
@@ -398,11 +403,6 @@ impl ServiceProcess {
 
     /// Kills the process with SIGKILL, as a crash or power cut would, and waits for it.
     pub fn kill(&mut self) {
-    /// The process id, e.g. to read its memory use from `/proc`.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

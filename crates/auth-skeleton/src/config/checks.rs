@@ -28,9 +28,6 @@ pub fn cookie_security(auth: &AuthConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Every check a service runs at start, after [`Settings::from_vars`] has parsed each variable.
-pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError> {
-    cookie_security(&settings.auth)?;
 /// Refuses mail settings that would leak secrets in production (see
 /// [`crate::mail::transport_risk`]): live links in the log, or mail in cleartext over a network.
 pub fn mail_safety(auth: &AuthConfig) -> Result<(), ConfigError> {
@@ -40,10 +37,13 @@ pub fn mail_safety(auth: &AuthConfig) -> Result<(), ConfigError> {
     }
 }
 
+/// Every check a service runs at start, after [`Settings::from_vars`] has parsed each variable.
+pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError> {
+    cookie_security(&settings.auth)?;
+    mail_safety(&settings.auth)?;
     // Also refuses RATE_LIMIT_* names that mean nothing (a typo would silently keep a default).
     crate::rate_limit::RateLimitConfig::from_vars(vars)?;
     Ok(())
-    mail_safety(&settings.auth)?;
 }
 
 /// The files and directories of the service that users other than its own may read, write or
