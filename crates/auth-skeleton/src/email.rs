@@ -5,6 +5,7 @@
 //! proof that an address works is the verification mail.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
 /// The longest address accepted (RFC 5321's path limit less the angle brackets).
 pub const MAX_EMAIL_LENGTH: usize = 254;
@@ -31,11 +32,21 @@ impl Email {
                 "the email address is longer than 254 characters",
             ));
         }
+        // Format characters (zero-width spaces, bidi overrides) make two different addresses
+        // look alike; comments and address literals (`a@[127.0.0.1]`) are refused by the mail
+        // library, so an account with one could never be mailed.
         if normalised.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '\\')
+            c.is_whitespace()
+                || c.is_control()
+                || c.general_category() == GeneralCategory::Format
+                || matches!(
+                    c,
+                    '<' | '>' | ',' | ';' | '"' | '\\' | '(' | ')' | '[' | ']'
+                )
         }) {
             return Err(InvalidEmail(
-                "the email address contains spaces, control characters or separators",
+                "the email address contains spaces, invisible or control characters, separators, \
+                 comments or an address literal",
             ));
         }
         let Some((local, domain)) = normalised.rsplit_once('@') else {
@@ -55,6 +66,12 @@ impl Email {
         {
             return Err(InvalidEmail(
                 "the domain after the @ is not a valid domain name",
+            ));
+        }
+        // The last word is the mail library's: an address it cannot send to is no address.
+        if normalised.parse::<lettre::Address>().is_err() {
+            return Err(InvalidEmail(
+                "the email address is not one mail can be sent to",
             ));
         }
         Ok(Self(normalised))
@@ -103,6 +120,14 @@ mod tests {
             "ann@example..com",
             "ann@-example.com",
             "a\u{0}b@example.com",
+            "ann@exam\u{200b}ple.com",
+            "ann\u{202e}@example.com",
+            "\u{feff}ann@example.com",
+            "ann\u{2060}@example.com",
+            "ann(comment)@example.com",
+            "ann@[127.0.0.1]",
+            "ann@[ipv6:::1]",
+            ".ann@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }

@@ -1,6 +1,7 @@
 //! Attacks through the real binaries: each file replays one class of attack that an outside
 //! review ran against the services, and asserts the promise of the contract that stops it.
 
+mod addresses;
 mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;
