@@ -111,13 +111,20 @@ pub async fn insert(
     Ok(())
 }
 
-/// The stored hash of a presented token, or `None` if it cannot be one of ours.
-fn presented_hash(token: &str) -> Option<Vec<u8>> {
-    let well_formed = token.len() == TOKEN_CHARS
+/// Whether `token` has the shape of a token of ours (43 base64url characters).
+///
+/// Redemption routes ask this before they begin a transaction: a flood of made-up tokens must
+/// not queue for the database's write lock ahead of real writes.
+pub fn is_well_formed(token: &str) -> bool {
+    token.len() == TOKEN_CHARS
         && token
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| hash_secret(token.as_bytes()))
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The stored hash of a presented token, or `None` if it cannot be one of ours.
+fn presented_hash(token: &str) -> Option<Vec<u8>> {
+    is_well_formed(token).then(|| hash_secret(token.as_bytes()))
 }
 
 /// Spends a live token inside `tx`: deletes it and says whose it was. `None` for an unknown,

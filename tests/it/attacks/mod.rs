@@ -5,3 +5,4 @@ mod addresses;
 mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;
+mod token_floods;

@@ -78,6 +78,9 @@ impl Auth {
     /// Spends an email-change token: the account takes the address the link was mailed to,
     /// verified. `EmailTaken` if another account took that address meanwhile.
     pub async fn confirm_email_change(&self, token: &str) -> Result<User, ApiError> {
+        if !mailed_token::is_well_formed(token) {
+            return Err(ApiError::InvalidToken);
+        }
         let now = self.now();
         let mut tx = self.db().begin().await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::ChangeEmail, token, now)

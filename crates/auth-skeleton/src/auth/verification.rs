@@ -47,6 +47,9 @@ impl Auth {
     ///
     /// A token mailed to an address the account no longer has is invalid.
     pub async fn confirm_verification(&self, token: &str) -> Result<User, ApiError> {
+        if !mailed_token::is_well_formed(token) {
+            return Err(ApiError::InvalidToken);
+        }
         let now = self.now();
         let mut tx = self.db().begin().await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::VerifyEmail, token, now)
