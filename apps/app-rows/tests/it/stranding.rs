@@ -125,7 +125,47 @@ async fn after_a_resync_the_next_pull_is_quiet(backend: Backend) {
     }
 }
 
+/// A cursor of the first format (tag 1 and the sequence number), as issued before the upgrade.
+fn first_format(seq: i64) -> String {
+    use base64::Engine as _;
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(&seq.to_be_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn cursors_issued_before_the_upgrade_keep_working_or_get_a_clean_410(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &VARS).await;
+    let now = server.clock.now_ms();
+    let live: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|id| row("c", id, now, 0, "n", json!({})))
+        .collect();
+    push(&server, &token, &live).await;
+    // Before any purge every old cursor the user could hold works.
+    let reply = pull(&server, &token, &format!("?since={}", first_format(1))).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(ids(reply.body["changes"].as_array().unwrap()), ["b", "c"]);
+    push(&server, &token, &[tombstone("c", "b", now, 1, "n")]).await;
+    server.clock.advance(DAY * 2);
+    engine(&server, &VARS).purge_tombstones().await.unwrap();
+    // The purged tombstone (sequence 4) lies past a cursor at 3: 410; a cursor at 4 saw it.
+    let reply = pull(&server, &token, &format!("?since={}", first_format(3))).await;
+    assert_problem(&reply, 410, "resync_required");
+    let reply = pull(&server, &token, &format!("?since={}", first_format(4))).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["changes"], json!([]));
+    // The answer carries a cursor of the current format, which goes on working.
+    let cursor = reply.body["cursor"].as_str().unwrap();
+    assert_ne!(cursor, first_format(4));
+    let reply = pull(&server, &token, &format!("?since={cursor}")).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    // Beyond the user's changes, an old cursor is still malformed.
+    let reply = pull(&server, &token, &format!("?since={}", first_format(5))).await;
+    assert_problem(&reply, 400, "invalid_request");
+}
+
 auth_skeleton::both_backends!(
+    cursors_issued_before_the_upgrade_keep_working_or_get_a_clean_410,
     an_idle_account_pulls_nothing_after_a_walk_that_follows_a_purge,
     a_new_device_walks_pages_of_one_after_a_purge,
     after_a_resync_the_next_pull_is_quiet,
