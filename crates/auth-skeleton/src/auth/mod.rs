@@ -32,7 +32,8 @@ use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
 use session_cache::SessionCache;
 
-/// `last_seen_at` is written at most this often per session.
+/// `last_seen_at` is written at most this often per session (less when `SESSION_IDLE` is
+/// short: see [`Auth::touch_interval_ms`]).
 const TOUCH_INTERVAL: Duration = Duration::from_secs(3_600);
 /// The longest `device_name` kept.
 pub const MAX_DEVICE_NAME_CHARS: usize = 128;
@@ -265,6 +266,13 @@ impl Auth {
         self.inner.clock.now_ms()
     }
 
+    /// How often a session's `last_seen_at` may be written: hourly, or every quarter of
+    /// `SESSION_IDLE` when that is shorter, so that use always extends a short idle timeout
+    /// (with a fixed hour, a 15-minute `SESSION_IDLE` was an absolute lifetime).
+    fn touch_interval_ms(&self) -> i64 {
+        (TOUCH_INTERVAL.as_millis() as i64).min(self.idle_ms() / 4)
+    }
+
     fn idle_ms(&self) -> i64 {
         self.inner.config.session_idle.as_millis() as i64
     }
@@ -453,7 +461,7 @@ impl Auth {
         let Live { who, touch } = self.check_live(presented, &found)?;
         if touch {
             let now = self.now();
-            let touch_before = now - TOUCH_INTERVAL.as_millis() as i64;
+            let touch_before = now - self.touch_interval_ms();
             store::touch_session(self.db(), &found.session.id, now, touch_before).await?;
             found.session.last_seen_at = now;
         }
@@ -478,7 +486,7 @@ impl Auth {
         if now >= session.expires_at || now >= session.last_seen_at.saturating_add(self.idle_ms()) {
             return Err(ApiError::Unauthenticated);
         }
-        let touch = session.last_seen_at <= now - TOUCH_INTERVAL.as_millis() as i64;
+        let touch = session.last_seen_at <= now - self.touch_interval_ms();
         let mut shown = session.clone();
         if touch {
             shown.last_seen_at = now;

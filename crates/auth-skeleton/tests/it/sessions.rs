@@ -268,7 +268,29 @@ async fn last_seen_is_written_at_most_hourly(backend: Backend) {
     assert_eq!(me.body["session"]["last_seen_at"], "2025-11-28T06:20:00Z");
 }
 
+async fn use_extends_an_idle_timeout_shorter_than_an_hour(backend: Backend) {
+    let (server, _) = start_with(backend, &[("SESSION_IDLE", "15m")]).await;
+    let token = bearer(&server, "max@example.com").await;
+    let minute = Duration::from_secs(60);
+    for step in 1..=6 {
+        server.clock.advance(10 * minute);
+        assert_eq!(
+            me_status(&server, &token).await,
+            200,
+            "used every 10 minutes, alive after {} minutes",
+            step * 10
+        );
+    }
+    server.clock.advance(15 * minute);
+    assert_eq!(
+        me_status(&server, &token).await,
+        401,
+        "15 minutes without use end it"
+    );
+}
+
 auth_skeleton::both_backends!(
+    use_extends_an_idle_timeout_shorter_than_an_hour,
     missing_malformed_and_unknown_credentials_are_unauthenticated,
     logout_revokes_the_session_for_good,
     cookie_logout_clears_the_cookie,
