@@ -7,8 +7,12 @@ use serde_json::json;
 use crate::support::*;
 
 async fn push_text(server: &TestServer, token: &str, data: &str) -> Reply {
+    push_text_as(server, token, "r", data).await
+}
+
+async fn push_text_as(server: &TestServer, token: &str, id: &str, data: &str) -> Reply {
     let body = format!(
-        r#"{{"changes": [{{"collection": "c", "id": "r", "ts": 1000, "counter": 0, "node": "n",
+        r#"{{"changes": [{{"collection": "c", "id": "{id}", "ts": 1000, "counter": 0, "node": "n",
             "deleted": false, "data": {data}}}]}}"#
     );
     server
@@ -66,7 +70,30 @@ async fn an_object_with_a_duplicate_key_is_400(backend: Backend) {
     );
 }
 
+async fn deeply_nested_data_is_refused_or_returned_never_a_500(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    for depth in [100, 127, 128, 129, 200, 5_000] {
+        let data = format!(r#"{{"d": {}1{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        let reply = push_text_as(&server, &token, &format!("r{depth}"), &data).await;
+        assert!(
+            reply.status == 200 || reply.status == 400,
+            "depth {depth}: {:?}",
+            reply.body
+        );
+        if reply.status == 400 {
+            assert_problem(&reply, 400, "invalid_request");
+            continue;
+        }
+        assert_eq!(statuses(&reply), ["applied"], "depth {depth}");
+        let pulled = pull(&server, &token, "").await;
+        assert_eq!(pulled.status, 200, "depth {depth}: {:?}", pulled.body);
+        let text = String::from_utf8(pulled.bytes.clone()).unwrap();
+        assert!(text.contains(&data.replace(' ', "")), "depth {depth}");
+    }
+}
+
 auth_skeleton::both_backends!(
+    deeply_nested_data_is_refused_or_returned_never_a_500,
     data_comes_back_as_it_was_sent,
     an_object_with_a_duplicate_key_is_400,
 );
