@@ -1,5 +1,7 @@
 //! The `/v1/save` routes: thin adapters from HTTP to [`Saves`].
 
+use std::convert::Infallible;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
@@ -13,7 +15,7 @@ use crate::digest;
 use crate::error::SaveError;
 use crate::idempotency;
 use crate::precondition::{Condition, Preconditions};
-use crate::saves::{Put, Read, Saves};
+use crate::saves::{Head, Put, Read, Saves};
 use crate::upload::read_capped;
 use crate::version::Meta;
 
@@ -90,9 +92,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
             .service(
                 web::resource("")
                     .route(web::get().to(get_save))
-                    // HEAD answers like GET without the body (actix-web drops it), so a client
+                    // HEAD answers like GET without the body, from the meta alone, so a client
                     // can check the current ETag and size cheaply.
-                    .route(web::head().to(get_save))
+                    .route(web::head().to(head_save))
                     .route(web::put().to(put_save))
                     .route(web::delete().to(delete_save))
                     .default_service(web::to(|| method_not_allowed("GET, HEAD, PUT, DELETE"))),
@@ -161,16 +163,16 @@ async fn get_save(
     })
 }
 
-/// The save's ETag and size without its bytes.
-// The GET handler answers HEAD too (see `configure`).
+/// The save's ETag and size without its bytes: a GET's status and headers, from the meta alone.
 #[utoipa::path(head, path = "/v1/save", tag = "save", operation_id = "save_head",
     params(("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "There is a save",
+        (status = 200, description = "There is a save; none of its bytes is read or sent",
             headers(
                 ("ETag" = String, description = "The save's version"),
                 ("Content-Length" = u64, description = "The save's size in bytes"),
+                ("Content-Type" = String, description = "`application/octet-stream`"),
             )),
         (status = 304, description = "If-None-Match matches the current version",
             headers(("ETag" = String, description = "The save's version"))),
@@ -178,8 +180,28 @@ async fn get_save(
         (status = 401, description = "unauthenticated"),
         (status = 404, description = "no_save"),
     ))]
-#[allow(dead_code)] // Only declares the HEAD operation: one function carries one operation.
-fn head_save() {}
+async fn head_save(
+    req: HttpRequest,
+    me: CurrentUser,
+    saves: web::Data<Saves>,
+) -> Result<HttpResponse, SaveError> {
+    let pre = preconditions(&req)?;
+    Ok(match saves.head(me.user_id(), &pre).await? {
+        Head::Full(meta) => {
+            let size = u64::try_from(meta.size).map_err(auth_skeleton::ApiError::internal)?;
+            // The length is the save's, announced without a body: HTTP/1.1 sends no body
+            // for HEAD, and a stream whose length is set keeps the header as given.
+            HttpResponse::Ok()
+                .insert_header((header::ETAG, meta.version))
+                .content_type(OCTET_STREAM)
+                .no_chunking(size)
+                .streaming(futures_util::stream::empty::<Result<web::Bytes, Infallible>>())
+        }
+        Head::NotModified(meta) => HttpResponse::NotModified()
+            .insert_header((header::ETAG, meta.version))
+            .finish(),
+    })
+}
 
 /// The current save's meta object.
 #[utoipa::path(get, path = "/v1/save/meta", tag = "save", operation_id = "save_meta",

@@ -57,6 +57,15 @@ pub enum Read {
     NotModified(Meta),
 }
 
+/// What a `HEAD` of the save gives: a `GET`'s answer without the bytes.
+#[derive(Debug)]
+pub enum Head {
+    /// The current version, whose bytes a `GET` would send.
+    Full(Meta),
+    /// `If-None-Match` matched the current version.
+    NotModified(Meta),
+}
+
 impl Saves {
     /// The engine over `db`.
     pub fn new(db: Db, clock: Clock, config: SaveConfig) -> Self {
@@ -79,21 +88,40 @@ impl Saves {
         row.as_ref().map(Meta::from).ok_or(SaveError::NoSave)
     }
 
+    /// The current version's meta and what the request's conditions make of it: `404` without
+    /// a save, `412` when they fail. Reads no bytes.
+    async fn judge_read(
+        &self,
+        user_id: &str,
+        pre: &Preconditions,
+    ) -> Result<(VersionRow, Outcome), SaveError> {
+        let row = store::current(&self.db, user_id)
+            .await?
+            .ok_or(SaveError::NoSave)?;
+        match pre.evaluate_read(Some(&row.tag)) {
+            Outcome::Failed => Err(conflict(Some(&row))),
+            outcome => Ok((row, outcome)),
+        }
+    }
+
+    /// The current save's meta, subject to the request's conditions as for [`Saves::read`],
+    /// from the meta alone: none of the bytes is read.
+    pub async fn head(&self, user_id: &str, pre: &Preconditions) -> Result<Head, SaveError> {
+        let (row, outcome) = self.judge_read(user_id, pre).await?;
+        let meta = Meta::from(&row);
+        Ok(match outcome {
+            Outcome::NotModified => Head::NotModified(meta),
+            _ => Head::Full(meta),
+        })
+    }
+
     /// The current save, subject to the request's conditions.
     pub async fn read(&self, user_id: &str, pre: &Preconditions) -> Result<Read, SaveError> {
         for _ in 0..READ_ATTEMPTS {
-            let row = store::current(&self.db, user_id)
-                .await?
-                .ok_or(SaveError::NoSave)?;
+            let (row, outcome) = self.judge_read(user_id, pre).await?;
             let meta = Meta::from(&row);
-            match pre.evaluate_read(Some(&row.tag)) {
-                Outcome::NotModified => return Ok(Read::NotModified(meta)),
-                Outcome::Failed => {
-                    return Err(SaveError::VersionConflict {
-                        current: Some(Box::new(meta)),
-                    });
-                }
-                Outcome::Proceed => {}
+            if outcome == Outcome::NotModified {
+                return Ok(Read::NotModified(meta));
             }
             // The bytes are read only when they are sent, and only if they are still the
             // version just checked; a write in between makes the loop look again.

@@ -96,6 +96,19 @@ async fn the_served_document_describes_the_save_routes() {
         put["responses"]["412"]["content"]["application/problem+json"]["schema"]["$ref"],
         "#/components/schemas/VersionConflict"
     );
+    let head = &save["head"];
+    assert_eq!(params(head, "header"), ["If-None-Match"]);
+    for header in ["ETag", "Content-Length", "Content-Type"] {
+        assert!(
+            head["responses"]["200"]["headers"][header].is_object(),
+            "{header}: {head}"
+        );
+    }
+    assert!(head["responses"]["200"]["content"].is_null(), "{head}");
+    for status in ["304", "404"] {
+        assert!(head["responses"][status].is_object(), "{status}: {head}");
+    }
+
     let delete = &save["delete"];
     assert_eq!(params(delete, "header"), ["If-Match"]);
     for status in ["204", "404", "412", "428"] {
