@@ -4,6 +4,7 @@
 //! The save is one resource whose current version is an opaque tag (the ETag without quotes),
 //! or nothing when no save exists. Our ETags are always strong.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// One entity tag of a condition: `"xyz"` or `W/"xyz"`.
@@ -127,6 +128,39 @@ impl Preconditions {
         self.if_match.is_some() || self.if_none_match == Some(Condition::Any)
     }
 
+    /// What these conditions mean for a write (see [`WriteMeaning`]).
+    pub fn write_meaning(&self) -> WriteMeaning {
+        let if_match = match &self.if_match {
+            None => WriteMeaning::ANY,
+            Some(Condition::Any) => WriteMeaning::AllBut {
+                absent: true,
+                tags: BTreeSet::new(),
+            },
+            // Strong comparison: a weak tag matches nothing.
+            Some(Condition::Tags(tags)) => WriteMeaning::Only {
+                absent: false,
+                tags: tags
+                    .iter()
+                    .filter(|t| !t.weak)
+                    .map(|t| t.opaque.clone())
+                    .collect(),
+            },
+        };
+        let if_none_match = match &self.if_none_match {
+            None => WriteMeaning::ANY,
+            Some(Condition::Any) => WriteMeaning::Only {
+                absent: true,
+                tags: BTreeSet::new(),
+            },
+            // Weak comparison: `W/` makes no difference.
+            Some(Condition::Tags(tags)) => WriteMeaning::AllBut {
+                absent: false,
+                tags: tags.iter().map(|t| t.opaque.clone()).collect(),
+            },
+        };
+        if_match.and(if_none_match)
+    }
+
     /// Evaluates the conditions of a `GET` against the current version.
     pub fn evaluate_read(&self, current: Option<&str>) -> Outcome {
         self.evaluate(current, Outcome::NotModified)
@@ -151,6 +185,95 @@ impl Preconditions {
             return if_none_match_failure;
         }
         Outcome::Proceed
+    }
+}
+
+/// What a write's conditions mean, whatever their spelling: the states of the save (no save, or
+/// a current version's tag) in which the write goes ahead.
+///
+/// RFC 9110 lets one meaning be written many ways: a list in any order, with repeats or empty
+/// elements, on one field line or several; a weak tag in `If-Match`, which never matches
+/// (strong comparison); `W/"x"` or `"x"` in `If-None-Match`, which compares weakly. Two writes
+/// with the same meaning decide alike in every state, so a retry spelled otherwise is the same
+/// request (see [`crate::idempotency`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteMeaning {
+    /// Exactly these states: the tags listed, and no save when `absent`.
+    Only {
+        /// No save is one of them.
+        absent: bool,
+        /// The versions, sorted and without repeats.
+        tags: BTreeSet<String>,
+    },
+    /// Every state except these.
+    AllBut {
+        /// No save is one of the exceptions.
+        absent: bool,
+        /// The versions excepted, sorted and without repeats.
+        tags: BTreeSet<String>,
+    },
+}
+
+impl WriteMeaning {
+    const ANY: WriteMeaning = WriteMeaning::AllBut {
+        absent: false,
+        tags: BTreeSet::new(),
+    };
+
+    /// Both conditions: the states in both sets.
+    fn and(self, other: WriteMeaning) -> WriteMeaning {
+        use WriteMeaning::{AllBut, Only};
+        match (self, other) {
+            (Only { absent: a, tags: x }, Only { absent: b, tags: y }) => Only {
+                absent: a && b,
+                tags: x.intersection(&y).cloned().collect(),
+            },
+            (Only { absent: a, tags: x }, AllBut { absent: b, tags: y })
+            | (AllBut { absent: b, tags: y }, Only { absent: a, tags: x }) => Only {
+                absent: a && !b,
+                tags: x.difference(&y).cloned().collect(),
+            },
+            (AllBut { absent: a, tags: x }, AllBut { absent: b, tags: y }) => AllBut {
+                absent: a || b,
+                tags: x.union(&y).cloned().collect(),
+            },
+        }
+    }
+
+    /// Whether a write goes ahead when the save is at `current` (`None`: no save).
+    pub fn admits(&self, current: Option<&str>) -> bool {
+        let (absent, tags, inside) = match self {
+            WriteMeaning::Only { absent, tags } => (absent, tags, true),
+            WriteMeaning::AllBut { absent, tags } => (absent, tags, false),
+        };
+        let listed = match current {
+            None => *absent,
+            Some(tag) => tags.contains(tag),
+        };
+        listed == inside
+    }
+
+    /// The meaning as the two field values (`If-Match`, `If-None-Match`; empty for an absent
+    /// field) that state it most plainly, one pair per meaning.
+    ///
+    /// A condition sent in its plain spelling, one tag or `*`, comes out as it was sent.
+    pub fn plain_fields(&self) -> (String, String) {
+        let list = |tags: &BTreeSet<String>| {
+            tags.iter()
+                .map(|t| format!("\"{t}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let star = |yes: bool| if yes { "*" } else { "" }.to_owned();
+        match self {
+            // Never: the one pair that no other meaning gives (a tag list is never `*`).
+            WriteMeaning::Only {
+                absent: false,
+                tags,
+            } if tags.is_empty() => ("*".to_owned(), "*".to_owned()),
+            WriteMeaning::Only { absent, tags } => (list(tags), star(*absent)),
+            WriteMeaning::AllBut { absent, tags } => (star(*absent), list(tags)),
+        }
     }
 }
 
@@ -303,5 +426,82 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every combination of the values below, as `If-Match` and `If-None-Match`.
+    fn combinations() -> Vec<Preconditions> {
+        let values = [
+            None,
+            Some("*"),
+            Some("\"a\""),
+            Some("W/\"a\""),
+            Some("\"a\", \"a\""),
+            Some("\"b\", \"a\""),
+            Some("\"a\", \"b\""),
+            Some("\"a\", W/\"b\""),
+            Some("W/\"b\", W/\"a\""),
+            Some("\"b\""),
+        ];
+        let mut all = Vec::new();
+        for m in values {
+            for n in values {
+                all.push(pre(m, n));
+            }
+        }
+        all
+    }
+
+    /// No save, every tag the combinations name, and one they never name.
+    const STATES: [Option<&str>; 4] = [None, Some("a"), Some("b"), Some("c")];
+
+    #[test]
+    fn the_meaning_of_a_write_is_how_it_is_decided() {
+        for p in combinations() {
+            let meaning = p.write_meaning();
+            for cur in STATES {
+                assert_eq!(
+                    meaning.admits(cur),
+                    p.evaluate_write(cur) == Outcome::Proceed,
+                    "{p:?} {cur:?}"
+                );
+            }
+        }
+    }
+
+    /// Two conditions have one meaning exactly when they decide alike in every state, and one
+    /// plain spelling exactly when they have one meaning.
+    #[test]
+    fn conditions_that_decide_alike_have_one_meaning_and_one_plain_spelling() {
+        let all = combinations();
+        for p in &all {
+            for q in &all {
+                let alike = STATES
+                    .iter()
+                    .all(|&cur| p.evaluate_write(cur) == q.evaluate_write(cur));
+                assert_eq!(p.write_meaning() == q.write_meaning(), alike, "{p:?} {q:?}");
+                assert_eq!(
+                    p.write_meaning().plain_fields() == q.write_meaning().plain_fields(),
+                    alike,
+                    "{p:?} {q:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plain_conditions_are_their_own_plain_spelling() {
+        let plain = |m: Option<&str>, n: Option<&str>| pre(m, n).write_meaning().plain_fields();
+        let fields = |m: &str, n: &str| (m.to_owned(), n.to_owned());
+        assert_eq!(plain(Some("\"g1-ab\""), None), fields("\"g1-ab\"", ""));
+        assert_eq!(plain(Some("*"), None), fields("*", ""));
+        assert_eq!(plain(None, Some("*")), fields("", "*"));
+        assert_eq!(plain(Some(" \"a\" ,\"a\","), None), fields("\"a\"", ""));
+        assert_eq!(
+            plain(Some("\"b\", \"a\""), None),
+            fields("\"a\", \"b\"", "")
+        );
+        assert_eq!(plain(Some("*"), Some("W/\"a\"")), fields("*", "\"a\""));
+        assert_eq!(plain(Some("W/\"a\""), None), fields("*", "*"));
+        assert_eq!(plain(Some("\"a\""), Some("*")), fields("*", "*"));
     }
 }

@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 use crate::digest;
 use crate::error::SaveError;
 use crate::idempotency;
+use crate::idempotency::Write;
 use crate::precondition::{Condition, Preconditions};
-use crate::saves::{Head, Put, Read, Saves};
+use crate::saves::{Delete, Head, Put, Read, Saves};
 use crate::upload::read_capped;
 use crate::version::Meta;
 
@@ -254,31 +255,18 @@ async fn put_save(
         .map(|v| digest::parse_sha256(&v))
         .transpose()
         .map_err(SaveError::InvalidRequest)?;
-    let key = header_text(&req, &IDEMPOTENCY_KEY)?;
-    let key = key
-        .as_deref()
-        .map(idempotency::validate_key)
-        .transpose()
-        .map_err(SaveError::InvalidRequest)?;
+    let key = idempotency_key(&req)?;
     let declared_len = header_text(&req, &header::CONTENT_LENGTH)?.and_then(|v| v.parse().ok());
 
     let upload = read_capped(&mut payload, declared_len, saves.config().max_bytes).await?;
     if claimed_digest.is_some_and(|d| d != upload.sha256) {
         return Err(SaveError::DigestMismatch);
     }
-    let idempotency = key.map(|k| {
-        let fingerprint = idempotency::fingerprint(
-            &upload.sha256,
-            &header_text(&req, &header::IF_MATCH)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-            &header_text(&req, &header::IF_NONE_MATCH)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        );
-        (k, fingerprint)
+    let idempotency = key.as_deref().map(|k| {
+        let write = Write::Put {
+            body_sha256: &upload.sha256,
+        };
+        (k, idempotency::fingerprint(write, &pre.write_meaning()))
     });
     let response = saves
         .put(Put {
@@ -295,14 +283,18 @@ async fn put_save(
 
 /// Delete the save; its last version stays in the history.
 #[utoipa::path(delete, path = "/v1/save", tag = "save", operation_id = "save_delete",
-    params(("If-Match" = String, Header, description = "The current ETag")),
+    params(
+        ("If-Match" = String, Header, description = "The current ETag"),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Repeating the same DELETE with this key within 24 hours returns the original 204"),
+    ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "invalid_request: a malformed If-Match", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "invalid_request: a malformed If-Match or Idempotency-Key", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 412, description = "version_conflict: the save is not at the version the request assumed", body = VersionConflict, content_type = "application/problem+json"),
+        (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 428, description = "precondition_required: no If-Match", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn delete_save(
@@ -314,7 +306,20 @@ async fn delete_save(
     if pre.if_match.is_none() {
         return Err(SaveError::PreconditionRequired);
     }
-    saves.delete(me.user_id(), &pre).await?;
+    let key = idempotency_key(&req)?;
+    let idempotency = key.as_deref().map(|k| {
+        (
+            k,
+            idempotency::fingerprint(Write::Delete, &pre.write_meaning()),
+        )
+    });
+    saves
+        .delete(Delete {
+            user_id: me.user_id(),
+            preconditions: &pre,
+            idempotency,
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -372,6 +377,17 @@ fn preconditions(req: &HttpRequest) -> Result<Preconditions, SaveError> {
         if_match: parse(&header::IF_MATCH, "If-Match")?,
         if_none_match: parse(&header::IF_NONE_MATCH, "If-None-Match")?,
     })
+}
+
+/// The request's `Idempotency-Key`, trimmed; a malformed one is `400`.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, SaveError> {
+    header_text(req, &IDEMPOTENCY_KEY)?
+        .map(|v| {
+            idempotency::validate_key(&v)
+                .map(str::to_owned)
+                .map_err(SaveError::InvalidRequest)
+        })
+        .transpose()
 }
 
 /// A header's field value, its lines joined with `, ` (RFC 9110 §5.3); `400` when it is not

@@ -66,6 +66,17 @@ pub enum Head {
     NotModified(Meta),
 }
 
+/// A `DELETE`.
+#[derive(Debug)]
+pub struct Delete<'a> {
+    /// Whose save.
+    pub user_id: &'a str,
+    /// The request's preconditions (`If-Match` is required: checked by the caller).
+    pub preconditions: &'a Preconditions,
+    /// `Idempotency-Key` and the request's fingerprint, if the client sent a key.
+    pub idempotency: Option<(&'a str, Vec<u8>)>,
+}
+
 impl Saves {
     /// The engine over `db`.
     pub fn new(db: Db, clock: Clock, config: SaveConfig) -> Self {
@@ -146,7 +157,8 @@ impl Saves {
             && let Some(record) = store::idempotency_record(&mut tx, put.user_id, key, now).await?
         {
             tx.rollback().await?;
-            return replay(record, fingerprint);
+            check_fingerprint(&record, fingerprint)?;
+            return replay_put(record);
         }
 
         let current = store::current_in(&mut tx, put.user_id).await?;
@@ -204,11 +216,28 @@ impl Saves {
         Ok(response)
     }
 
-    /// Deletes the save if `If-Match` holds, keeping it in the history.
-    pub async fn delete(&self, user_id: &str, pre: &Preconditions) -> Result<(), SaveError> {
+    /// Deletes the save if `If-Match` holds, keeping it in the history, and remembers the
+    /// answer under the idempotency key, all in one transaction.
+    pub async fn delete(&self, delete: Delete<'_>) -> Result<(), SaveError> {
+        let Delete {
+            user_id,
+            preconditions: pre,
+            idempotency,
+        } = delete;
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         store::lock_user(&mut tx, user_id).await?;
+
+        // Under the lock, so two attempts with one key cannot both delete.
+        if let Some((key, fingerprint)) = &idempotency
+            && let Some(record) = store::idempotency_record(&mut tx, user_id, key, now).await?
+        {
+            tx.rollback().await?;
+            check_fingerprint(&record, fingerprint)?;
+            // The fingerprint names the method: only a delete's record gets here.
+            return Ok(());
+        }
+
         let Some(current) = store::current_in(&mut tx, user_id).await? else {
             tx.rollback().await?;
             return Err(SaveError::NoSave);
@@ -221,6 +250,14 @@ impl Saves {
         self.archive(&mut tx, user_id, now).await?;
         store::delete_current(&mut tx, user_id).await?;
         store::drop_unreferenced_data(&mut tx, user_id).await?;
+        if let Some((key, fingerprint)) = idempotency {
+            let record = IdempotencyRecord {
+                fingerprint,
+                status: 204,
+                response_body: String::new(),
+            };
+            store::remember_response(&mut tx, user_id, key, &record, now + KEY_LIFETIME_MS).await?;
+        }
         tx.commit().await?;
         record_blob_write(BlobWrite::Deleted);
         Ok(())
@@ -268,11 +305,16 @@ fn conflict(current: Option<&VersionRow>) -> SaveError {
     }
 }
 
-/// The original answer for a repeated request, or `422` when the key came with another one.
-fn replay(record: IdempotencyRecord, fingerprint: &[u8]) -> Result<PutResponse, SaveError> {
+/// `422` when the key was used for another request than the one with `fingerprint`.
+fn check_fingerprint(record: &IdempotencyRecord, fingerprint: &[u8]) -> Result<(), SaveError> {
     if record.fingerprint != fingerprint {
         return Err(SaveError::IdempotencyKeyReused);
     }
+    Ok(())
+}
+
+/// The original answer of a repeated `PUT`.
+fn replay_put(record: IdempotencyRecord) -> Result<PutResponse, SaveError> {
     let meta =
         serde_json::from_str(&record.response_body).map_err(auth_skeleton::ApiError::internal)?;
     let status = u16::try_from(record.status).map_err(auth_skeleton::ApiError::internal)?;

@@ -166,14 +166,14 @@ pub async fn drop_unreferenced_data(tx: &mut Tx, user_id: &str) -> Result<(), sq
     Ok(())
 }
 
-/// The response remembered under an `Idempotency-Key`.
+/// The response remembered under an `Idempotency-Key` of a `PUT` or a `DELETE`.
 #[derive(Debug, sqlx::FromRow)]
 pub struct IdempotencyRecord {
     /// The request's fingerprint.
     pub fingerprint: Vec<u8>,
     /// The status answered.
     pub status: i32,
-    /// The body answered (a meta object, JSON).
+    /// The body answered: a `PUT`'s meta object (JSON), empty for a `DELETE`'s `204`.
     pub response_body: String,
 }
 

@@ -110,8 +110,8 @@ async fn the_served_document_describes_the_save_routes() {
     }
 
     let delete = &save["delete"];
-    assert_eq!(params(delete, "header"), ["If-Match"]);
-    for status in ["204", "404", "412", "428"] {
+    assert_eq!(params(delete, "header"), ["If-Match", "Idempotency-Key"]);
+    for status in ["204", "404", "412", "422", "428"] {
         assert!(
             delete["responses"][status].is_object(),
             "{status}: {delete}"
