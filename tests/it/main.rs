@@ -3,6 +3,7 @@
 mod attacks;
 mod cli;
 mod fleet;
+mod haproxy;
 mod http;
 mod isolation;
 mod mail_outage;

@@ -2,6 +2,7 @@
 //! review ran against the services, and asserts the promise of the contract that stops it.
 
 mod addresses;
+mod client_ip;
 mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;

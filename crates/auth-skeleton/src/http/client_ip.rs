@@ -27,7 +27,8 @@ pub fn parse_trusted_proxies(s: &str) -> Result<Vec<IpNet>, String> {
 
 /// The client address of `req` given the trusted proxies.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
+    // A listener on `[::]` sees IPv4 peers as `::ffff:a.b.c.d`; they are IPv4 peers.
+    let peer = req.peer_addr()?.ip().to_canonical();
     let forwarded = req
         .headers()
         .get_all("x-forwarded-for")
@@ -66,18 +67,35 @@ fn resolve(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        match entry.parse::<IpAddr>() {
-            Ok(ip) => {
+        match parse_forwarded_entry(entry) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(&ip) {
                     break;
                 }
             }
             // Garbage in the chain: stop at the last address we could trust.
-            Err(_) => break,
+            None => break,
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` entry as proxies write it: an address, with or without a port
+/// (`203.0.113.7:51000`, `[2001:db8::1]:443`, `[2001:db8::1]`), IPv4-mapped IPv6 as IPv4.
+fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim_matches('"');
+    let ip = entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse().ok())
+        })?;
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -122,6 +140,25 @@ mod tests {
             resolve(ip("10.0.0.2"), "2001:db8::1", &trusted),
             ip("2001:db8::1")
         );
+    }
+
+    #[test]
+    fn entries_with_ports_and_mapped_addresses_are_understood() {
+        let trusted = parse_trusted_proxies("127.0.0.1, ::1").unwrap();
+        for (chain, client) in [
+            ("203.0.113.7:51000", "203.0.113.7"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("\"[2001:db8::1]:443\"", "2001:db8::1"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            ("203.0.113.7, 127.0.0.1:8000", "203.0.113.7"),
+        ] {
+            assert_eq!(
+                resolve(ip("127.0.0.1"), chain, &trusted),
+                ip(client),
+                "{chain}"
+            );
+        }
     }
 
     #[test]
