@@ -5,6 +5,7 @@ mod cli;
 mod fleet;
 mod haproxy;
 mod http;
+mod isolation_levels;
 mod isolation;
 mod mail_outage;
 mod permissions;

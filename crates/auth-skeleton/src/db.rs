@@ -137,8 +137,12 @@ impl Db {
     }
 
     async fn connect_postgres(url: &str) -> Result<Db, ConnectError> {
-        let options =
-            PgConnectOptions::from_str(url).map_err(|e| ConnectError::InvalidUrl(e.to_string()))?;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| ConnectError::InvalidUrl(e.to_string()))?
+            // Statements outside a transaction too (a session touch, a logout) are written for
+            // READ COMMITTED; under a stricter database default a concurrent update of the same
+            // row would fail with a serialization error instead of waiting.
+            .options([("default_transaction_isolation", "read committed")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -160,7 +164,13 @@ impl Db {
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Db::Sqlite(s) => Tx::Sqlite(s.writer.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+            // The isolation every statement of this crate and of the apps is written for,
+            // whatever `default_transaction_isolation` the database was given: under
+            // REPEATABLE READ or SERIALIZABLE a concurrent write would be a serialization
+            // failure, a `500`, instead of waiting for the row.
+            Db::Postgres(p) => {
+                Tx::Postgres(p.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?)
+            }
         })
     }
 
