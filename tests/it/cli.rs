@@ -78,13 +78,26 @@ async fn push_row(base_url: &str, token: &str) {
         .post(format!("{base_url}/v1/rows/push"))
         .bearer_auth(token)
         .json(&json!({"changes": [{
-            "collection": "notes", "id": "n1", "ts": 1, "counter": 0, "node": "d1",
+            "collection": "notes", "id": "n1", "ts": now_ms(), "counter": 0, "node": "d1",
             "deleted": false, "data": {"text": "hello"}
         }]}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["results"][0]["status"], "applied",
+        "the row is stored: {body}"
+    );
+}
+
+/// The wall clock in Unix milliseconds, as a writing device would stamp a change.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 async fn users_commands_manage_accounts_of_a_running_service(backend: Backend) {
