@@ -133,6 +133,13 @@ pub enum ApiError {
         /// Seconds until a retry can succeed.
         retry_after_secs: u64,
     },
+    /// Password hashing is saturated; the request was not started. Try again after
+    /// `retry_after_secs`.
+    #[error("the service is busy; try again in {retry_after_secs} seconds")]
+    Overloaded {
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
     /// The email address is verified already.
     #[error("the email address is already verified")]
     AlreadyVerified,
@@ -164,14 +171,31 @@ impl ApiError {
             EmailTaken => (StatusCode::CONFLICT, "email_taken"),
             InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             AlreadyVerified => (StatusCode::CONFLICT, "already_verified"),
             InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let problem = Problem::new(status, code, self.to_string());
         match self {
-            RateLimited { retry_after_secs } => problem.with_retry_after(*retry_after_secs),
+            RateLimited { retry_after_secs } | Overloaded { retry_after_secs } => {
+                problem.with_retry_after(*retry_after_secs)
+            }
             _ => problem,
+        }
+    }
+}
+
+impl From<crate::password::HashError> for ApiError {
+    /// A full hashing queue is `503 overloaded` (a hash takes a few ms, so a second is plenty);
+    /// any other hashing failure is a server fault.
+    fn from(err: crate::password::HashError) -> Self {
+        if err.is_overloaded() {
+            ApiError::Overloaded {
+                retry_after_secs: 1,
+            }
+        } else {
+            ApiError::internal(err)
         }
     }
 }

@@ -148,8 +148,37 @@ pub enum Verified {
 
 /// Hashing failed for a reason other than a wrong password.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
+#[error("password hashing failed: {message}")]
+pub struct HashError {
+    message: String,
+    overloaded: bool,
+}
+
+impl HashError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            overloaded: false,
+        }
+    }
+
+    fn overloaded() -> Self {
+        Self {
+            message: "the hashing queue is full".to_owned(),
+            overloaded: true,
+        }
+    }
+
+    /// Whether the work was refused, not started, because the hashing queue was full: the
+    /// caller should answer `503 overloaded` at once rather than wait.
+    pub fn is_overloaded(&self) -> bool {
+        self.overloaded
+    }
+}
+
+/// How many hashes may wait per hashing thread before more are refused as overloaded. A flood
+/// of logins then gets `503` at once instead of queueing every legitimate login for seconds.
+pub const QUEUE_PER_THREAD: usize = 8;
 
 /// Hashes and verifies passwords off the async workers, a bounded number at a time.
 #[derive(Debug, Clone)]
@@ -157,6 +186,8 @@ pub struct Hasher {
     cost: HashCost,
     concurrency: usize,
     permits: Arc<Semaphore>,
+    /// Admission: the computations running or waiting for a permit; none past its size.
+    admitted: Arc<Semaphore>,
     /// Verified against when an email is unknown, so that such a login costs the same work.
     dummy_hash: Arc<String>,
     /// How many hash or verify computations have started (for metrics and tests).
@@ -168,8 +199,16 @@ pub struct Hasher {
 }
 
 impl Hasher {
-    /// A hasher with the given cost that runs at most `concurrency` hashes at once.
+    /// A hasher with the given cost that runs at most `concurrency` hashes at once and lets
+    /// [`QUEUE_PER_THREAD`] per thread wait.
     pub fn new(cost: HashCost, concurrency: usize) -> Result<Self, HashError> {
+        Self::with_queue(cost, concurrency, concurrency.max(1) * QUEUE_PER_THREAD)
+    }
+
+    /// A hasher that runs at most `concurrency` hashes at once and lets at most `queue` more
+    /// wait; past that, [`Hasher::hash`] and [`Hasher::verify`] fail at once with an error
+    /// that [is overloaded](HashError::is_overloaded).
+    pub fn with_queue(cost: HashCost, concurrency: usize, queue: usize) -> Result<Self, HashError> {
         let dummy_password = crate::token::random_token_string(32);
         let dummy_hash = hash_now(cost, &dummy_password, &mut Vec::new())?;
         let concurrency = concurrency.max(1);
@@ -177,6 +216,7 @@ impl Hasher {
             cost,
             concurrency,
             permits: Arc::new(Semaphore::new(concurrency)),
+            admitted: Arc::new(Semaphore::new(concurrency + queue)),
             dummy_hash: Arc::new(dummy_hash),
             started: Arc::new(AtomicU64::new(0)),
             memory: Arc::new(Mutex::new(Vec::new())),
@@ -232,16 +272,21 @@ impl Hasher {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::overloaded())?;
         let _permit = self
             .permits
             .acquire()
             .await
-            .map_err(|e| HashError(e.to_string()))?;
+            .map_err(|e| HashError::new(e.to_string()))?;
         self.started.fetch_add(1, Ordering::Relaxed);
         let pool = self.memory.clone();
         let mut memory = pool
             .lock()
-            .map_err(|e| HashError(e.to_string()))?
+            .map_err(|e| HashError::new(e.to_string()))?
             .pop()
             .unwrap_or_default();
         self.threads
@@ -271,22 +316,22 @@ fn hash_into(
     }
     argon2
         .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..])
-        .map_err(|e| HashError(e.to_string()))
+        .map_err(|e| HashError::new(e.to_string()))
 }
 
 fn hash_now(cost: HashCost, password: &str, memory: &mut Vec<Block>) -> Result<String, HashError> {
     let params = cost.params();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let salt_bytes: [u8; Salt::RECOMMENDED_LENGTH] = crate::token::random_bytes();
-    let salt = Salt::new(&salt_bytes).map_err(|e| HashError(e.to_string()))?;
+    let salt = Salt::new(&salt_bytes).map_err(|e| HashError::new(e.to_string()))?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     hash_into(&argon2, password, &salt_bytes, &mut out, memory)?;
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(|e| HashError(e.to_string()))?,
+        params: ParamsString::try_from(&params).map_err(|e| HashError::new(e.to_string()))?,
         salt: Some(salt),
-        hash: Some(Output::new(&out).map_err(|e| HashError(e.to_string()))?),
+        hash: Some(Output::new(&out).map_err(|e| HashError::new(e.to_string()))?),
     };
     Ok(hash.to_string())
 }
@@ -297,15 +342,15 @@ fn verify_now(
     configured: HashCost,
     memory: &mut Vec<Block>,
 ) -> Result<Verified, HashError> {
-    let parsed = PasswordHash::new(phc).map_err(|e| HashError(e.to_string()))?;
+    let parsed = PasswordHash::new(phc).map_err(|e| HashError::new(e.to_string()))?;
     // The parameters come from the stored string, not from the configured cost.
-    let algorithm =
-        Algorithm::try_from(parsed.algorithm.as_str()).map_err(|e| HashError(e.to_string()))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
+        .map_err(|e| HashError::new(e.to_string()))?;
     let version = match parsed.version {
-        Some(v) => Version::try_from(v).map_err(|e| HashError(e.to_string()))?,
+        Some(v) => Version::try_from(v).map_err(|e| HashError::new(e.to_string()))?,
         None => Version::default(),
     };
-    let stored = Params::try_from(&parsed).map_err(|e| HashError(e.to_string()))?;
+    let stored = Params::try_from(&parsed).map_err(|e| HashError::new(e.to_string()))?;
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
         return Ok(Verified::No);
     };
@@ -313,7 +358,7 @@ fn verify_now(
     let argon2 = Argon2::new(algorithm, version, stored.clone());
     hash_into(&argon2, password, salt.as_ref(), &mut out, memory)?;
     // `Output`'s equality is constant-time.
-    if Output::new(&out).map_err(|e| HashError(e.to_string()))? != *expected {
+    if Output::new(&out).map_err(|e| HashError::new(e.to_string()))? != *expected {
         return Ok(Verified::No);
     }
     let stored_cost = HashCost {
@@ -417,6 +462,34 @@ mod tests {
             Verified::Yes {
                 needs_rehash: false
             }
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_queue_work_is_refused_at_once_as_overloaded() {
+        let cost = HashCost {
+            m_kib: 1_024,
+            t: 1,
+            p: 1,
+        };
+        // One running and one waiting; a third started with them is refused, not queued.
+        let hasher = Hasher::with_queue(cost, 1, 1).unwrap();
+        let results = futures_util::future::join_all((0..3).map(|i| {
+            let hasher = hasher.clone();
+            async move { hasher.hash(&format!("password-{i}")).await }
+        }))
+        .await;
+        let overloaded = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(HashError::is_overloaded))
+            .count();
+        assert_eq!(overloaded, 1, "{results:?}");
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
+        assert!(hasher.hash("once-the-queue-drains").await.is_ok());
+        assert_eq!(
+            hasher.computations_started(),
+            3,
+            "the refused one never ran"
         );
     }
 

@@ -40,11 +40,14 @@ pub enum Limit {
     VerifyUser,
     /// Email-change requests per user (`RATE_LIMIT_EMAIL_CHANGE_USER`).
     EmailChangeUser,
+    /// Password checks of a signed-in user: password change, email change, account deletion
+    /// (`RATE_LIMIT_PASSWORD_USER`), so a stolen session cannot guess the password.
+    PasswordUser,
 }
 
 impl Limit {
     /// Every limit.
-    pub const ALL: [Limit; 7] = [
+    pub const ALL: [Limit; 8] = [
         Limit::SignupIp,
         Limit::LoginIp,
         Limit::LoginEmail,
@@ -52,6 +55,7 @@ impl Limit {
         Limit::ForgotEmail,
         Limit::VerifyUser,
         Limit::EmailChangeUser,
+        Limit::PasswordUser,
     ];
 
     /// The `NAME` of its `RATE_LIMIT_NAME` variable.
@@ -64,6 +68,7 @@ impl Limit {
             Limit::ForgotEmail => "FORGOT_EMAIL",
             Limit::VerifyUser => "VERIFY_USER",
             Limit::EmailChangeUser => "EMAIL_CHANGE_USER",
+            Limit::PasswordUser => "PASSWORD_USER",
         }
     }
 
@@ -81,6 +86,8 @@ impl Limit {
             Limit::ForgotEmail => "2/hour",
             Limit::VerifyUser => "3/hour",
             Limit::EmailChangeUser => "3/hour",
+            // At most 10 password checks per signed-in user in any hour (5 + 5 refills).
+            Limit::PasswordUser => "5/hour",
         }
     }
 }
@@ -383,6 +390,7 @@ mod tests {
                 Limit::LoginEmail => assert!(in_window(Duration::from_secs(600)) < 11.0),
                 Limit::LoginIp => assert!(in_window(Duration::from_secs(600)) < 21.0),
                 Limit::ForgotEmail => assert!(in_window(Duration::from_secs(3_599)) < 6.0),
+                Limit::PasswordUser => assert!(in_window(Duration::from_secs(3_599)) < 11.0),
                 _ => {}
             }
         }

@@ -16,7 +16,7 @@ async fn made_up_requests(base: &str, start: usize, count: usize) {
             async move {
                 let method = Method::from_bytes(format!("M{i:08}").as_bytes()).unwrap();
                 // Half at a route that exists, half at paths that match none.
-                let path = if i % 2 == 0 {
+                let path = if i.is_multiple_of(2) {
                     "/v1/auth/me".to_owned()
                 } else {
                     format!("/no/such/{i}")

@@ -6,4 +6,5 @@ mod client_ip;
 mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;
+mod password_guessing;
 mod token_floods;

@@ -300,12 +300,7 @@ impl Auth {
         {
             return Err(ApiError::EmailTaken);
         }
-        let password_hash = self
-            .inner
-            .hasher
-            .hash(password)
-            .await
-            .map_err(ApiError::internal)?;
+        let password_hash = self.inner.hasher.hash(password).await?;
         let now = self.now();
         let user = UserRow {
             id: new_id(),
@@ -351,8 +346,7 @@ impl Auth {
             .inner
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         let (user, needs_rehash) = match (user, verified) {
             (Some(user), Verified::Yes { needs_rehash }) => (user, needs_rehash),
             _ => {
@@ -572,12 +566,7 @@ impl Auth {
             .check(new_password, &email)
             .map_err(ApiError::WeakPassword)?;
         let user = self.check_password(who, current_password).await?;
-        let new_hash = self
-            .inner
-            .hasher
-            .hash(new_password)
-            .await
-            .map_err(ApiError::internal)?;
+        let new_hash = self.inner.hasher.hash(new_password).await?;
         let mut tx = self.db().begin().await?;
         store::set_password_hash(&mut tx, &user.id, &new_hash, self.now()).await?;
         store::delete_sessions_except(&mut tx, &user.id, Some(&who.session.id)).await?;
@@ -610,12 +599,15 @@ impl Auth {
         Ok(())
     }
 
-    /// Re-checks the signed-in user's password (for sensitive operations).
+    /// Re-checks the signed-in user's password (for sensitive operations), within the user's
+    /// `RATE_LIMIT_PASSWORD_USER`: every route that re-checks a password comes through here, so
+    /// none lets a stolen session guess without limit.
     async fn check_password(
         &self,
         who: &Authenticated,
         password: &str,
     ) -> Result<UserRow, ApiError> {
+        self.check_limit(Limit::PasswordUser, &who.user.id)?;
         if PasswordPolicy::is_overlong(password) {
             return Err(ApiError::InvalidCredentials);
         }
@@ -626,8 +618,7 @@ impl Auth {
             .inner
             .hasher
             .verify(password, Some(&user.password_hash))
-            .await
-            .map_err(ApiError::internal)?
+            .await?
         {
             Verified::Yes { .. } => Ok(user),
             Verified::No => Err(ApiError::InvalidCredentials),

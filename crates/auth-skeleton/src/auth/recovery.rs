@@ -68,12 +68,7 @@ impl Auth {
         self.policy()
             .check(new_password, &email)
             .map_err(ApiError::WeakPassword)?;
-        let new_hash = self
-            .inner
-            .hasher
-            .hash(new_password)
-            .await
-            .map_err(ApiError::internal)?;
+        let new_hash = self.inner.hasher.hash(new_password).await?;
 
         let mut tx = self.db().begin().await?;
         // Spending is what decides: of two concurrent resets, one finds the token gone.

@@ -46,7 +46,7 @@ impl HashingThreads {
                         let _ = catch_unwind(AssertUnwindSafe(job));
                     }
                 })
-                .map_err(|e| HashError(format!("cannot start a hashing thread: {e}")))?;
+                .map_err(|e| HashError::new(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self { jobs })
     }
@@ -64,10 +64,10 @@ impl HashingThreads {
                     let _ = answer.send(work());
                 }
             }))
-            .map_err(|_| HashError("the hashing threads have stopped".into()))?;
+            .map_err(|_| HashError::new("the hashing threads have stopped"))?;
         result
             .await
-            .map_err(|_| HashError("the hashing computation failed".into()))
+            .map_err(|_| HashError::new("the hashing computation failed"))
     }
 }
 
