@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
+use auth_skeleton::http::json::Object;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -20,8 +21,8 @@ use crate::lww::Version;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PushRequest {
     /// The changes, in the order the client wants them applied (at most 1000).
-    #[schema(max_items = 1000)]
-    pub changes: Vec<WireChange>,
+    #[schema(max_items = 1000, value_type = Vec<WireChange>)]
+    pub changes: Vec<Object<WireChange>>,
 }
 
 /// One change as sent, before it is checked.
@@ -147,7 +148,7 @@ pub fn check_batch(request: PushRequest) -> Result<Vec<Change>, BatchError> {
         .changes
         .into_iter()
         .enumerate()
-        .map(|(index, change)| {
+        .map(|(index, Object(change))| {
             check(change).map_err(|(field, message)| BatchError::Malformed {
                 index,
                 field,

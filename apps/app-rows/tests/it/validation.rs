@@ -91,7 +91,35 @@ async fn control_characters_in_ids_and_bad_nodes_are_400_naming_the_field(backen
     assert_eq!(ids, [json!("é ü 🦀 \u{200b}"), json!("x")]);
 }
 
+/// A body or a change written as an array (serde would read a struct's fields from one, in
+/// declaration order) is `400`, and nothing is stored.
+async fn arrays_in_place_of_objects_are_400(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let change = row("notes", "arr", 1_000, 0, "a", json!({"k": 1}));
+    let positional = json!(["notes", "tuple", 1_000, 0, "a", false, {"k": 1}]);
+    for (body, field) in [
+        (json!([[change.clone()]]), None),
+        (json!({ "changes": [positional] }), Some("changes[0]")),
+        (
+            json!({ "changes": [change, positional] }),
+            Some("changes[1]"),
+        ),
+    ] {
+        let reply = server
+            .send(server.post("/v1/rows/push", &body).bearer_auth(&token))
+            .await;
+        assert_problem(&reply, 400, "invalid_request");
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(detail.contains("object"), "{body}: {detail}");
+        if let Some(field) = field {
+            assert!(detail.contains(field), "{body}: {detail}");
+        }
+    }
+    assert!(pull_all(&server, &token).await.is_empty(), "nothing stored");
+}
+
 auth_skeleton::both_backends!(
+    arrays_in_place_of_objects_are_400,
     out_of_range_counters_and_ts_are_400_naming_the_field,
     control_characters_in_ids_and_bad_nodes_are_400_naming_the_field,
 );

@@ -59,14 +59,63 @@ pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<BytesMu
     Ok(body)
 }
 
-/// Deserialises `body`, turning errors into `invalid_request` with a safe detail.
+/// Deserialises `body`, which must be a JSON object, turning errors into `invalid_request`
+/// with a safe detail.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de)
+    let Object(value) = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| ApiError::InvalidRequest(describe(&e)))?;
     de.end()
         .map_err(|_| ApiError::InvalidRequest(NOT_JSON.to_owned()))?;
     Ok(value)
+}
+
+/// A `T` that must be written as a JSON object.
+///
+/// A struct that derives `Deserialize` also accepts its fields as an array in declaration
+/// order (`["notes", "n1", ...]`), which no client of the contract sends and no schema
+/// describes; wrap a nested struct in `Object` to refuse that as `invalid_request`. [`parse`]
+/// does so for the whole body.
+///
+/// ```
+/// use auth_skeleton::http::json::{Object, parse};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Item {
+///     id: String,
+/// }
+/// #[derive(serde::Deserialize)]
+/// struct Batch {
+///     items: Vec<Object<Item>>,
+/// }
+/// assert!(parse::<Batch>(br#"{"items": [{"id": "a"}]}"#).is_ok());
+/// assert!(parse::<Batch>(br#"{"items": [["a"]]}"#).is_err());
+/// assert!(parse::<Batch>(br#"[[{"id": "a"}]]"#).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
 }
 
 const NOT_JSON: &str = "the body must be a JSON object";
