@@ -168,6 +168,25 @@ pub async fn security_stamp(db: &Db, user_id: &str) -> Result<Option<i64>, sqlx:
     })
 }
 
+/// Locks the account's row for the rest of `tx`; `false` when there is no such account.
+///
+/// Every transaction that changes an account and its mailed tokens or sessions takes the
+/// account's row first and the tokens and sessions after it; taken in the other order by two
+/// transactions at once (an email confirmation and a revoke-others, say) PostgreSQL would find a
+/// deadlock and fail one of them.
+pub async fn lock_account(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
+    let done = with_tx!(tx, |conn| {
+        // A write that changes nothing: portable (SQLite has no FOR UPDATE), and it moves no
+        // trigger (they watch the email, the verification and deletions).
+        sqlx::query("UPDATE auth_users SET security_stamp = security_stamp WHERE id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
 /// Records a credential event inside `tx`: moves the account's security stamp, which ends every
 /// mailed link bound to the old one, and deletes those links.
 ///
@@ -315,6 +334,7 @@ pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sq
 /// signing another device out; see [`move_security_stamp`]); `false` when there was none (or it
 /// is another user's), and then nothing changes.
 pub async fn revoke_session(tx: &mut Tx, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    lock_account(tx, user_id).await?;
     let done = with_tx!(tx, |conn| {
         sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
             .bind(id)
@@ -336,6 +356,8 @@ pub async fn delete_sessions_except(
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
+    // The account's row first (see `lock_account`).
+    move_security_stamp(tx, user_id).await?;
     let done = with_tx!(tx, |conn| {
         sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
             .bind(user_id)
@@ -344,7 +366,6 @@ pub async fn delete_sessions_except(
             .await
             .map(|r| r.rows_affected())
     })?;
-    move_security_stamp(tx, user_id).await?;
     Ok(done)
 }
 

@@ -3,6 +3,7 @@
 
 mod addresses;
 mod client_ip;
+mod credential_races;
 mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;

@@ -39,9 +39,11 @@ impl Auth {
             return Err(ApiError::EmailTaken);
         }
         let mut tx = self.db().begin().await?;
-        // Only the newest change link works, and no reset link survives a change of address.
+        store::lock_account(&mut tx, &user.id).await?;
+        // Only the newest change link works. Reset links stay: a request changes nothing, and
+        // the owner's reset is how they take the account back from whoever asked; a confirmed
+        // change ends them.
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ChangeEmail).await?;
-        mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
         self.mail_token(
             &mut tx,
             Purpose::ChangeEmail,
@@ -68,8 +70,9 @@ impl Auth {
     /// Cancelling is a credential event (see [`store::move_security_stamp`]).
     pub async fn cancel_email_change(&self, who: &Authenticated) -> Result<(), ApiError> {
         let mut tx = self.db().begin().await?;
-        mailed_token::revoke_all(&mut tx, &who.user.id, Purpose::ChangeEmail).await?;
+        // Moving the stamp deletes the change links too, after locking the account's row.
         store::move_security_stamp(&mut tx, &who.user.id).await?;
+        mailed_token::revoke_all(&mut tx, &who.user.id, Purpose::ChangeEmail).await?;
         tx.commit().await?;
         tracing::info!(user_id = %who.user.id, "pending email change cancelled");
         Ok(())
@@ -82,7 +85,12 @@ impl Auth {
             return Err(ApiError::InvalidToken);
         }
         let now = self.now();
+        // Whose it is, to lock the account before spending (see `store::lock_account`).
+        let owner = mailed_token::peek(self.db(), Purpose::ChangeEmail, token, now)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
         let mut tx = self.db().begin().await?;
+        store::lock_account(&mut tx, &owner.user_id).await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::ChangeEmail, token, now)
             .await?
             .ok_or(ApiError::InvalidToken)?;

@@ -71,6 +71,7 @@ impl Auth {
         let new_hash = self.inner.hasher.hash(new_password).await?;
 
         let mut tx = self.db().begin().await?;
+        store::lock_account(&mut tx, &user.id).await?;
         // Spending is what decides: of two concurrent resets, one finds the token gone.
         mailed_token::spend(&mut tx, Purpose::ResetPassword, token, now)
             .await?

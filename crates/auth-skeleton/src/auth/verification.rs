@@ -51,7 +51,12 @@ impl Auth {
             return Err(ApiError::InvalidToken);
         }
         let now = self.now();
+        // Whose it is, to lock the account before spending (see `store::lock_account`).
+        let owner = mailed_token::peek(self.db(), Purpose::VerifyEmail, token, now)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
         let mut tx = self.db().begin().await?;
+        store::lock_account(&mut tx, &owner.user_id).await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::VerifyEmail, token, now)
             .await?
             .ok_or(ApiError::InvalidToken)?;
