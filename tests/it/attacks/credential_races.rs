@@ -3,36 +3,26 @@
 //! deadlock) and leave the account consistent; and asking for an email change must not spend
 //! the owner's pending reset links.
 
-use auth_skeleton::testing::{Backend, ServiceProcess, SmtpSink, TEST_PASSWORD, TestDatabase};
+use auth_skeleton::testing::{Backend, TEST_PASSWORD};
 use reqwest::Method;
 use serde_json::json;
-use system_tests::binary;
 
+use super::{MailedService, token_of};
 use crate::http::{call, login, signup};
 
-const PUBLIC_URL: &str = "http://127.0.0.1:9";
 const ROUNDS: usize = 24;
 
-fn token_of(mail: &auth_skeleton::testing::ReceivedMail, page: &str) -> String {
-    mail.token(&format!("{PUBLIC_URL}/{page}?token="))
-        .unwrap_or_else(|| panic!("a {page} link in: {}", mail.text()))
-}
-
 async fn confirming_a_change_while_the_owner_signs_others_out_never_fails(backend: Backend) {
-    let database = TestDatabase::new(backend).await;
-    let sink = SmtpSink::start().await;
-    let transport = sink.url();
-    let vars = [
-        ("DATABASE_URL", database.url.as_str()),
-        ("MAIL_TRANSPORT", transport.as_str()),
-        ("PUBLIC_URL", PUBLIC_URL),
-        ("COOKIE_SECURE", "false"),
-        ("RATE_LIMIT_SIGNUP_IP", "off"),
-        ("RATE_LIMIT_LOGIN_IP", "off"),
-        ("RATE_LIMIT_FORGOT_IP", "off"),
-    ];
-    let service = ServiceProcess::start(&binary("app-rows"), &vars);
-    let base = service.base_url.as_str();
+    let mailed = MailedService::start(
+        backend,
+        &[
+            ("RATE_LIMIT_SIGNUP_IP", "off"),
+            ("RATE_LIMIT_LOGIN_IP", "off"),
+            ("RATE_LIMIT_FORGOT_IP", "off"),
+        ],
+    )
+    .await;
+    let (sink, base, service) = (&mailed.sink, mailed.base(), &mailed.service);
 
     for round in 0..ROUNDS {
         let owner_email = format!("owner{round}@example.com");
@@ -115,17 +105,8 @@ async fn confirming_a_change_while_the_owner_signs_others_out_never_fails(backen
 /// Asking to change the address (which any holder of a session and the password can) must not
 /// spend the reset link the owner is about to use to take the account back.
 async fn an_email_change_request_leaves_the_owners_reset_link_alive(backend: Backend) {
-    let database = TestDatabase::new(backend).await;
-    let sink = SmtpSink::start().await;
-    let transport = sink.url();
-    let vars = [
-        ("DATABASE_URL", database.url.as_str()),
-        ("MAIL_TRANSPORT", transport.as_str()),
-        ("PUBLIC_URL", PUBLIC_URL),
-        ("COOKIE_SECURE", "false"),
-    ];
-    let service = ServiceProcess::start(&binary("app-rows"), &vars);
-    let base = service.base_url.as_str();
+    let mailed = MailedService::start(backend, &[]).await;
+    let (sink, base) = (&mailed.sink, mailed.base());
     let (_, _) = signup(base, "ann@example.com").await;
     let attacker = login(base, "ann@example.com", TEST_PASSWORD).await.body["token"]
         .as_str()

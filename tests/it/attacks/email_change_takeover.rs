@@ -4,14 +4,14 @@
 //! stolen password), asks to move it to an address of their own and keeps the link. The owner
 //! takes the account back by a credential event; the attacker's link must be dead by then.
 
-use auth_skeleton::testing::{Backend, ServiceProcess, SmtpSink, TEST_PASSWORD, TestDatabase};
+use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD};
 use reqwest::Method;
 use serde_json::json;
 use system_tests::binary;
 
+use super::{MailedService, token_of};
 use crate::http::{call, signup};
 
-const PUBLIC_URL: &str = "http://127.0.0.1:9";
 const NEW_PASSWORD: &str = "reclaimed-harbour-88";
 
 /// What the owner does to take the account back.
@@ -47,17 +47,8 @@ async fn login(base: &str, email: &str, password: &str) -> String {
 }
 
 async fn a_pending_email_change_dies_with_every_credential_event(backend: Backend) {
-    let database = TestDatabase::new(backend).await;
-    let sink = SmtpSink::start().await;
-    let transport = sink.url();
-    let vars = [
-        ("DATABASE_URL", database.url.as_str()),
-        ("MAIL_TRANSPORT", transport.as_str()),
-        ("PUBLIC_URL", PUBLIC_URL),
-        ("COOKIE_SECURE", "false"),
-    ];
-    let service = ServiceProcess::start(&binary("app-rows"), &vars);
-    let base = service.base_url.as_str();
+    let mailed = MailedService::start(backend, &[]).await;
+    let (sink, base) = (&mailed.sink, mailed.base());
 
     for (n, reclaim) in RECLAIMS.into_iter().enumerate() {
         let victim = format!("victim{n}@example.com");
@@ -73,10 +64,7 @@ async fn a_pending_email_change_dies_with_every_credential_event(backend: Backen
         )
         .await;
         assert_eq!(reply.status, 202, "{reclaim:?}: {:?}", reply.body);
-        let link = sink.wait_for(&attacker_inbox, 0).await;
-        let stolen = link
-            .token(&format!("{PUBLIC_URL}/confirm-email?token="))
-            .expect("a confirmation link");
+        let stolen = token_of(&sink.wait_for(&attacker_inbox, 0).await, "confirm-email");
 
         // The notice to the owner's address says how to stop the change.
         let notice = sink.wait_for(&victim, 1).await;
@@ -98,10 +86,7 @@ async fn a_pending_email_change_dies_with_every_credential_event(backend: Backen
                 )
                 .await;
                 assert_eq!(reply.status, 202);
-                let mail = sink.wait_for(&victim, 2).await;
-                let token = mail
-                    .token(&format!("{PUBLIC_URL}/reset-password?token="))
-                    .expect("a reset link");
+                let token = token_of(&sink.wait_for(&victim, 2).await, "reset-password");
                 let reply = call(
                     base,
                     Method::POST,
@@ -157,7 +142,7 @@ async fn a_pending_email_change_dies_with_every_credential_event(backend: Backen
                 let (status, stderr) = ServiceProcess::run(
                     &binary("app-rows"),
                     &["sessions", "revoke", &victim],
-                    &vars,
+                    &mailed.vars(),
                 );
                 assert!(status.success(), "{stderr}");
             }
@@ -203,17 +188,8 @@ async fn a_pending_email_change_dies_with_every_credential_event(backend: Backen
 /// A link of a change the owner did not interrupt still works, so the rule above is the
 /// credential event's doing and not a broken confirmation route.
 async fn an_uninterrupted_email_change_still_confirms(backend: Backend) {
-    let database = TestDatabase::new(backend).await;
-    let sink = SmtpSink::start().await;
-    let transport = sink.url();
-    let vars = [
-        ("DATABASE_URL", database.url.as_str()),
-        ("MAIL_TRANSPORT", transport.as_str()),
-        ("PUBLIC_URL", PUBLIC_URL),
-        ("COOKIE_SECURE", "false"),
-    ];
-    let service = ServiceProcess::start(&binary("app-rows"), &vars);
-    let base = service.base_url.as_str();
+    let mailed = MailedService::start(backend, &[]).await;
+    let (sink, base) = (&mailed.sink, mailed.base());
     let (token, _) = signup(base, "ann@example.com").await;
     let reply = call(
         base,
@@ -228,10 +204,7 @@ async fn an_uninterrupted_email_change_still_confirms(backend: Backend) {
     let other = login(base, "ann@example.com", TEST_PASSWORD).await;
     let reply = call(base, Method::POST, "/v1/auth/logout", Some(&other), None).await;
     assert_eq!(reply.status, 204);
-    let mail = sink.wait_for("ann@new.test", 0).await;
-    let link = mail
-        .token(&format!("{PUBLIC_URL}/confirm-email?token="))
-        .unwrap();
+    let link = token_of(&sink.wait_for("ann@new.test", 0).await, "confirm-email");
     let reply = call(
         base,
         Method::POST,

@@ -9,3 +9,59 @@ mod mail_settings;
 mod metric_labels;
 mod password_guessing;
 mod token_floods;
+
+use auth_skeleton::testing::{Backend, ReceivedMail, ServiceProcess, SmtpSink, TestDatabase};
+use system_tests::binary;
+
+/// The public URL of the services these attacks start: mailed links are built from it.
+pub const PUBLIC_URL: &str = "http://127.0.0.1:9";
+
+/// A real app-rows on a fresh database whose mail goes to an SMTP sink on loopback.
+pub struct MailedService {
+    pub sink: SmtpSink,
+    pub service: ServiceProcess,
+    vars: Vec<(&'static str, String)>,
+    _database: TestDatabase,
+}
+
+impl MailedService {
+    /// Starts it with `extra` settings on top of the database, the sink and [`PUBLIC_URL`].
+    pub async fn start(backend: Backend, extra: &[(&'static str, &str)]) -> Self {
+        let database = TestDatabase::new(backend).await;
+        let sink = SmtpSink::start().await;
+        let mut vars = vec![
+            ("DATABASE_URL", database.url.clone()),
+            ("MAIL_TRANSPORT", sink.url()),
+            ("PUBLIC_URL", PUBLIC_URL.to_owned()),
+            ("COOKIE_SECURE", "false".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let service = ServiceProcess::start(&binary("app-rows"), &Self::pairs(&vars));
+        Self {
+            sink,
+            service,
+            vars,
+            _database: database,
+        }
+    }
+
+    /// The service's settings, e.g. to run an administration command on its database.
+    pub fn vars(&self) -> Vec<(&str, &str)> {
+        Self::pairs(&self.vars)
+    }
+
+    fn pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> &str {
+        &self.service.base_url
+    }
+}
+
+/// The token of the link to `{PUBLIC_URL}/{page}` in `mail`.
+pub fn token_of(mail: &ReceivedMail, page: &str) -> String {
+    mail.token(&format!("{PUBLIC_URL}/{page}?token="))
+        .unwrap_or_else(|| panic!("a {page} link in: {}", mail.text()))
+}
