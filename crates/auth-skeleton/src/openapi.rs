@@ -357,9 +357,9 @@ mod paths {
 
     #[utoipa::path(post, path = "/v1/auth/password/forgot", tag = "auth", request_body = EmailBody,
         responses(
-            (status = 202, description = "Always, whether or not the account exists"),
+            (status = 202, description = "Always, whether or not the account exists, and also past the address's own limit (then no mail is sent)"),
             (status = 400, description = "invalid_email", body = Problem, content_type = "application/problem+json"),
-            (status = 429, description = "rate_limited", body = Problem, content_type = "application/problem+json"),
+            (status = 429, description = "rate_limited (the per-IP limit only)", body = Problem, content_type = "application/problem+json"),
         ))]
     fn forgot_password() {}
 
