@@ -8,7 +8,8 @@ use auth_skeleton::http::json::{parse, read_limited};
 use auth_skeleton::http::{CurrentUser, method_not_allowed};
 use auth_skeleton::metrics::{RowsDirection, record_rows};
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
-use auth_skeleton::{ApiError, Problem};
+use auth_skeleton::rate_limit::Limit;
+use auth_skeleton::{ApiError, Auth, Problem};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -77,14 +78,18 @@ struct PushResponse {
         (status = 200, description = "One result per change, in order; applied changes are durable", body = PushResponse),
         (status = 400, description = "invalid_request: a malformed change (the detail names it and the field); nothing is applied", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 403, description = "email_not_verified: the service stores data only for verified accounts (REQUIRE_VERIFIED_EMAIL)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large: more than 1000 changes or a body over 2 MiB", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: the user's pushes (RATE_LIMIT_PUSH_USER); Retry-After says when", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn push(
     me: CurrentUser,
+    auth: web::Data<Auth>,
     sync: web::Data<Sync>,
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
+    auth.check_limit(Limit::PushUser, me.user_id())?;
     // The body is read only once the caller is known, so that a stranger gets 401, not 413.
     let declared = req
         .headers()

@@ -242,6 +242,10 @@ pub struct AuthConfig {
     pub rate_limits: RateLimitConfig,
     /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether an account stores no app data until its address is verified
+    /// (`REQUIRE_VERIFIED_EMAIL`): [`crate::http::CurrentUser`] then refuses unverified users
+    /// on the app's routes with `403 email_not_verified`.
+    pub require_verified_email: bool,
 }
 
 /// How long each kind of mailed link works.
@@ -282,6 +286,7 @@ impl AuthConfig {
             token_lifetimes: TokenLifetimes::default(),
             rate_limits: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
+            require_verified_email: false,
         }
     }
 
@@ -307,6 +312,7 @@ impl AuthConfig {
                 .collect()
         })?;
         config.cookie_secure = vars.bool_or("COOKIE_SECURE", true)?;
+        config.require_verified_email = vars.bool_or("REQUIRE_VERIFIED_EMAIL", false)?;
         config.session_idle = vars.duration_or("SESSION_IDLE", config.session_idle)?;
         config.session_max_age = vars.duration_or("SESSION_MAX_AGE", config.session_max_age)?;
         let min = vars.u64_or("PASSWORD_MIN_LENGTH", 8)?;

@@ -140,6 +140,10 @@ pub enum ApiError {
         /// Seconds to wait before trying again.
         retry_after_secs: u64,
     },
+    /// The service requires a verified address before it stores app data
+    /// (`REQUIRE_VERIFIED_EMAIL`), and this account's is not.
+    #[error("verify your email address first: this service stores data only for verified accounts")]
+    EmailNotVerified,
     /// The email address is verified already.
     #[error("the email address is already verified")]
     AlreadyVerified,
@@ -172,6 +176,7 @@ impl ApiError {
             InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified"),
             AlreadyVerified => (StatusCode::CONFLICT, "already_verified"),
             InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -43,11 +43,15 @@ pub enum Limit {
     /// Password checks of a signed-in user: password change, email change, account deletion
     /// (`RATE_LIMIT_PASSWORD_USER`), so a stolen session cannot guess the password.
     PasswordUser,
+    /// Row pushes per user in `app-rows` (`RATE_LIMIT_PUSH_USER`).
+    PushUser,
+    /// Save writes (`PUT` and `DELETE /v1/save`) per user in `app-blob` (`RATE_LIMIT_SAVE_USER`).
+    SaveUser,
 }
 
 impl Limit {
     /// Every limit.
-    pub const ALL: [Limit; 8] = [
+    pub const ALL: [Limit; 10] = [
         Limit::SignupIp,
         Limit::LoginIp,
         Limit::LoginEmail,
@@ -56,6 +60,8 @@ impl Limit {
         Limit::VerifyUser,
         Limit::EmailChangeUser,
         Limit::PasswordUser,
+        Limit::PushUser,
+        Limit::SaveUser,
     ];
 
     /// The `NAME` of its `RATE_LIMIT_NAME` variable.
@@ -69,6 +75,8 @@ impl Limit {
             Limit::VerifyUser => "VERIFY_USER",
             Limit::EmailChangeUser => "EMAIL_CHANGE_USER",
             Limit::PasswordUser => "PASSWORD_USER",
+            Limit::PushUser => "PUSH_USER",
+            Limit::SaveUser => "SAVE_USER",
         }
     }
 
@@ -88,6 +96,10 @@ impl Limit {
             Limit::EmailChangeUser => "3/hour",
             // At most 10 password checks per signed-in user in any hour (5 + 5 refills).
             Limit::PasswordUser => "5/hour",
+            // Writes of one account: generous for a syncing device (a push a second, a save
+            // every other second, with bursts), not for a loop that fills the disk.
+            Limit::PushUser => "60/minute",
+            Limit::SaveUser => "30/minute",
         }
     }
 }

@@ -8,6 +8,7 @@ mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;
 mod password_guessing;
+mod storage_exhaustion;
 mod token_floods;
 
 use auth_skeleton::testing::{Backend, ReceivedMail, ServiceProcess, SmtpSink, TestDatabase};

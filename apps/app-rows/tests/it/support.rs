@@ -11,9 +11,13 @@ use crate::client::{Remote, Response};
 /// The app on a fresh database, with extra configuration `vars`.
 ///
 /// Unless `vars` say otherwise, tombstones are kept for a century, so that tests may write
-/// small `ts` values (a change older than the retention is `too_old`).
+/// small `ts` values (a change older than the retention is `too_old`), and pushes are not
+/// limited per user (the system tests prove that limit on the real binary).
 pub async fn start(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
-    let mut all = vec![("TOMBSTONE_RETENTION", "36500d")];
+    let mut all = vec![
+        ("TOMBSTONE_RETENTION", "36500d"),
+        ("RATE_LIMIT_PUSH_USER", "off"),
+    ];
     all.extend_from_slice(vars);
     TestServer::start(backend, app_rows::spec(), &all, app_rows::Engine::new).await
 }

@@ -57,6 +57,9 @@ impl CurrentUser {
     }
 }
 
+/// The signed-in user on the app's routes: also refuses, with `403 email_not_verified`, an
+/// unverified account when the service stores data only for verified ones
+/// (`REQUIRE_VERIFIED_EMAIL`). Every route an app mounts with it keeps that rule.
 impl FromRequest for CurrentUser {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -64,31 +67,53 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let auth = req
-                .app_data::<web::Data<Auth>>()
-                .ok_or_else(|| {
-                    ApiError::internal("auth_skeleton::Auth is not registered as app data")
-                })?
-                .clone();
-            let (token, via) = credential(&req, &auth)?.ok_or(ApiError::Unauthenticated)?;
-            if via == CredentialKind::Cookie && csrf::is_unsafe(req.method()) {
-                csrf::require_allowed_origin(&req, auth.config())?;
+            let (me, auth) = signed_in(&req).await?;
+            if auth.config().require_verified_email && !me.user.email_verified {
+                return Err(ApiError::EmailNotVerified);
             }
-            // A request that changes nothing may be answered from the session cache; one that
-            // changes something always sees the database, so a session ended anywhere can
-            // no longer write the moment its revocation commits.
-            let who = if csrf::is_unsafe(req.method()) {
-                auth.authenticate(&token).await?
-            } else {
-                auth.authenticate_for_reading(&token).await?
-            };
-            Ok(CurrentUser {
-                user: who.user,
-                session: who.session,
-                via,
-            })
+            Ok(me)
         })
     }
+}
+
+/// The signed-in user on the account's own routes (`/v1/auth/*`): verified or not, an account
+/// can read itself, ask for a verification mail, sign out and so on.
+pub(crate) struct AccountHolder(pub CurrentUser);
+
+impl FromRequest for AccountHolder {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(AccountHolder(signed_in(&req).await?.0)) })
+    }
+}
+
+/// Authenticates `req` (and checks its origin when a cookie carries an unsafe request).
+async fn signed_in(req: &HttpRequest) -> Result<(CurrentUser, web::Data<Auth>), ApiError> {
+    let auth = req
+        .app_data::<web::Data<Auth>>()
+        .ok_or_else(|| ApiError::internal("auth_skeleton::Auth is not registered as app data"))?
+        .clone();
+    let (token, via) = credential(req, &auth)?.ok_or(ApiError::Unauthenticated)?;
+    if via == CredentialKind::Cookie && csrf::is_unsafe(req.method()) {
+        csrf::require_allowed_origin(req, auth.config())?;
+    }
+    // A request that changes nothing may be answered from the session cache; one that
+    // changes something always sees the database, so a session ended anywhere can
+    // no longer write the moment its revocation commits.
+    let who = if csrf::is_unsafe(req.method()) {
+        auth.authenticate(&token).await?
+    } else {
+        auth.authenticate_for_reading(&token).await?
+    };
+    let me = CurrentUser {
+        user: who.user,
+        session: who.session,
+        via,
+    };
+    Ok((me, auth))
 }
 
 /// The request's session token and how it came; a malformed `Authorization` header is refused.

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::http::client_ip::{client_ip, limit_key};
 use crate::http::cookie::{clearing_cookie, session_cookie};
 use crate::http::csrf;
-use crate::http::current_user::CurrentUser;
+use crate::http::current_user::AccountHolder;
 use crate::http::json::Json;
 use crate::rate_limit::Limit;
 
@@ -139,32 +139,41 @@ fn signed_in_response(
     }
 }
 
-async fn logout(auth: web::Data<Auth>, me: CurrentUser) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    auth: web::Data<Auth>,
+    AccountHolder(me): AccountHolder,
+) -> Result<HttpResponse, ApiError> {
     auth.logout(&me.authenticated()).await?;
     Ok(HttpResponse::NoContent()
         .cookie(clearing_cookie(auth.config()))
         .finish())
 }
 
-async fn me(me: CurrentUser) -> HttpResponse {
+async fn me(AccountHolder(me): AccountHolder) -> HttpResponse {
     HttpResponse::Ok().json(json!({"user": me.user, "session": me.session}))
 }
 
-async fn sessions(auth: web::Data<Auth>, me: CurrentUser) -> Result<HttpResponse, ApiError> {
+async fn sessions(
+    auth: web::Data<Auth>,
+    AccountHolder(me): AccountHolder,
+) -> Result<HttpResponse, ApiError> {
     let sessions = auth.sessions(&me.authenticated()).await?;
     Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
 }
 
 async fn revoke_session(
     auth: web::Data<Auth>,
-    me: CurrentUser,
+    AccountHolder(me): AccountHolder,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.revoke_session(&me.authenticated(), &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn revoke_others(auth: web::Data<Auth>, me: CurrentUser) -> Result<HttpResponse, ApiError> {
+async fn revoke_others(
+    auth: web::Data<Auth>,
+    AccountHolder(me): AccountHolder,
+) -> Result<HttpResponse, ApiError> {
     auth.revoke_other_sessions(&me.authenticated()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -177,7 +186,7 @@ struct PasswordChange {
 
 async fn change_password(
     auth: web::Data<Auth>,
-    me: CurrentUser,
+    AccountHolder(me): AccountHolder,
     Json(body): Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     auth.change_password(
@@ -196,7 +205,7 @@ struct AccountDeletion {
 
 async fn delete_account(
     auth: web::Data<Auth>,
-    me: CurrentUser,
+    AccountHolder(me): AccountHolder,
     Json(body): Json<AccountDeletion>,
 ) -> Result<HttpResponse, ApiError> {
     auth.delete_account(&me.authenticated(), &body.password)
@@ -215,7 +224,7 @@ struct TokenBody {
 
 async fn request_verification(
     auth: web::Data<Auth>,
-    me: CurrentUser,
+    AccountHolder(me): AccountHolder,
 ) -> Result<HttpResponse, ApiError> {
     // An already verified address is answered without spending the user's mail allowance.
     if me.user.email_verified {
@@ -276,7 +285,7 @@ struct EmailChangeBody {
 
 async fn request_email_change(
     auth: web::Data<Auth>,
-    me: CurrentUser,
+    AccountHolder(me): AccountHolder,
     Json(body): Json<EmailChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     auth.check_limit(Limit::EmailChangeUser, me.user_id())?;
@@ -287,7 +296,7 @@ async fn request_email_change(
 
 async fn cancel_email_change(
     auth: web::Data<Auth>,
-    me: CurrentUser,
+    AccountHolder(me): AccountHolder,
 ) -> Result<HttpResponse, ApiError> {
     auth.cancel_email_change(&me.authenticated()).await?;
     Ok(HttpResponse::NoContent().finish())
