@@ -12,6 +12,7 @@ mod current;
 mod cursor_owner;
 mod data;
 mod isolation_levels;
+mod model;
 mod openapi;
 mod pull;
 mod push;
