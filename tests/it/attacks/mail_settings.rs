@@ -107,7 +107,86 @@ async fn the_deployment_templates_ship_no_log_transport(backend: Backend) {
     }
 }
 
+/// An SMTP relay that refuses every message and quotes its first line holding `token=` in the
+/// refusal, as some relays quote what they reject; returns its port.
+async fn quoting_relay() -> u16 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read);
+                let _ = write.write_all(b"220 relay.test ESMTP\r\n").await;
+                let (mut in_data, mut quoted) = (false, String::new());
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let command = line.trim_end().to_owned();
+                    let reply = if in_data {
+                        if command != "." {
+                            if quoted.is_empty() && command.contains("token=") {
+                                quoted = command;
+                            }
+                            continue;
+                        }
+                        in_data = false;
+                        format!("554 rejected, it said: {quoted}\r\n")
+                    } else if command.to_ascii_uppercase().starts_with("EHLO") {
+                        "250 relay.test\r\n".to_owned()
+                    } else if command.eq_ignore_ascii_case("DATA") {
+                        in_data = true;
+                        "354 go ahead\r\n".to_owned()
+                    } else if command.eq_ignore_ascii_case("QUIT") {
+                        "221 bye\r\n".to_owned()
+                    } else {
+                        "250 OK\r\n".to_owned()
+                    };
+                    if write.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A relay's refusal that quotes the message must not put its live link in the service's log.
+async fn a_refusal_quoting_the_message_puts_no_link_in_the_log(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let port = quoting_relay().await;
+    let transport = format!("smtp://127.0.0.1:{port}");
+    let service = ServiceProcess::start(
+        &binary("app-rows"),
+        &[
+            ("DATABASE_URL", &database.url),
+            ("MAIL_TRANSPORT", &transport),
+        ],
+    );
+    crate::http::signup(&service.base_url, "ann@example.com").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !service.logs().contains("mail delivery failed") {
+        assert!(Instant::now() < deadline, "no attempt:\n{}", service.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = service.logs();
+    assert!(
+        logs.contains("554"),
+        "the refusal's code is logged:\n{logs}"
+    );
+    assert!(
+        !logs.contains("token="),
+        "a live link reached the log:\n{logs}"
+    );
+}
+
 auth_skeleton::both_backends!(
+    a_refusal_quoting_the_message_puts_no_link_in_the_log,
     a_public_service_refuses_to_log_mail_or_send_it_in_cleartext,
     the_deployment_templates_ship_no_log_transport,
 );

@@ -60,6 +60,22 @@ pub fn transport_risk(transport: &TransportConfig, public_url: &url::Url) -> Opt
     }
 }
 
+/// An SMTP failure as it may be logged: a relay's reply is described by its code only, since a
+/// relay that refuses a message may quote it, live link included.
+fn smtp_failure(err: &lettre::transport::smtp::Error) -> String {
+    match err.status() {
+        Some(code) => {
+            let kind = if err.is_permanent() {
+                "permanent"
+            } else {
+                "transient"
+            };
+            format!("the SMTP server refused the message: {kind} error {code}")
+        }
+        None => err.to_string(),
+    }
+}
+
 /// The URL lettre parses: `tls=none` is this crate's word for "cleartext, on purpose", which
 /// lettre spells by leaving `tls` out.
 fn lettre_url(value: &str) -> String {
@@ -182,7 +198,11 @@ impl Transport {
                 Ok(())
             }
             Transport::File(t) => t.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
-            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| smtp_failure(&e)),
         }
     }
 }
