@@ -364,11 +364,16 @@ where
     Ok(())
 }
 
-/// A URL with its password replaced by `***` (for printing).
+/// A URL with its password replaced by `***` (for printing); a user name without a password
+/// is masked too, since it is then most likely a token (`smtp://API_KEY@relay`).
 pub fn mask_url_password(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(mut url) if !url.username().is_empty() => {
+            let _ = url.set_username("***");
             url.to_string()
         }
         _ => raw.to_owned(),
@@ -580,6 +585,10 @@ mod tests {
         assert_eq!(
             mask_url_password("sqlite://data/a.db"),
             "sqlite://data/a.db"
+        );
+        assert_eq!(
+            mask_url_password("smtp://SG.api-key-123@relay.example.com:587?tls=required"),
+            "smtp://***@relay.example.com:587?tls=required"
         );
     }
 
