@@ -79,6 +79,9 @@ pub enum SyncError {
     Refused { status: u16, body: Value },
 }
 
+/// The largest `counter` the contract allows.
+const MAX_COUNTER: i64 = 2_147_483_647;
+
 /// A hybrid logical clock.
 #[derive(Debug, Clone, Copy, Default)]
 struct Hlc {
@@ -87,10 +90,14 @@ struct Hlc {
 }
 
 impl Hlc {
-    /// A reading for a local write, later than every reading and observation before it.
+    /// A reading for a local write, later than every reading and observation before it. A
+    /// counter at the contract's ceiling carries into the next millisecond rather than past it.
     fn tick(&mut self, physical_ms: i64) -> (i64, i64) {
         if physical_ms > self.ts {
             self.ts = physical_ms;
+            self.counter = 0;
+        } else if self.counter >= MAX_COUNTER {
+            self.ts += 1;
             self.counter = 0;
         } else {
             self.counter += 1;
@@ -361,4 +368,16 @@ fn page(body: &Value) -> (Vec<Row>, String, bool) {
     let cursor = body["cursor"].as_str().expect("a cursor").to_owned();
     let has_more = body["has_more"].as_bool().expect("has_more");
     (rows, cursor, has_more)
+}
+
+#[test]
+fn a_clock_at_the_counter_ceiling_carries_into_the_next_millisecond() {
+    let mut clock = Hlc::default();
+    clock.observe(1_000, MAX_COUNTER);
+    let (ts, counter) = clock.tick(500);
+    assert_eq!((ts, counter), (1_001, 0), "never past the ceiling");
+    assert!(
+        (ts, counter) > (1_000, MAX_COUNTER),
+        "and still later than what it saw"
+    );
 }
