@@ -1,4 +1,4 @@
-//! The app's own settings: `MAX_SAVE_BYTES` and `SAVE_HISTORY`.
+//! The app's own settings: `MAX_SAVE_BYTES`, `SAVE_HISTORY` and `BLOB_BYTES_QUOTA`.
 
 use auth_skeleton::config::{ConfigError, Vars};
 
@@ -11,6 +11,10 @@ pub const DEFAULT_HISTORY: u64 = 10;
 pub const MAX_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// The largest `SAVE_HISTORY` accepted; each kept version may be `MAX_SAVE_BYTES` large.
 pub const MAX_HISTORY: u64 = 1_000;
+/// The default `BLOB_BYTES_QUOTA`: 64 MiB.
+pub const DEFAULT_QUOTA_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest `BLOB_BYTES_QUOTA` accepted (sizes are summed as SQL `BIGINT`).
+pub const MAX_QUOTA_BYTES: u64 = i64::MAX as u64;
 
 /// Limits of the save engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,10 +23,13 @@ pub struct SaveConfig {
     pub max_bytes: usize,
     /// How many replaced or deleted versions are kept per user.
     pub history: u32,
+    /// How many bytes a user's versions may hold together, the current one and the history's.
+    pub quota_bytes: u64,
 }
 
 impl SaveConfig {
-    /// Reads `MAX_SAVE_BYTES` and `SAVE_HISTORY`; an out-of-range value names its variable.
+    /// Reads `MAX_SAVE_BYTES`, `SAVE_HISTORY` and `BLOB_BYTES_QUOTA`; a malformed or
+    /// out-of-range value names its variable.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         let max_bytes = vars.u64_or("MAX_SAVE_BYTES", DEFAULT_MAX_BYTES)?;
         if !(1..=MAX_MAX_BYTES).contains(&max_bytes) {
@@ -38,11 +45,50 @@ impl SaveConfig {
                 format!("must be at most {MAX_HISTORY}"),
             ));
         }
+        let quota_bytes = match vars.get("BLOB_BYTES_QUOTA") {
+            None => DEFAULT_QUOTA_BYTES,
+            Some(value) => parse_bytes(&value)
+                .filter(|n| (1..=MAX_QUOTA_BYTES).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "BLOB_BYTES_QUOTA",
+                        format!(
+                            "must be a byte count of at least 1, with an optional unit \
+                             (B, KiB, MiB, GiB, TiB), such as `64MiB` or `67108864`; \
+                             got {value:?}"
+                        ),
+                    )
+                })?,
+        };
         Ok(Self {
             max_bytes: max_bytes as usize,
             history: history as u32,
+            quota_bytes,
         })
     }
+}
+
+/// A byte count with an optional binary unit: `16777216`, `512 KiB`, `64MiB`, `1GiB`; none for
+/// anything else or an overflow.
+fn parse_bytes(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    if digits.is_empty() {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim_start() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
 
 #[cfg(test)]
@@ -54,6 +100,25 @@ mod tests {
         let c = SaveConfig::from_vars(&Vars::from_pairs([])).unwrap();
         assert_eq!(c.max_bytes, 16_777_216);
         assert_eq!(c.history, 10);
+        assert_eq!(c.quota_bytes, 64 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_quota_takes_a_byte_count_with_an_optional_unit() {
+        for (value, bytes) in [
+            ("16777216", 16_777_216),
+            ("64MiB", 64 << 20),
+            ("64 MiB", 64 << 20),
+            ("512KiB", 512 << 10),
+            ("1GiB", 1 << 30),
+            ("2TiB", 2 << 40),
+            ("1000B", 1000),
+            ("1", 1),
+        ] {
+            let c =
+                SaveConfig::from_vars(&Vars::from_pairs([("BLOB_BYTES_QUOTA", value)])).unwrap();
+            assert_eq!(c.quota_bytes, bytes, "{value}");
+        }
     }
 
     #[test]
@@ -64,6 +129,15 @@ mod tests {
             ("MAX_SAVE_BYTES", "268435457"),
             ("SAVE_HISTORY", "-1"),
             ("SAVE_HISTORY", "1001"),
+            ("BLOB_BYTES_QUOTA", "0"),
+            ("BLOB_BYTES_QUOTA", "0MiB"),
+            ("BLOB_BYTES_QUOTA", "MiB"),
+            ("BLOB_BYTES_QUOTA", "-1"),
+            ("BLOB_BYTES_QUOTA", "64 MB"),
+            ("BLOB_BYTES_QUOTA", "1.5GiB"),
+            ("BLOB_BYTES_QUOTA", "lots"),
+            ("BLOB_BYTES_QUOTA", "99999999999TiB"),
+            ("BLOB_BYTES_QUOTA", "9223372036854775808"),
         ] {
             let err = SaveConfig::from_vars(&Vars::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{value}");

@@ -41,6 +41,15 @@ pub enum SaveError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body alone is over `BLOB_BYTES_QUOTA`, even with the whole history dropped.
+    #[error(
+        "the save is larger than the {limit}-byte quota (BLOB_BYTES_QUOTA) even without any \
+         history; nothing was stored"
+    )]
+    QuotaExceeded {
+        /// The quota in bytes.
+        limit: u64,
+    },
     /// An error of the auth layer (`401`, ...) or a server fault.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -79,6 +88,7 @@ impl SaveError {
             SaveError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
+            SaveError::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
             SaveError::Api(e) => return e.to_problem(),
         };
         let problem = Problem::new(status, code, self.to_string());

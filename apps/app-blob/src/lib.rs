@@ -62,7 +62,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the engine from the app's configuration (`MAX_SAVE_BYTES`, `SAVE_HISTORY`).
+    /// Builds the engine from the app's configuration (`MAX_SAVE_BYTES`, `SAVE_HISTORY`,
+    /// `BLOB_BYTES_QUOTA`).
     pub fn new(ctx: EngineContext) -> Result<Self, ConfigError> {
         let config = SaveConfig::from_vars(&ctx.vars)?;
         Ok(Self {

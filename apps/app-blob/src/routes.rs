@@ -238,7 +238,7 @@ async fn get_meta(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpRespon
         (status = 400, description = "digest_mismatch, or invalid_request for a malformed header", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 412, description = "version_conflict: the save is not at the version the request assumed", body = VersionConflict, content_type = "application/problem+json"),
-        (status = 413, description = "payload_too_large: over `MAX_SAVE_BYTES`", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large: over `MAX_SAVE_BYTES`; or quota_exceeded: over `BLOB_BYTES_QUOTA` on its own, even with the whole history dropped (nothing is stored)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 428, description = "precondition_required: neither If-Match nor If-None-Match: *", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited: the user's save writes (RATE_LIMIT_SAVE_USER); Retry-After says when", body = ProblemSchema, content_type = "application/problem+json"),

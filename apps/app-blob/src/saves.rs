@@ -147,6 +147,10 @@ impl Saves {
 
     /// Creates or replaces the save if the preconditions hold, keeping the replaced version in
     /// the history and the response under the idempotency key, all in one transaction.
+    ///
+    /// The history is then trimmed to `SAVE_HISTORY` versions, and its oldest versions dropped
+    /// while the new save and the history together are over `BLOB_BYTES_QUOTA`; a save over
+    /// the quota on its own is `413 quota_exceeded` and changes nothing.
     pub async fn put(&self, put: Put<'_>) -> Result<PutResponse, SaveError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
@@ -172,9 +176,30 @@ impl Saves {
             return Err(conflict(current.as_ref()));
         }
 
+        // A save over the quota on its own could not fit even without any history: refused
+        // before anything is archived or pruned, so the save and its history stay as they are.
+        let new_bytes = put.upload.bytes.len() as u64;
+        if new_bytes > self.config.quota_bytes {
+            tx.rollback().await?;
+            return Err(SaveError::QuotaExceeded {
+                limit: self.config.quota_bytes,
+            });
+        }
+
         if current.is_some() {
             self.archive(&mut tx, put.user_id, now).await?;
         }
+        // `BLOB_BYTES_QUOTA`: the new version's bytes plus the history's kept ones. The history
+        // is counted per version, which is also per `blob_data` row: every version has a row of
+        // its own (ADR 12), so this is what the pruning frees, and the replaced version is in
+        // the history by now (or its bytes go below when no history is kept).
+        let budget = self.config.quota_bytes - new_bytes;
+        store::prune_history_to_bytes(
+            &mut tx,
+            put.user_id,
+            i64::try_from(budget).unwrap_or(i64::MAX),
+        )
+        .await?;
         let row = VersionRow {
             tag: mint_tag(generation),
             size: put.upload.bytes.len() as i64,

@@ -147,6 +147,36 @@ pub async fn prune_history(tx: &mut Tx, user_id: &str, keep: u32) -> Result<(), 
     Ok(())
 }
 
+/// Deletes the user's oldest history versions until the sizes of those kept add up to at most
+/// `budget` bytes (the newest are kept first; one too large goes with every older one).
+///
+/// Each history row has a `blob_data` row of its own (keyed by its generation, which no other
+/// version of the user shares), so a row's `size` is exactly what its removal frees once
+/// [`drop_unreferenced_data`] runs.
+pub async fn prune_history_to_bytes(
+    tx: &mut Tx,
+    user_id: &str,
+    budget: i64,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM blob_history WHERE user_id = $1 AND generation IN (
+                 SELECT generation FROM (
+                     SELECT generation, SUM(size) OVER (
+                         ORDER BY generation DESC
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS newer_bytes
+                     FROM blob_history WHERE user_id = $1) AS kept
+                 WHERE newer_bytes > $2)",
+        )
+        .bind(user_id)
+        .bind(budget)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
 /// Deletes the bytes of the user's versions that are neither current nor in the history: the
 /// version a write replaced when no history is kept, and the versions pruned from it.
 pub async fn drop_unreferenced_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {

@@ -9,6 +9,7 @@ mod head;
 mod history;
 mod idempotency;
 mod openapi;
+mod quota;
 mod routes;
 mod storage;
 mod upgrade;
