@@ -102,7 +102,8 @@ pub enum Rejection {
     ClockSkew,
     /// `data` takes more than 64 KiB serialized.
     RowTooLarge,
-    /// The row is new and the user already keeps `ROWS_QUOTA` rows.
+    /// The row is new and the user already keeps `ROWS_QUOTA` rows, or the change would take the
+    /// user's stored `data` above `ROWS_BYTES_QUOTA` bytes.
     QuotaExceeded,
     /// `ts` is older than `TOMBSTONE_RETENTION` before the server's clock: the tombstone such a
     /// change would lose to may be purged already. To keep the data, write it again with a

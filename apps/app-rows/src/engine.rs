@@ -33,7 +33,7 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the engine from the app's configuration (`MAX_CLOCK_SKEW`,
-    /// `TOMBSTONE_RETENTION`, `ROWS_QUOTA`).
+    /// `TOMBSTONE_RETENTION`, `ROWS_QUOTA`, `ROWS_BYTES_QUOTA`).
     pub fn new(ctx: EngineContext) -> Result<Self, ConfigError> {
         let limits = Limits::from_vars(&ctx.vars)?;
         Ok(Self {

@@ -1,8 +1,8 @@
 //! The SQL of row sync, one text per query for both SQLite and PostgreSQL.
 //!
 //! Tables (`migrations/app-rows/`): `rows_users` holds each user's sequence counter, row count,
-//! purge horizon and purge epoch; `rows_items` holds the latest state of every row with the sequence number
-//! of the change that wrote it. Every write to a user's rows happens in a transaction that
+//! bytes of `data` kept, purge horizon and purge epoch; `rows_items` holds the latest state of
+//! every row with the sequence number of the change that wrote it. Every write to a user's rows happens in a transaction that
 //! first locks the user's `rows_users` line ([`lock_counters`]): on PostgreSQL that row lock
 //! serialises the user's pushes and purges, so sequence numbers commit in order and no
 //! compare-and-write interleaves with another; on SQLite the single writer does the same.
@@ -27,6 +27,8 @@ pub struct Counters {
     /// How many purges removed some of the user's tombstones (0: none).
     #[sqlx(rename = "purge_epoch")]
     pub epoch: i64,
+    /// The bytes of `data` the user keeps (tombstones count 0), for `ROWS_BYTES_QUOTA`.
+    pub data_bytes: i64,
 }
 
 /// A row as stored.
@@ -72,7 +74,7 @@ pub async fn lock_counters(tx: &mut Tx, user_id: &str) -> Result<Counters, sqlx:
             "INSERT INTO rows_users (user_id, last_seq, row_count, horizon, purge_epoch)
              VALUES ($1, 0, 0, 0, 0)
              ON CONFLICT (user_id) DO UPDATE SET last_seq = rows_users.last_seq
-             RETURNING last_seq, row_count, horizon, purge_epoch",
+             RETURNING last_seq, row_count, horizon, purge_epoch, data_bytes",
         )
         .bind(user_id)
         .fetch_one(conn)
@@ -88,7 +90,7 @@ pub async fn lock_existing_counters(
     with_tx!(tx, |conn| {
         sqlx::query_as(
             "UPDATE rows_users SET last_seq = last_seq WHERE user_id = $1
-             RETURNING last_seq, row_count, horizon, purge_epoch",
+             RETURNING last_seq, row_count, horizon, purge_epoch, data_bytes",
         )
         .bind(user_id)
         .fetch_optional(conn)
@@ -104,7 +106,8 @@ pub async fn save_counters(
 ) -> Result<(), sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query(
-            "UPDATE rows_users SET last_seq = $2, row_count = $3, horizon = $4, purge_epoch = $5
+            "UPDATE rows_users SET last_seq = $2, row_count = $3, horizon = $4, purge_epoch = $5,
+                 data_bytes = $6
              WHERE user_id = $1",
         )
         .bind(user_id)
@@ -112,6 +115,7 @@ pub async fn save_counters(
         .bind(counters.row_count)
         .bind(counters.horizon)
         .bind(counters.epoch)
+        .bind(counters.data_bytes)
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
@@ -123,26 +127,43 @@ pub async fn save_counters(
 /// backend's limit on parameters.
 const ROWS_PER_VERSION_QUERY: usize = 256;
 
-/// Stored versions by collection and id.
+/// Stored versions by collection and id, each with the byte length of the row's `data`.
 #[derive(Debug, Default)]
-pub struct StoredVersions(HashMap<String, HashMap<String, Version>>);
+pub struct StoredVersions(HashMap<String, HashMap<String, (Version, i64)>>);
 
 impl StoredVersions {
     /// The stored version of row `id` of `collection`, if the row exists (tombstones included).
     pub fn get(&self, collection: &str, id: &str) -> Option<&Version> {
-        self.0.get(collection)?.get(id)
+        self.0.get(collection)?.get(id).map(|(version, _)| version)
     }
 
-    /// Records that the row now has `version` (after writing it).
-    pub fn set(&mut self, collection: &str, id: &str, version: Version) {
+    /// The bytes of the stored row's `data` (0 for a tombstone or no row).
+    pub fn data_bytes(&self, collection: &str, id: &str) -> i64 {
+        self.0
+            .get(collection)
+            .and_then(|rows| rows.get(id))
+            .map_or(0, |(_, bytes)| *bytes)
+    }
+
+    /// Records that the row now has `version` and `data_bytes` bytes of data (after writing it).
+    pub fn set(&mut self, collection: &str, id: &str, version: Version, data_bytes: i64) {
         self.0
             .entry(collection.to_owned())
             .or_default()
-            .insert(id.to_owned(), version);
+            .insert(id.to_owned(), (version, data_bytes));
     }
 }
 
-/// The stored versions of the rows `keys` (`(collection, id)`), tombstones included, read a few
+/// The byte length of `data` (0 for a tombstone's NULL) in `tx`'s SQL dialect: SQLite's
+/// `length()` of TEXT counts characters, so the text is measured as a BLOB there.
+fn data_bytes_sql(tx: &Tx) -> &'static str {
+    match tx {
+        Tx::Sqlite(_) => "COALESCE(length(CAST(data AS BLOB)), 0)",
+        Tx::Postgres(_) => "CAST(COALESCE(octet_length(data), 0) AS BIGINT)",
+    }
+}
+
+/// The stored versions (and data lengths) of the rows `keys` (`(collection, id)`), tombstones included, read a few
 /// hundred at a time rather than one query per row; call with the user's counters locked.
 pub async fn stored_versions(
     tx: &mut Tx,
@@ -155,8 +176,9 @@ pub async fn stored_versions(
         // connection prepares at most nine distinct statements instead of one per batch size.
         let slots = chunk.len().next_power_of_two();
         let last = chunk[chunk.len() - 1];
-        let sql = by_keys_sql("collection, id, ts, counter, node", slots);
-        let rows: Vec<(String, String, i64, i64, String)> = with_tx!(tx, |conn| {
+        let columns = format!("collection, id, ts, counter, node, {}", data_bytes_sql(tx));
+        let sql = by_keys_sql(&columns, slots);
+        let rows: Vec<(String, String, i64, i64, String, i64)> = with_tx!(tx, |conn| {
             let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id);
             for (collection, id) in chunk
                 .iter()
@@ -166,8 +188,13 @@ pub async fn stored_versions(
             }
             query.fetch_all(conn).await
         })?;
-        for (collection, id, ts, counter, node) in rows {
-            found.set(&collection, &id, Version::new(ts, counter, node));
+        for (collection, id, ts, counter, node, data_bytes) in rows {
+            found.set(
+                &collection,
+                &id,
+                Version::new(ts, counter, node),
+                data_bytes,
+            );
         }
     }
     Ok(found)
@@ -296,7 +323,8 @@ pub async fn rows_after(
 pub async fn counters(tx: &mut Tx, user_id: &str) -> Result<Counters, sqlx::Error> {
     let found = with_tx!(tx, |conn| {
         sqlx::query_as(
-            "SELECT last_seq, row_count, horizon, purge_epoch FROM rows_users WHERE user_id = $1",
+            "SELECT last_seq, row_count, horizon, purge_epoch, data_bytes FROM rows_users
+             WHERE user_id = $1",
         )
         .bind(user_id)
         .fetch_optional(conn)
@@ -325,7 +353,8 @@ pub async fn users_with_tombstones_before(
 }
 
 /// Deletes the user's tombstones applied before `cutoff_ms` whose version's `ts` is before it
-/// too, and returns their sequence numbers; call with the user's counters locked.
+/// too, and returns their sequence numbers and data lengths in bytes (0: a tombstone keeps no
+/// data); call with the user's counters locked.
 ///
 /// The `ts` condition is what keeps a delete from coming back: every version a purged tombstone
 /// beat has a `ts` older than the retention, and such changes are rejected (`too_old`).
@@ -333,16 +362,18 @@ pub async fn delete_tombstones_before(
     tx: &mut Tx,
     user_id: &str,
     cutoff_ms: i64,
-) -> Result<Vec<i64>, sqlx::Error> {
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let sql = format!(
+        "DELETE FROM rows_items WHERE user_id = $1 AND deleted AND applied_at < $2 AND ts < $2
+         RETURNING seq, {}",
+        data_bytes_sql(tx)
+    );
     with_tx!(tx, |conn| {
-        sqlx::query_scalar(
-            "DELETE FROM rows_items WHERE user_id = $1 AND deleted AND applied_at < $2 AND ts < $2
-             RETURNING seq",
-        )
-        .bind(user_id)
-        .bind(cutoff_ms)
-        .fetch_all(conn)
-        .await
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(cutoff_ms)
+            .fetch_all(conn)
+            .await
     })
 }
 

@@ -102,6 +102,7 @@ impl Sync {
             .await
             .map_err(gone_if_no_account)?;
         let quota = i64::try_from(self.limits.quota).unwrap_or(i64::MAX);
+        let bytes_quota = i64::try_from(self.limits.bytes_quota).unwrap_or(i64::MAX);
         let breaches: Vec<Option<Rejection>> = changes
             .iter()
             .map(|c| c.breach(now, &self.limits))
@@ -123,16 +124,31 @@ impl Sync {
                         &change.version,
                         counters.row_count < quota,
                     );
+                    let old_bytes = stored.data_bytes(&change.collection, &change.id);
+                    let new_bytes = change.data.as_ref().map_or(0, |d| d.len() as i64);
+                    let data_bytes = counters.data_bytes - old_bytes + new_bytes;
+                    // Only a change that grows the stored data is held to the byte quota: one
+                    // that shrinks it or keeps its size applies even at or over the quota.
+                    let over_bytes = new_bytes > old_bytes && data_bytes > bytes_quota;
                     match outcome {
+                        Outcome::Insert | Outcome::Replace if over_bytes => {
+                            (Status::Rejected, Some(Rejection::QuotaExceeded))
+                        }
                         Outcome::Insert | Outcome::Replace => {
                             counters.last_seq += 1;
                             if outcome == Outcome::Insert {
                                 counters.row_count += 1;
                             }
+                            counters.data_bytes = data_bytes;
                             store::write_row(&mut tx, user_id, change, counters.last_seq, now)
                                 .await?;
                             // A later change of the same row in this batch compares with this one.
-                            stored.set(&change.collection, &change.id, change.version.clone());
+                            stored.set(
+                                &change.collection,
+                                &change.id,
+                                change.version.clone(),
+                                new_bytes,
+                            );
                             (Status::Applied, None)
                         }
                         Outcome::Stale => (Status::Stale, None),
@@ -233,10 +249,11 @@ impl Sync {
                     continue;
                 };
                 let purged = store::delete_tombstones_before(&mut tx, &user_id, cutoff).await?;
-                if let Some(&highest) = purged.iter().max() {
+                if let Some(highest) = purged.iter().map(|&(seq, _)| seq).max() {
                     counters.horizon = counters.horizon.max(highest);
                     counters.epoch += 1;
                     counters.row_count -= purged.len() as i64;
+                    counters.data_bytes -= purged.iter().map(|&(_, bytes)| bytes).sum::<i64>();
                     store::save_counters(&mut tx, &user_id, &counters).await?;
                     report.tombstones += purged.len() as u64;
                     report.users += 1;

@@ -5,6 +5,7 @@ mod client;
 mod support;
 
 mod account;
+mod byte_quota;
 mod concurrency;
 mod convergence;
 mod crash;
