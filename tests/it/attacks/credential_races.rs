@@ -61,16 +61,7 @@ async fn confirming_a_change_while_the_owner_signs_others_out_never_fails(backen
             );
             tokio::join!(confirm, revoke)
         } else {
-            let reply = call(
-                base,
-                Method::POST,
-                "/v1/auth/password/forgot",
-                None,
-                Some(json!({"email": owner_email})),
-            )
-            .await;
-            assert_eq!(reply.status, 202);
-            let reset = token_of(&sink.wait_for(&owner_email, 2).await, "reset-password");
+            let reset = mailed.reset_link(&owner_email, 2).await;
             let reset = call(
                 base,
                 Method::POST,
@@ -112,16 +103,7 @@ async fn an_email_change_request_leaves_the_owners_reset_link_alive(backend: Bac
         .as_str()
         .unwrap()
         .to_owned();
-    let reply = call(
-        base,
-        Method::POST,
-        "/v1/auth/password/forgot",
-        None,
-        Some(json!({"email": "ann@example.com"})),
-    )
-    .await;
-    assert_eq!(reply.status, 202);
-    let reset = token_of(&sink.wait_for("ann@example.com", 1).await, "reset-password");
+    let reset = mailed.reset_link("ann@example.com", 1).await;
 
     let reply = call(
         base,

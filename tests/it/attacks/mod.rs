@@ -59,6 +59,21 @@ impl MailedService {
     pub fn base(&self) -> &str {
         &self.service.base_url
     }
+
+    /// Asks for a password reset of `email` and returns the token of the link mailed for it,
+    /// the `skip`-th mail to that address being the one before.
+    pub async fn reset_link(&self, email: &str, skip: usize) -> String {
+        let reply = crate::http::call(
+            self.base(),
+            reqwest::Method::POST,
+            "/v1/auth/password/forgot",
+            None,
+            Some(serde_json::json!({ "email": email })),
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        token_of(&self.sink.wait_for(email, skip).await, "reset-password")
+    }
 }
 
 /// The token of the link to `{PUBLIC_URL}/{page}` in `mail`.
