@@ -184,6 +184,9 @@ pub mod schemas {
         session: Session,
         /// Only for `"session": "bearer"`; shown once.
         token: Option<String>,
+        /// Only for `"session": "bearer"`: present it as `device_token` at this device's next
+        /// login (cookie clients get the `__Secure-device` cookie instead).
+        device_token: Option<String>,
     }
 
     /// The signed-in user and session.
@@ -217,6 +220,8 @@ pub mod schemas {
         /// `cookie` (default) or `bearer`.
         session: Option<String>,
         device_name: Option<String>,
+        /// Login only: the device token this client was given at its last sign-in.
+        device_token: Option<String>,
     }
 
     /// A mailed token.

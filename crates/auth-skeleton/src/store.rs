@@ -381,3 +381,141 @@ pub async fn purge_dead_sessions(db: &Db, now: i64, idle_cutoff: i64) -> Result<
     })?;
     Ok(done)
 }
+
+/// A stored device token (see migration 0005).
+#[derive(Debug, Clone, FromRow)]
+pub struct DeviceTokenRow {
+    /// The token's public half.
+    pub id: String,
+    /// The account it was issued to.
+    pub user_id: String,
+    /// SHA-256 of the token's secret half.
+    pub secret_hash: Vec<u8>,
+    /// Login attempts with it that failed (or are under way) since its last success.
+    pub failures: i64,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// Inserts a device token inside `tx`.
+pub async fn insert_device_token(
+    tx: &mut Tx,
+    row: &DeviceTokenRow,
+    created_at: i64,
+) -> Result<(), sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "INSERT INTO auth_device_tokens (id, user_id, secret_hash, failures, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&row.id)
+        .bind(&row.user_id)
+        .bind(&row.secret_hash)
+        .bind(row.failures)
+        .bind(created_at)
+        .bind(row.expires_at)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// A device token by id.
+pub async fn device_token(db: &Db, id: &str) -> Result<Option<DeviceTokenRow>, sqlx::Error> {
+    with_db!(read db, |pool| {
+        sqlx::query_as::<_, DeviceTokenRow>(
+            "SELECT id, user_id, secret_hash, failures, expires_at
+             FROM auth_device_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// Counts a login attempt against a device token before its password is checked, unless the
+/// token already has `max_failures` or has expired: whether the attempt may go on. Counting
+/// first (and in one statement) is what keeps concurrent guesses within the bound.
+pub async fn reserve_device_attempt(
+    db: &Db,
+    id: &str,
+    max_failures: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = with_db!(write db, |pool| {
+        sqlx::query(
+            "UPDATE auth_device_tokens SET failures = failures + 1
+             WHERE id = $1 AND failures < $2 AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(max_failures)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+/// Gives back an attempt counted by [`reserve_device_attempt`] that never checked a password
+/// (the hashing queue was full, the database failed).
+pub async fn release_device_attempt(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    with_db!(write db, |pool| {
+        sqlx::query(
+            "UPDATE auth_device_tokens SET failures = failures - 1 WHERE id = $1 AND failures > 0",
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// After a successful login with a device token, inside `tx`: its failures start again from
+/// zero and it lives until `expires_at`. `false` when it is gone.
+pub async fn renew_device_token(
+    tx: &mut Tx,
+    id: &str,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = with_tx!(tx, |conn| {
+        sqlx::query("UPDATE auth_device_tokens SET failures = 0, expires_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(expires_at)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+/// Keeps the `keep` device tokens of a user that were used last (they expire last), inside `tx`.
+pub async fn trim_device_tokens(tx: &mut Tx, user_id: &str, keep: i64) -> Result<u64, sqlx::Error> {
+    with_tx!(tx, |conn| {
+        sqlx::query(
+            "DELETE FROM auth_device_tokens WHERE user_id = $1 AND id NOT IN (
+                 SELECT id FROM auth_device_tokens WHERE user_id = $1
+                 ORDER BY expires_at DESC, id LIMIT $2)",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })
+}
+
+/// Deletes device tokens that expired or reached `max_failures`; returns how many.
+pub async fn purge_device_tokens(db: &Db, now: i64, max_failures: i64) -> Result<u64, sqlx::Error> {
+    let done = with_db!(write db, |pool| {
+        sqlx::query("DELETE FROM auth_device_tokens WHERE expires_at <= $1 OR failures >= $2")
+            .bind(now)
+            .bind(max_failures)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done)
+}

@@ -9,6 +9,7 @@ mod mail_settings;
 mod metric_labels;
 mod password_guessing;
 mod storage_exhaustion;
+mod targeted_lockout;
 mod token_floods;
 
 use auth_skeleton::testing::{Backend, ReceivedMail, ServiceProcess, SmtpSink, TestDatabase};

@@ -5,6 +5,10 @@
 //! Sign-up, login and sessions are here; the flows that go through a mailed link have a module
 //! each.
 
+mod device_tokens;
+pub use device_tokens::{
+    LIFETIME as DEVICE_TOKEN_LIFETIME, MAX_FAILURES as DEVICE_TOKEN_MAX_FAILURES,
+};
 mod email_change;
 mod recovery;
 mod session_cache;
@@ -61,6 +65,9 @@ pub struct SignedIn {
     pub session: Session,
     /// The session token, `ID.SECRET`; shown to the client once.
     pub token: String,
+    /// The device token to present at this device's next login (see
+    /// `docs/adr/0014-device-tokens.md`).
+    pub device_token: String,
 }
 
 /// A request's verified identity.
@@ -316,7 +323,12 @@ impl Auth {
                 InsertUserError::EmailTaken => ApiError::EmailTaken,
                 InsertUserError::Db(e) => e.into(),
             })?;
-        let signed_in = self.start_session(&mut tx, &user, device_name, now).await?;
+        let device_token = self
+            .issue_device_token(&mut tx, &user.id, None, now)
+            .await?;
+        let signed_in = self
+            .start_session(&mut tx, &user, device_name, device_token, now)
+            .await?;
         self.mail_verification(&mut tx, &user.id, &user.email)
             .await?;
         tx.commit().await?;
@@ -327,12 +339,16 @@ impl Auth {
 
     /// Checks credentials and opens a new session.
     ///
-    /// An unknown email and a wrong password give the same error after the same hashing work.
+    /// A login that presents a live device token of the account (`device_token`) is held to
+    /// that token's failure count; any other is counted against the address's
+    /// `RATE_LIMIT_LOGIN_EMAIL`. An unknown email and a wrong password give the same error after
+    /// the same hashing work.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         device_name: Option<&str>,
+        device_token: Option<&str>,
     ) -> Result<SignedIn, ApiError> {
         if PasswordPolicy::is_overlong(password) {
             return Err(ApiError::InvalidCredentials);
@@ -342,11 +358,24 @@ impl Auth {
             Ok(email) => store::user_by_email(self.db(), email.as_str()).await?,
             Err(_) => None,
         };
-        let verified = self
+        let device = self.reserve_device(device_token, user.as_ref()).await?;
+        if device.is_none() {
+            self.check_limit(Limit::LoginEmail, &email_limit_key(email))?;
+        }
+        let verified = match self
             .inner
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+            .await
+        {
+            Ok(verified) => verified,
+            Err(e) => {
+                if let Some(device) = &device {
+                    self.release_device(device).await;
+                }
+                return Err(e.into());
+            }
+        };
         let (user, needs_rehash) = match (user, verified) {
             (Some(user), Verified::Yes { needs_rehash }) => (user, needs_rehash),
             _ => {
@@ -360,7 +389,12 @@ impl Auth {
             self.rehash(&user, password, now).await;
         }
         let mut tx = self.db().begin().await?;
-        let signed_in = self.start_session(&mut tx, &user, device_name, now).await?;
+        let device_token = self
+            .issue_device_token(&mut tx, &user.id, device, now)
+            .await?;
+        let signed_in = self
+            .start_session(&mut tx, &user, device_name, device_token, now)
+            .await?;
         tx.commit().await?;
         tracing::info!(user_id = %user.id, "login");
         crate::metrics::record_login(crate::metrics::LoginOutcome::Success);
@@ -392,6 +426,7 @@ impl Auth {
         tx: &mut crate::db::Tx,
         user: &UserRow,
         device_name: Option<String>,
+        device_token: String,
         now: i64,
     ) -> Result<SignedIn, ApiError> {
         let token = NewSessionToken::generate();
@@ -409,6 +444,7 @@ impl Auth {
             user: User::from(user),
             session: Session::from_row(&row, self.idle_ms(), true),
             token: token.token,
+            device_token,
         })
     }
 
@@ -631,11 +667,15 @@ impl Auth {
         Ok(store::purge_dead_sessions(self.db(), now, now - self.idle_ms()).await?)
     }
 
-    /// Deletes dead sessions and expired mailed tokens; returns how many rows went.
+    /// Deletes dead sessions, expired mailed tokens and spent device tokens; returns how many
+    /// rows went.
     pub async fn purge_expired(&self) -> Result<u64, ApiError> {
         let sessions = self.purge_dead_sessions().await?;
-        let tokens = mailed_token::purge_expired(self.db(), self.now()).await?;
-        Ok(sessions + tokens)
+        let now = self.now();
+        let tokens = mailed_token::purge_expired(self.db(), now).await?;
+        let devices =
+            store::purge_device_tokens(self.db(), now, device_tokens::MAX_FAILURES).await?;
+        Ok(sessions + tokens + devices)
     }
 }
 
@@ -662,6 +702,12 @@ fn describe_duration(d: Duration) -> String {
     } else {
         format!("{n} {unit}s")
     }
+}
+
+/// The per-email rate-limit key: the normalised address, or the trimmed lower-cased input when
+/// it does not parse (so malformed variants cannot dodge the limit).
+pub(crate) fn email_limit_key(email: &str) -> String {
+    Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned())
 }
 
 fn check_device_name(name: Option<&str>) -> Result<Option<String>, ApiError> {

@@ -10,7 +10,9 @@ use crate::auth::{Auth, SignedIn};
 use crate::email::Email;
 use crate::error::ApiError;
 use crate::http::client_ip::{client_ip, limit_key};
-use crate::http::cookie::{clearing_cookie, session_cookie};
+use crate::http::cookie::{
+    clearing_cookie, device_cookie, presented_device_cookie, session_cookie,
+};
 use crate::http::csrf;
 use crate::http::current_user::AccountHolder;
 use crate::http::json::Json;
@@ -69,17 +71,14 @@ struct Credentials {
     #[serde(default)]
     session: SessionTransport,
     device_name: Option<String>,
+    /// Login only: the device token this client was given at its last sign-in (cookie clients
+    /// send the device cookie instead).
+    device_token: Option<String>,
 }
 
 /// The per-IP rate-limit key of a request.
 fn ip_key(req: &HttpRequest, auth: &Auth) -> String {
     limit_key(client_ip(req, &auth.config().trusted_proxies))
-}
-
-/// The per-email rate-limit key: the normalised address, or the trimmed lower-cased input when
-/// it does not parse (so malformed variants cannot dodge the limit).
-fn email_key(email: &str) -> String {
-    Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned())
 }
 
 async fn signup(
@@ -107,9 +106,15 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     csrf::reject_foreign_origin(&req, auth.config())?;
     auth.check_limit(Limit::LoginIp, &ip_key(&req, &auth))?;
-    auth.check_limit(Limit::LoginEmail, &email_key(&body.email))?;
+    let cookie = presented_device_cookie(&req);
+    let device_token = body.device_token.as_deref().or(cookie.as_deref());
     let signed_in = auth
-        .login(&body.email, &body.password, body.device_name.as_deref())
+        .login(
+            &body.email,
+            &body.password,
+            body.device_name.as_deref(),
+            device_token,
+        )
         .await?;
     Ok(signed_in_response(
         &auth,
@@ -119,8 +124,8 @@ async fn login(
     ))
 }
 
-/// `{user, session, token?}`: the token goes in the body for bearer sessions, in a cookie
-/// otherwise, never both.
+/// `{user, session, token?, device_token?}`: the session and device tokens go in the body for
+/// bearer sessions, in cookies otherwise, never both.
 fn signed_in_response(
     auth: &Auth,
     mut builder: actix_web::HttpResponseBuilder,
@@ -132,9 +137,11 @@ fn signed_in_response(
             "user": signed_in.user,
             "session": signed_in.session,
             "token": signed_in.token,
+            "device_token": signed_in.device_token,
         })),
         SessionTransport::Cookie => builder
             .cookie(session_cookie(auth.config(), &signed_in.token))
+            .cookie(device_cookie(auth.config(), &signed_in.device_token))
             .json(json!({"user": signed_in.user, "session": signed_in.session})),
     }
 }

@@ -1,0 +1,100 @@
+//! Device tokens (OWASP "Slow Down Online Guessing Attacks with Device Cookies"): a login that
+//! presents a live device token of the account it signs in to is held to that token's own
+//! failure count instead of the per-email limit, so whoever keeps an account locked out with
+//! wrong passwords does not lock out the devices its owner already uses. After
+//! [`MAX_FAILURES`] failures the token no longer helps, so a stolen one buys few guesses.
+//!
+//! A token is `ID.SECRET` like a session token (only a SHA-256 of the secret is stored). Every
+//! successful sign-in hands one out: the presented one again (its failures back to zero) or a
+//! new one. Credential events leave them alone: after taking the account back with a reset, its
+//! owner's phone must still get past an attacker's lockout.
+
+use std::time::Duration;
+
+use super::Auth;
+use crate::db::Tx;
+use crate::error::ApiError;
+use crate::store::{self, DeviceTokenRow, UserRow};
+use crate::token::{NewSessionToken, PresentedToken};
+
+/// A device token lives this long after the last sign-in that presented it.
+pub const LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+/// Failed logins a device token survives; past them it is like no token at all.
+pub const MAX_FAILURES: i64 = 5;
+/// The device tokens one account keeps; older ones (by last use) go first.
+const MAX_PER_ACCOUNT: i64 = 100;
+
+/// A presented device token that names the account being signed in to, with one attempt
+/// counted against it.
+#[derive(Debug)]
+pub(super) struct Reserved {
+    id: String,
+    token: String,
+}
+
+impl Auth {
+    /// Counts this login against `presented` if it is a live device token of `user`: `None`
+    /// (so the per-email limit applies) for no token, a malformed, unknown, expired or
+    /// exhausted one, or one of another account.
+    pub(super) async fn reserve_device(
+        &self,
+        presented: Option<&str>,
+        user: Option<&UserRow>,
+    ) -> Result<Option<Reserved>, ApiError> {
+        let (Some(token), Some(user)) = (presented, user) else {
+            return Ok(None);
+        };
+        let Some(parsed) = PresentedToken::parse(token) else {
+            return Ok(None);
+        };
+        let Some(row) = store::device_token(self.db(), &parsed.id).await? else {
+            return Ok(None);
+        };
+        if !parsed.matches(&row.secret_hash) || row.user_id != user.id {
+            return Ok(None);
+        }
+        let reserved =
+            store::reserve_device_attempt(self.db(), &row.id, MAX_FAILURES, self.now()).await?;
+        Ok(reserved.then(|| Reserved {
+            id: row.id,
+            token: token.to_owned(),
+        }))
+    }
+
+    /// Gives back the attempt of a login that never got to check its password.
+    pub(super) async fn release_device(&self, reserved: &Reserved) {
+        if let Err(e) = store::release_device_attempt(self.db(), &reserved.id).await {
+            tracing::warn!(error = %e, "device token attempt not given back");
+        }
+    }
+
+    /// The device token to hand out after signing `user_id` in, inside `tx`: the reserved one,
+    /// renewed, or a new one.
+    pub(super) async fn issue_device_token(
+        &self,
+        tx: &mut Tx,
+        user_id: &str,
+        reserved: Option<Reserved>,
+        now: i64,
+    ) -> Result<String, ApiError> {
+        let expires_at = now.saturating_add(LIFETIME.as_millis() as i64);
+        // A reserved token may have been purged meanwhile (it had reached its failures): then a
+        // new one.
+        if let Some(reserved) = reserved
+            && store::renew_device_token(tx, &reserved.id, expires_at).await?
+        {
+            return Ok(reserved.token);
+        }
+        let minted = NewSessionToken::generate();
+        let row = DeviceTokenRow {
+            id: minted.id,
+            user_id: user_id.to_owned(),
+            secret_hash: minted.secret_hash,
+            failures: 0,
+            expires_at,
+        };
+        store::insert_device_token(tx, &row, now).await?;
+        store::trim_device_tokens(tx, user_id, MAX_PER_ACCOUNT).await?;
+        Ok(minted.token)
+    }
+}

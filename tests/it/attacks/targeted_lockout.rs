@@ -1,0 +1,185 @@
+//! Cheap targeted lockout: a few wrong logins an hour for someone's address kept its owner out,
+//! even after a reset. Clients that signed in before hold a device token and are held to its
+//! own failure count instead of the address's limit; everyone else still waits.
+
+use auth_skeleton::testing::{Backend, TEST_PASSWORD};
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::json;
+
+use super::MailedService;
+use crate::http::{Reply, call, login, signup};
+
+const OWNER: &str = "ann@example.com";
+const NEW_PASSWORD: &str = "taken-back-for-good";
+
+/// A bearer login of `email` that presents `device_token`.
+async fn login_with_device(base: &str, email: &str, password: &str, device_token: &str) -> Reply {
+    let body = json!({"email": email, "password": password, "session": "bearer",
+                      "device_token": device_token});
+    call(base, Method::POST, "/v1/auth/login", None, Some(body)).await
+}
+
+fn device_token(reply: &Reply) -> String {
+    reply.body["device_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no device_token in {}", reply.body))
+        .to_owned()
+}
+
+/// A cookie login (no `session` field) that sends `cookie`; returns the status and the
+/// `Set-Cookie` headers.
+async fn cookie_login(base: &str, password: &str, cookie: Option<&str>) -> (u16, Vec<String>) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": OWNER, "password": password}));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    let response = request.send().await.expect("the service answers");
+    let set_cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    (response.status().as_u16(), set_cookies)
+}
+
+/// Wrong passwords for the owner's address until the service refuses; how many it took.
+async fn lock_out(base: &str) -> usize {
+    for n in 0..30 {
+        let reply = login(base, OWNER, &format!("attacker-guess-{n}")).await;
+        match (reply.status, reply.code()) {
+            (401, "invalid_credentials") => {}
+            (429, "rate_limited") => return n,
+            other => panic!("guess {n}: {other:?} {}", reply.body),
+        }
+    }
+    panic!("30 wrong logins and the address was never limited");
+}
+
+async fn the_owners_devices_get_past_an_attackers_lockout(backend: Backend) {
+    // The attacker uses many addresses: the per-IP limit is not what this is about.
+    let svc = MailedService::start(backend, &[("RATE_LIMIT_LOGIN_IP", "off")]).await;
+    let base = svc.base();
+    signup(base, OWNER).await;
+    let phone = login(base, OWNER, TEST_PASSWORD).await;
+    assert_eq!(phone.status, 200, "{}", phone.body);
+    let phone_token = device_token(&phone);
+    let (status, set_cookies) = cookie_login(base, TEST_PASSWORD, None).await;
+    assert_eq!(status, 200);
+    let device_cookie = set_cookies
+        .iter()
+        .find(|c| c.starts_with("device="))
+        .unwrap_or_else(|| panic!("no device cookie in {set_cookies:?}"));
+    for attribute in [
+        "HttpOnly",
+        "Path=/v1/auth/login",
+        "SameSite=Strict",
+        "Max-Age=31536000",
+    ] {
+        assert!(device_cookie.contains(attribute), "{device_cookie}");
+    }
+    assert!(
+        !set_cookies.iter().any(|c| c.contains(&phone_token)),
+        "each sign-in has a device token of its own"
+    );
+    let browser_cookie = device_cookie.split(';').next().unwrap().to_owned();
+    // The attacker's own account and its device token.
+    signup(base, "mallory@example.com").await;
+    let mallory = device_token(&login(base, "mallory@example.com", TEST_PASSWORD).await);
+
+    let guesses = lock_out(base).await;
+    assert!(guesses <= 10, "locked only after {guesses} wrong logins");
+    // The owner takes the account back (which lifts the address's lockout), and the attacker
+    // locks it again at once: unknown clients wait, even with the new password.
+    let reset = svc.reset_link(OWNER, 1).await;
+    let reply = call(
+        base,
+        Method::POST,
+        "/v1/auth/password/reset",
+        None,
+        Some(json!({"token": reset, "new_password": NEW_PASSWORD})),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    lock_out(base).await;
+    let stranger = login(base, OWNER, NEW_PASSWORD).await;
+    assert_eq!((stranger.status, stranger.code()), (429, "rate_limited"));
+    let foreign = login_with_device(base, OWNER, NEW_PASSWORD, &mallory).await;
+    assert_eq!(
+        (foreign.status, foreign.code()),
+        (429, "rate_limited"),
+        "another account's device token does not lift the lockout"
+    );
+    let garbage = login_with_device(base, OWNER, NEW_PASSWORD, "not-a-device-token").await;
+    assert_eq!(garbage.status, 429);
+
+    // The owner's phone and browser sign in all the same.
+    let again = login_with_device(base, OWNER, NEW_PASSWORD, &phone_token).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        device_token(&again),
+        phone_token,
+        "the phone keeps its device token"
+    );
+    let (status, _) = cookie_login(base, NEW_PASSWORD, Some(&browser_cookie)).await;
+    assert_eq!(status, 200, "the browser's device cookie lifts the lockout");
+    // A wrong password with the device token is still just wrong.
+    let wrong = login_with_device(base, OWNER, "attacker-guess-x", &phone_token).await;
+    assert_eq!((wrong.status, wrong.code()), (401, "invalid_credentials"));
+}
+
+async fn a_stolen_device_token_buys_only_a_few_guesses(backend: Backend) {
+    let svc = MailedService::start(backend, &[("RATE_LIMIT_LOGIN_IP", "off")]).await;
+    let base = svc.base();
+    signup(base, OWNER).await;
+    let stolen = device_token(&login(base, OWNER, TEST_PASSWORD).await);
+    let kept = device_token(&login(base, OWNER, TEST_PASSWORD).await);
+    lock_out(base).await;
+
+    // Guesses sent all at once: each is counted before its password is checked.
+    let guesses = (0..20).map(|n| {
+        let stolen = stolen.clone();
+        async move { login_with_device(base, OWNER, &format!("thief-guess-{n}"), &stolen).await }
+    });
+    let replies = join_all(guesses).await;
+    let statuses: Vec<(u16, String)> = replies
+        .iter()
+        .map(|r| (r.status, r.code().to_owned()))
+        .collect();
+    let wrong = statuses.iter().filter(|(s, _)| *s == 401).count();
+    let limited = statuses
+        .iter()
+        .filter(|(s, c)| *s == 429 && c == "rate_limited")
+        .count();
+    assert_eq!(
+        wrong,
+        auth_skeleton::auth::DEVICE_TOKEN_MAX_FAILURES as usize,
+        "{statuses:?}"
+    );
+    assert_eq!(wrong + limited, 20, "{statuses:?}");
+    // Spent: even the right password with it now meets the address's lockout.
+    let spent = login_with_device(base, OWNER, TEST_PASSWORD, &stolen).await;
+    assert_eq!(
+        (spent.status, spent.code()),
+        (429, "rate_limited"),
+        "{}",
+        spent.body
+    );
+    // The owner's other device is untouched, and a success starts its count again.
+    for round in 0..3 {
+        for n in 0..4 {
+            let reply = login_with_device(base, OWNER, &format!("typo-{round}-{n}"), &kept).await;
+            assert_eq!(reply.status, 401, "{}", reply.body);
+        }
+        let reply = login_with_device(base, OWNER, TEST_PASSWORD, &kept).await;
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.body);
+    }
+}
+
+auth_skeleton::both_backends!(
+    the_owners_devices_get_past_an_attackers_lockout,
+    a_stolen_device_token_buys_only_a_few_guesses,
+);
