@@ -18,6 +18,9 @@ fn run(app: &str, args: &[&str], vars: &[(&str, &str)]) -> Output {
         "COOKIE_SECURE",
         "CONFIG_FILE",
         "MAIL_TRANSPORT",
+        "SECRET_KEY",
+        "SECRET_KEY_FILE",
+        "SECRET_KEY_PREVIOUS",
     ] {
         command.env_remove(name);
     }
@@ -282,6 +285,60 @@ fn check(vars: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// `SECRET_KEY` is required wherever a copy of the database could be read apart from the
+/// machine the service runs on (PostgreSQL, a public URL); on SQLite otherwise it is generated
+/// beside the database. It is never printed.
+#[tokio::test]
+async fn a_secret_key_is_required_with_postgres_or_a_public_url() {
+    let key = auth_skeleton::secret_key::SecretKey::generate().to_base64();
+    let postgres = TestDatabase::new(Backend::Postgres).await;
+    let public = [
+        ("PUBLIC_URL", "https://rows.example.com"),
+        ("MAIL_TRANSPORT", "smtp://127.0.0.1:2525"),
+    ];
+    for vars in [
+        vec![("DATABASE_URL", postgres.url.as_str())],
+        public.to_vec(),
+    ] {
+        let (code, out) = check(&vars);
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("SECRET_KEY") && out.contains("head -c 32 /dev/urandom"),
+            "{out}"
+        );
+        let mut with_key = vars.clone();
+        with_key.push(("SECRET_KEY", key.as_str()));
+        let (code, out) = check(&with_key);
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("SECRET_KEY=***") && !out.contains(key.as_str()),
+            "{out}"
+        );
+    }
+    let out = run("app-rows", &["serve"], &[("DATABASE_URL", &postgres.url)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("SECRET_KEY"), "{}", stderr(&out));
+    let (code, out) = check(&[
+        ("DATABASE_URL", &postgres.url),
+        ("SECRET_KEY", "dG9vIHNob3J0"),
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("SECRET_KEY") && out.contains("32"), "{out}");
+    assert!(
+        !out.contains("dG9vIHNob3J0"),
+        "the value is never echoed: {out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rows.db", dir.path().display());
+    let (code, out) = check(&[("DATABASE_URL", &url)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("generated into") && out.contains("rows.db.secret-key"),
+        "{out}"
+    );
+}
+
 #[test]
 fn check_config_says_what_is_wrong_and_how_to_fix_it() {
     let (code, out) = check(&[("PUBLIC_URL", "http://rows.example.com")]);
@@ -347,7 +404,12 @@ fn check_config_says_what_is_wrong_and_how_to_fix_it() {
         ),
         ("log", "http://127.0.0.1:8080"),
     ] {
-        let (code, out) = check(&[("PUBLIC_URL", public_url), ("MAIL_TRANSPORT", transport)]);
+        let key = auth_skeleton::testing::TEST_SECRET_KEY;
+        let (code, out) = check(&[
+            ("PUBLIC_URL", public_url),
+            ("MAIL_TRANSPORT", transport),
+            ("SECRET_KEY", key),
+        ]);
         assert_eq!(code, 0, "{transport} with {public_url}: {out}");
     }
 
@@ -355,7 +417,10 @@ fn check_config_says_what_is_wrong_and_how_to_fix_it() {
     assert_eq!(code, 1, "the app's own variables are checked too: {out}");
     assert!(out.contains("ROWS_QUOTA"), "{out}");
 
-    let (code, out) = check(&[("DATABASE_URL", "postgres://app:s3cret@db.internal/rows")]);
+    let (code, out) = check(&[
+        ("DATABASE_URL", "postgres://app:s3cret@db.internal/rows"),
+        ("SECRET_KEY", auth_skeleton::testing::TEST_SECRET_KEY),
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("postgres://app:***@db.internal/rows"), "{out}");
     assert!(!out.contains("s3cret"), "{out}");
@@ -375,8 +440,16 @@ fn settings_come_from_flags_then_environment_then_secret_files_then_the_config_f
     let secret = dir.path().join("db-url");
     std::fs::write(&secret, "postgres://app:pw@secret.internal/rows\n").unwrap();
     let config = file.to_str().unwrap();
+    // The file's public URL requires a secret key: from a file, as a deployment keeps it.
+    let key_file = dir.path().join("secret-key");
+    std::fs::write(
+        &key_file,
+        format!("{}\n", auth_skeleton::testing::TEST_SECRET_KEY),
+    )
+    .unwrap();
+    let key = ("SECRET_KEY_FILE", key_file.to_str().unwrap());
 
-    let out = run("app-rows", &["check-config", "--config", config], &[]);
+    let out = run("app-rows", &["check-config", "--config", config], &[key]);
     let text = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(text.contains("BIND=127.0.0.1:7001"), "{text}");
@@ -395,6 +468,7 @@ fn settings_come_from_flags_then_environment_then_secret_files_then_the_config_f
         &[
             ("BIND", "127.0.0.1:7002"),
             ("DATABASE_URL_FILE", secret.to_str().unwrap()),
+            key,
         ],
     );
     let text = stdout(&out);
@@ -416,7 +490,7 @@ fn settings_come_from_flags_then_environment_then_secret_files_then_the_config_f
             "--bind",
             "127.0.0.1:7003",
         ],
-        &[("BIND", "127.0.0.1:7002")],
+        &[("BIND", "127.0.0.1:7002"), key],
     );
     assert!(
         stdout(&out).contains("BIND=127.0.0.1:7003"),

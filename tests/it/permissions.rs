@@ -118,6 +118,7 @@ async fn every_file_the_service_and_backup_create_is_private_whatever_the_umask(
             db.clone(),
             with_suffix(&db, "-wal"),
             with_suffix(&db, "-shm"),
+            with_suffix(&db, ".secret-key"),
         ] {
             assert_eq!(mode(&path), 0o600, "{}, umask {umask}", path.display());
         }

@@ -37,7 +37,7 @@ impl Engine {
     pub fn new(ctx: EngineContext) -> Result<Self, ConfigError> {
         let limits = Limits::from_vars(&ctx.vars)?;
         Ok(Self {
-            sync: Sync::new(ctx.db, ctx.clock, limits),
+            sync: Sync::new(ctx.db, ctx.clock, limits, ctx.keys),
         })
     }
 

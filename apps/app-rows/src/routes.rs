@@ -172,7 +172,9 @@ async fn pull(
     // An empty `since` is the same as none: from the start.
     let since = match query.since.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(Cursor::decode(text, me.user_id()).map_err(|e| invalid(e.to_string()))?),
+        Some(text) => Some(
+            Cursor::decode(text, me.user_id(), sync.keys()).map_err(|e| invalid(e.to_string()))?,
+        ),
     };
     let limit = match query.limit.as_deref() {
         None | Some("") => DEFAULT_PULL_LIMIT,
@@ -193,7 +195,7 @@ async fn pull(
     record_rows(RowsDirection::Pulled, page.changes.len() as u64);
     Ok(HttpResponse::Ok().json(PullResponse {
         changes: page.changes,
-        cursor: page.cursor.encode(me.user_id()),
+        cursor: page.cursor.encode(me.user_id(), sync.keys()),
         has_more: page.has_more,
         server_time: sync.now_ms(),
     }))

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use auth_skeleton::clock::Clock;
 use auth_skeleton::db::Db;
+use auth_skeleton::secret_key::Keyring;
 use serde_json::value::RawValue;
 
 use crate::change::{Change, ChangeResult, Rejection, Row, Status};
@@ -26,6 +27,7 @@ pub struct Sync {
     db: Db,
     clock: Clock,
     limits: Limits,
+    keys: Keyring,
 }
 
 /// Why a push or pull failed.
@@ -76,9 +78,20 @@ pub struct PurgeReport {
 }
 
 impl Sync {
-    /// The service over `db`, with `clock` as the server's time.
-    pub fn new(db: Db, clock: Clock, limits: Limits) -> Self {
-        Self { db, clock, limits }
+    /// The service over `db`, with `clock` as the server's time. Cursors are bound to their user
+    /// with `keys`.
+    pub fn new(db: Db, clock: Clock, limits: Limits, keys: Keyring) -> Self {
+        Self {
+            db,
+            clock,
+            limits,
+            keys,
+        }
+    }
+
+    /// The keys its cursors are bound with (the service's `SECRET_KEY`).
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     /// The limits in force.

@@ -21,6 +21,7 @@ use crate::config::{ConfigError, LogFormat, Settings, Vars, checks, file};
 use crate::db::Db;
 use crate::hooks::AccountDataHook;
 use crate::schema::{Migrations, OwnershipError, owner};
+use crate::secret_key::KeySource;
 use crate::server::{AppSpec, Engine, EngineContext};
 
 /// Exit status for a configuration mistake (the same as clap's for a usage mistake).
@@ -244,9 +245,17 @@ where
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
     let cli = Cli::parse_for(&spec);
+    // Serving seals mail and binds cursors; administration does neither and runs without a key.
+    let needs_key = matches!(
+        cli.command,
+        None | Some(Command::Serve | Command::CheckConfig)
+    );
     let loaded = cli.config.vars().and_then(|vars| {
         let settings = Settings::from_vars(spec.name, spec.default_port, &vars)?;
         checks::check_service(&settings, &vars)?;
+        if needs_key && let KeySource::Missing(why) = &settings.secret_key {
+            return Err(ConfigError::new("SECRET_KEY", why.clone()));
+        }
         Ok((vars, settings))
     });
     let (vars, settings) = match loaded {
@@ -333,6 +342,7 @@ where
         db: scratch.clone(),
         clock: Clock::system(),
         vars,
+        keys: crate::secret_key::Keyring::ephemeral(),
     })
     .map_err(|e| format!("configuration error: {e}"))?;
     scratch.close().await;
@@ -348,6 +358,18 @@ where
         crate::mail::TransportConfig::Smtp(url) => mask_url_password(url),
     };
     println!("MAIL_TRANSPORT={transport}");
+    let secret_key = match &settings.secret_key {
+        KeySource::Given(_) => "***".to_owned(),
+        KeySource::BesideDatabase { path, .. } if path.exists() => {
+            format!("(read from {})", path.display())
+        }
+        KeySource::BesideDatabase { path, .. } => {
+            format!("(generated into {} at the first start)", path.display())
+        }
+        KeySource::Ephemeral => "(a new key at every start: the database is in memory)".to_owned(),
+        KeySource::Missing(_) => "(missing)".to_owned(),
+    };
+    println!("SECRET_KEY={secret_key}");
     println!("PASSWORD_MIN_LENGTH={}", auth.password_policy.min_chars);
     println!("SESSION_IDLE={}s", auth.session_idle.as_secs());
     println!("SESSION_MAX_AGE={}s", auth.session_max_age.as_secs());
@@ -484,10 +506,12 @@ where
 {
     let db = open_existing(spec, &settings.database_url).await?;
     let clock = Clock::system();
+    // Administration seals and binds nothing: no key is read (or generated).
     let engine = build_engine(EngineContext {
         db: db.clone(),
         clock: clock.clone(),
         vars,
+        keys: crate::secret_key::Keyring::ephemeral(),
     })
     .map_err(|e| format!("configuration error: {e}"))?;
     let hooks: Vec<Arc<dyn AccountDataHook>> = vec![Arc::new(engine)];

@@ -14,6 +14,7 @@ use url::Url;
 use crate::mail::{MailConfig, TransportConfig};
 use crate::password::{HashCost, PasswordPolicy};
 use crate::rate_limit::RateLimitConfig;
+use crate::secret_key::{KeySource, Keyring};
 
 pub mod checks;
 pub mod file;
@@ -246,6 +247,10 @@ pub struct AuthConfig {
     /// (`REQUIRE_VERIFIED_EMAIL`): [`crate::http::CurrentUser`] then refuses unverified users
     /// on the app's routes with `403 email_not_verified`.
     pub require_verified_email: bool,
+    /// The keys that seal the mail outbox (and that apps use to bind what they hand out). A
+    /// random key for this process by default; a service gets them from
+    /// [`Settings::secret_key`] when it starts.
+    pub keys: Keyring,
 }
 
 /// How long each kind of mailed link works.
@@ -287,6 +292,7 @@ impl AuthConfig {
             rate_limits: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             require_verified_email: false,
+            keys: Keyring::ephemeral(),
         }
     }
 
@@ -425,6 +431,9 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// Where the secret key comes from (`SECRET_KEY`, `SECRET_KEY_FILE`, `SECRET_KEY_PREVIOUS`,
+    /// or a file beside an SQLite database); loaded by the commands that need it.
+    pub secret_key: KeySource,
     /// The auth layer's part.
     pub auth: AuthConfig,
 }
@@ -456,10 +465,12 @@ impl Settings {
             _ => Err(format!("expected text or json, got {s:?}")),
         })?;
         let auth = AuthConfig::from_vars(app_name, &format!("http://{bind}"), vars)?;
+        let secret_key = KeySource::from_vars(vars, &database_url, &auth.public_url)?;
         Ok(Self {
             database_url,
             bind,
             log_format,
+            secret_key,
             auth,
         })
     }

@@ -80,6 +80,7 @@ pub mod password;
 pub mod private_files;
 pub mod rate_limit;
 pub mod schema;
+pub mod secret_key;
 pub mod server;
 pub mod store;
 #[cfg(feature = "testing")]

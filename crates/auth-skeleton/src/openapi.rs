@@ -557,6 +557,7 @@ where
         db: db.clone(),
         clock: clock.clone(),
         vars,
+        keys: crate::secret_key::Keyring::ephemeral(),
     })
     .map_err(|e| fail(e.to_string()))?;
     let auth = crate::Auth::new(db, settings.auth.clone(), clock, Vec::new())

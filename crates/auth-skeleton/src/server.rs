@@ -25,6 +25,7 @@ use crate::config::{ConfigError, LogFormat, Settings, Vars};
 use crate::db::Db;
 use crate::hooks::AccountDataHook;
 use crate::schema::{Migrations, claim_ownership};
+use crate::secret_key::Keyring;
 
 /// How often expired sessions are swept from the database.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
@@ -57,6 +58,9 @@ pub struct EngineContext {
     pub clock: Clock,
     /// Where the app reads its own variables (`MAX_SAVE_BYTES`, ...).
     pub vars: Vars,
+    /// The service's secret keys ([`crate::secret_key`]), for what the app must seal or bind
+    /// (derive a purpose of the app's own name, e.g. `app-rows/cursor`).
+    pub keys: Keyring,
 }
 
 /// An app's own part of the service: its routes and the deletion of its data.
@@ -204,17 +208,23 @@ where
 {
     let cache_refresh = crate::config::session_cache_refresh(&vars, &settings.database_url)
         .map_err(|e| format!("configuration error: {e}"))?;
+    let mut config = settings.auth.clone();
+    config.keys = settings
+        .secret_key
+        .load()
+        .map_err(|e| format!("configuration error: {e}"))?;
     let engine = Arc::new(
         build_engine(EngineContext {
             db: db.clone(),
             clock: clock.clone(),
             vars,
+            keys: config.keys.clone(),
         })
         .map_err(|e| format!("configuration error: {e}"))?,
     );
     let auth = Auth::new(
         db,
-        settings.auth.clone(),
+        config,
         clock,
         vec![engine.clone() as Arc<dyn AccountDataHook>],
     )

@@ -198,6 +198,7 @@ impl TestServer {
             ("DATABASE_URL", database.url.as_str()),
             ("BIND", "127.0.0.1:0"),
             ("PUBLIC_URL", "http://app.test"),
+            ("SECRET_KEY", TEST_SECRET_KEY),
         ];
         pairs.extend_from_slice(vars);
         let vars = Vars::from_pairs(pairs);
@@ -290,6 +291,10 @@ impl TestServer {
 /// The password [`TestServer::signup_bearer`] uses.
 pub const TEST_PASSWORD: &str = "tangerine-orbit-41";
 
+/// The `SECRET_KEY` of [`TestServer`] and of a [`ServiceProcess`] on PostgreSQL (32 bytes in
+/// base64). A test key: never use it anywhere else.
+pub const TEST_SECRET_KEY: &str = "dGVzdC1vbmx5LXNlY3JldC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
 /// Generates `sqlite::NAME` and `postgres::NAME` tests from `async fn NAME(backend: Backend)`.
 #[macro_export]
 macro_rules! both_backends {
@@ -322,6 +327,20 @@ pub struct ServiceProcess {
     log: tempfile::NamedTempFile,
 }
 
+/// Whether a service with `vars` would refuse to start without `SECRET_KEY`.
+fn key_required(vars: &[(&str, &str)]) -> bool {
+    let get = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let database_url = get("DATABASE_URL").unwrap_or("sqlite://data/app.db");
+    let public_url = get("PUBLIC_URL")
+        .and_then(|u| u.parse().ok())
+        .unwrap_or_else(|| "http://127.0.0.1".parse().expect("a URL"));
+    let vars = Vars::from_pairs(vars.iter().copied());
+    matches!(
+        crate::secret_key::KeySource::from_vars(&vars, database_url, &public_url),
+        Ok(crate::secret_key::KeySource::Missing(_))
+    )
+}
+
 impl ServiceProcess {
     /// Starts `exe` (e.g. `env!("CARGO_BIN_EXE_app-rows")`) with `vars` added to the environment
     /// (`BIND` defaults to `127.0.0.1:0`), and waits for its `listening on` line.
@@ -339,6 +358,12 @@ impl ServiceProcess {
             .env("LOG_FORMAT", "text")
             .stdout(Stdio::piped())
             .stderr(log.reopen().expect("the log file"));
+        // Where a key is required (PostgreSQL, a public PUBLIC_URL) it is the test key; on
+        // SQLite otherwise the service generates one beside the database, as it does on a
+        // developer's machine.
+        if key_required(vars) {
+            command.env("SECRET_KEY", TEST_SECRET_KEY);
+        }
         for (k, v) in vars {
             command.env(k, v);
         }
@@ -381,6 +406,9 @@ impl ServiceProcess {
     ) -> (std::process::ExitStatus, String) {
         let mut command = std::process::Command::new(exe);
         command.args(args);
+        if key_required(vars) {
+            command.env("SECRET_KEY", TEST_SECRET_KEY);
+        }
         for (k, v) in vars {
             command.env(k, v);
         }

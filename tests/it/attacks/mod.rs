@@ -4,6 +4,7 @@
 mod addresses;
 mod client_ip;
 mod credential_races;
+mod database_copy;
 mod email_change_takeover;
 mod mail_settings;
 mod metric_labels;

@@ -81,6 +81,7 @@ async fn the_deletion_hook_removes_everything_of_one_user(backend: Backend) {
         db: server.db.clone(),
         clock: server.clock.clone(),
         vars: Vars::from_pairs([]),
+        keys: server.auth.config().keys.clone(),
     })
     .unwrap();
     let mut tx = server.db.begin().await.unwrap();

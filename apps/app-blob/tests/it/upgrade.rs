@@ -162,6 +162,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
         ("DATABASE_URL", database.url.as_str()),
         ("BIND", "127.0.0.1:0"),
         ("PUBLIC_URL", "http://app.test"),
+        ("SECRET_KEY", auth_skeleton::testing::TEST_SECRET_KEY),
     ]);
     let settings = Settings::from_vars("app-blob", 0, &vars).expect("valid settings");
     let clock = Clock::manual(NOW_MS);

@@ -228,6 +228,7 @@ async fn the_upgrade_fills_the_counter_from_the_stored_rows(backend: Backend) {
         ("DATABASE_URL", database.url.as_str()),
         ("BIND", "127.0.0.1:0"),
         ("PUBLIC_URL", "http://app.test"),
+        ("SECRET_KEY", auth_skeleton::testing::TEST_SECRET_KEY),
     ]);
     let settings = Settings::from_vars("app-rows", 0, &vars).expect("valid settings");
     let db = Db::connect(&database.url).await.unwrap();

@@ -52,7 +52,7 @@ impl Remote for Direct {
 
     async fn pull(&self, since: Option<&str>, limit: u32) -> Option<Response> {
         let since = match since
-            .map(|text| Cursor::decode(text, &self.user_id))
+            .map(|text| Cursor::decode(text, &self.user_id, self.sync.keys()))
             .transpose()
         {
             Ok(since) => since,
@@ -63,7 +63,7 @@ impl Remote for Direct {
                 status: 200,
                 body: json!({
                     "changes": page.changes,
-                    "cursor": page.cursor.encode(&self.user_id),
+                    "cursor": page.cursor.encode(&self.user_id, self.sync.keys()),
                     "has_more": page.has_more,
                     "server_time": self.sync.now_ms(),
                 }),
@@ -206,6 +206,7 @@ impl Fixture {
             db: server.db.clone(),
             clock: server.clock.clone(),
             vars: Vars::from_pairs([]),
+            keys: server.auth.config().keys.clone(),
         })
         .unwrap();
         let direct = Direct {

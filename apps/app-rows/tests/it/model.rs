@@ -530,7 +530,8 @@ impl World {
         let reply = pull(&self.server, &self.users[user].token, &query).await;
         let id = &self.users[user].id;
         let since = since.map(|text| {
-            let c = Cursor::decode(text, id).expect("a cursor the server minted");
+            let c = Cursor::decode(text, id, &self.server.auth.config().keys)
+                .expect("a cursor the server minted");
             (c.seq, c.epoch)
         });
         let model = &self.model.borrow()[user];
@@ -562,7 +563,8 @@ impl World {
                 assert_eq!(reply.body["has_more"], page.has_more, "{what}");
                 assert_eq!(reply.body["server_time"], now, "{what}");
                 let cursor = reply.body["cursor"].as_str().expect("a cursor");
-                let cursor = Cursor::decode(cursor, id).expect("a cursor of this user");
+                let cursor = Cursor::decode(cursor, id, &self.server.auth.config().keys)
+                    .expect("a cursor of this user");
                 assert_eq!((cursor.seq, cursor.epoch), (page.seq, page.epoch), "{what}");
             }
         }

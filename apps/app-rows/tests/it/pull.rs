@@ -115,7 +115,8 @@ async fn a_row_changed_twice_between_pulls_appears_once_in_its_latest_state(back
 async fn malformed_cursors_and_limits_are_400(backend: Backend) {
     let server = start(backend, &[]).await;
     let (token, user_id) = server.signup_bearer("ann@example.com").await;
-    let cursor = |seq, epoch| Cursor { seq, epoch }.encode(&user_id);
+    let keys = server.auth.config().keys.clone();
+    let cursor = |seq, epoch| Cursor { seq, epoch }.encode(&user_id, &keys);
     push(&server, &token, &[row("c", "a", 1, 0, "n", json!({}))]).await;
     let reply = pull(&server, &token, "").await;
     let good = reply.body["cursor"].as_str().unwrap().to_owned();

@@ -20,6 +20,7 @@ fn engine(server: &TestServer, vars: &[(&str, &str)]) -> Engine {
         db: server.db.clone(),
         clock: server.clock.clone(),
         vars: Vars::from_pairs(vars.iter().copied()),
+        keys: server.auth.config().keys.clone(),
     })
     .expect("valid configuration")
 }

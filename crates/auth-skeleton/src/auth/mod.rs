@@ -124,6 +124,7 @@ impl Auth {
             clock.clone(),
             transport,
             config.mail.from.clone(),
+            config.keys.clone(),
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -203,7 +204,8 @@ impl Auth {
         discard_after: i64,
     ) -> Result<(), ApiError> {
         let rendered = template.render(&self.inner.config.app_name);
-        outbox::enqueue(tx, to, &rendered, self.now(), discard_after).await?;
+        let keys = &self.inner.config.keys;
+        outbox::enqueue(tx, keys, to, &rendered, self.now(), discard_after).await?;
         Ok(())
     }
 

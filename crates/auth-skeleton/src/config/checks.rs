@@ -53,14 +53,19 @@ pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError
 ///
 /// `serve` and `migrate` log a warning for each at start and `check-config` prints them, with
 /// the `chmod` that fixes it ([`exposure_warning`]); nothing is changed behind the operator's
-/// back. A secret file the service reads or generates (a key file) belongs in this list too.
-/// Files the service creates itself are private from the start (see
+/// back. The key file beside the database ([`crate::secret_key::KeySource::BesideDatabase`])
+/// is in the list too. Files the service creates itself are private from the start (see
 /// [`crate::private_files`]).
 pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
     let Some(db) = crate::db::sqlite_file(&settings.database_url) else {
         return Vec::new();
     };
     let mut exposed = Vec::new();
+    if let Some(key) = settings.secret_key.file()
+        && let Ok(Some(e)) = private_files::exposure(key)
+    {
+        exposed.push(e);
+    }
     let dir = db.parent().map(|d| match d.as_os_str().is_empty() {
         true => Path::new("."),
         false => d,
@@ -84,7 +89,7 @@ pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
 /// The warning for one of [`exposed_files`]: what is open, and the command that closes it.
 pub fn exposure_warning(exposed: &Exposure) -> String {
     format!(
-        "{exposed}, and it holds password and session hashes; run `{}`",
+        "{exposed}, and it holds password and session hashes or the secret key; run `{}`",
         exposed.fix()
     )
 }

@@ -29,7 +29,12 @@ use super::{ConfigError, Vars};
 pub const FILE_SUFFIX: &str = "_FILE";
 
 /// The variables that can hold secrets, and so can be read from a file with `NAME_FILE`.
-pub const SECRET_VARS: &[&str] = &["DATABASE_URL", "MAIL_TRANSPORT"];
+pub const SECRET_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "MAIL_TRANSPORT",
+    "SECRET_KEY",
+    "SECRET_KEY_PREVIOUS",
+];
 
 /// Reads a TOML configuration file into variables.
 pub fn read_toml(path: &Path) -> Result<Vars, ConfigError> {

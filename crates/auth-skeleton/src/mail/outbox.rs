@@ -6,8 +6,10 @@
 //! message twice at once), sends them, deletes them once delivered, and on failure schedules a
 //! retry with exponential backoff. A message whose link has expired is dropped unsent.
 //!
-//! The outbox holds each message, link included, until it is delivered: that is what makes
-//! delivery survive a crash. Delivered messages are deleted at once.
+//! The outbox holds each message until it is delivered: that is what makes delivery survive a
+//! crash. Delivered messages are deleted at once. The bodies, which carry the links, are sealed
+//! with the service's secret key ([`crate::secret_key`]) bound to their row, so a copy of the
+//! database holds no usable link; a message that no key of the service opens is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use crate::clock::Clock;
 use crate::db::{Db, Tx};
 use crate::mail::Transport;
 use crate::mail::templates::Rendered;
+use crate::secret_key::Keyring;
 use crate::token::new_id;
 use crate::{with_db, with_tx};
 
@@ -34,26 +37,36 @@ const POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Notices (which carry no link) are given up after this long.
 pub const NOTICE_LIFETIME: Duration = Duration::from_secs(48 * 3_600);
 
-/// Writes a message for `recipient` into the outbox inside `tx`; it is dropped unsent after
-/// `discard_after` (Unix ms: the expiry of the link it carries).
+/// What the outbox's sealed bodies are sealed for (see [`Keyring::seal`]).
+const SEAL_PURPOSE: &str = "mail-outbox";
+/// The prefix of a sealed body, which is base64url (no padding) of the sealed bytes. Bodies
+/// without it were enqueued before sealing and are sent as they are.
+const SEALED_PREFIX: &str = "sealed1:";
+
+/// Writes a message for `recipient` into the outbox inside `tx`, its bodies sealed with `keys`;
+/// it is dropped unsent after `discard_after` (Unix ms: the expiry of the link it carries).
 pub async fn enqueue(
     tx: &mut Tx,
+    keys: &Keyring,
     recipient: &str,
     message: &Rendered,
     now: i64,
     discard_after: i64,
 ) -> Result<(), sqlx::Error> {
+    let id = new_id();
+    let text = seal(keys, &id, "text", &message.text);
+    let html = seal(keys, &id, "html", &message.html);
     with_tx!(tx, |conn| {
         sqlx::query(
             "INSERT INTO auth_mail_outbox
                  (id, recipient, subject, body_text, body_html, created_at, next_attempt_at, attempts, discard_after)
              VALUES ($1, $2, $3, $4, $5, $6, $6, 0, $7)",
         )
-        .bind(new_id())
+        .bind(&id)
         .bind(recipient)
         .bind(&message.subject)
-        .bind(&message.text)
-        .bind(&message.html)
+        .bind(&text)
+        .bind(&html)
         .bind(now)
         .bind(discard_after)
         .execute(conn)
@@ -61,6 +74,33 @@ pub async fn enqueue(
         .map(|r| r.rows_affected())
     })?;
     Ok(())
+}
+
+/// `body` sealed for the outbox row `id`, as the column stores it.
+fn seal(keys: &Keyring, id: &str, part: &str, body: &str) -> String {
+    use base64::Engine as _;
+    let sealed = keys.seal(
+        SEAL_PURPOSE,
+        body.as_bytes(),
+        format!("{id}/{part}").as_bytes(),
+    );
+    format!(
+        "{SEALED_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed)
+    )
+}
+
+/// The body of the outbox row `id` as [`seal`] stored it; `None` when no key opens it.
+fn open(keys: &Keyring, id: &str, part: &str, stored: &str) -> Option<String> {
+    use base64::Engine as _;
+    let Some(encoded) = stored.strip_prefix(SEALED_PREFIX) else {
+        return Some(stored.to_owned());
+    };
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let opened = keys.open(SEAL_PURPOSE, &sealed, format!("{id}/{part}").as_bytes())?;
+    String::from_utf8(opened.to_vec()).ok()
 }
 
 #[derive(Debug, FromRow)]
@@ -93,16 +133,24 @@ pub struct Outbox {
     clock: Clock,
     transport: Transport,
     from: Mailbox,
+    keys: Keyring,
     wake: Arc<Notify>,
 }
 
 impl Outbox {
-    pub(crate) fn new(db: Db, clock: Clock, transport: Transport, from: Mailbox) -> Self {
+    pub(crate) fn new(
+        db: Db,
+        clock: Clock,
+        transport: Transport,
+        from: Mailbox,
+        keys: Keyring,
+    ) -> Self {
         Self {
             db,
             clock,
             transport,
             from,
+            keys,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -177,8 +225,18 @@ impl Outbox {
         if claimed != 1 {
             return Ok(());
         }
-        let result = match self.build(&m) {
-            Ok(message) => self.transport.send(message, &m.body_text).await,
+        let (Some(text), Some(html)) = (
+            open(&self.keys, &m.id, "text", &m.body_text),
+            open(&self.keys, &m.id, "html", &m.body_html),
+        ) else {
+            // Sealed with a key this service no longer has (or altered): it can never be sent.
+            self.delete(&m.id).await?;
+            tracing::error!(outbox_id = %m.id, "mail dropped undelivered: no secret key of this service opens it (was SECRET_KEY changed without SECRET_KEY_PREVIOUS?)");
+            report.discarded += 1;
+            return Ok(());
+        };
+        let result = match self.build(&m, text.clone(), html) {
+            Ok(message) => self.transport.send(message, &text).await,
             Err(e) => Err(e),
         };
         match result {
@@ -214,7 +272,7 @@ impl Outbox {
         Ok(())
     }
 
-    fn build(&self, m: &Pending) -> Result<Message, String> {
+    fn build(&self, m: &Pending, text: String, html: String) -> Result<Message, String> {
         let to: Mailbox = m
             .recipient
             .parse()
@@ -223,10 +281,7 @@ impl Outbox {
             .from(self.from.clone())
             .to(to)
             .subject(m.subject.clone())
-            .multipart(MultiPart::alternative_plain_html(
-                m.body_text.clone(),
-                m.body_html.clone(),
-            ))
+            .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| format!("the message could not be built: {e}"))
     }
 

@@ -99,6 +99,50 @@ async fn migrations_are_idempotent_and_tracked_apart_from_the_apps(backend: Back
     db.close().await;
 }
 
+/// A deleted account leaves no trace of its address or its devices in the SQLite file
+/// (`secure_delete`): a copy of the file after the deletion holds neither.
+#[actix_web::test]
+async fn a_deleted_account_is_gone_from_the_sqlite_file() {
+    const MARKER: &str = "zq7marker";
+    let server = start(Backend::Sqlite).await;
+    let email = format!("{MARKER}@example.com");
+    let reply = server
+        .send(server.post(
+            "/v1/auth/signup",
+            &serde_json::json!({"email": email, "password": TEST_PASSWORD, "session": "bearer",
+                                "device_name": format!("{MARKER}-phone")}),
+        ))
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let token = reply.body["token"].as_str().unwrap().to_owned();
+    // Another account keeps the pages in use, as on a real service.
+    bearer(&server, "bob@example.com").await;
+    let reply = server
+        .send(
+            server
+                .request(reqwest::Method::DELETE, "/v1/auth/account")
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "password": TEST_PASSWORD })),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    // The pages go back from the WAL into the database file.
+    with_db!(write server.db, |pool| {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .unwrap();
+    let file = auth_skeleton::db::sqlite_file(&server.database.url).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+        "the deleted account is still in {}",
+        file.display()
+    );
+}
+
 auth_skeleton::both_backends!(
     no_token_or_password_is_stored_in_the_clear,
     a_database_belongs_to_the_app_that_created_it,
