@@ -49,6 +49,9 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR%2)
 SVC_PID=
 service_env() { # DATABASE_URL DATA PORT
     export DATABASE_URL="$1" BIND="127.0.0.1:$3" MAIL_TRANSPORT="file:$2/mail" COOKIE_SECURE=false
+    # A key kept outside the database (required with PostgreSQL), fresh for each run.
+    SECRET_KEY=$(head -c 32 /dev/urandom | base64)
+    export SECRET_KEY
     local name
     for name in SIGNUP_IP LOGIN_IP LOGIN_EMAIL FORGOT_IP FORGOT_EMAIL VERIFY_USER EMAIL_CHANGE_USER \
         PASSWORD_USER PUSH_USER SAVE_USER; do
@@ -84,14 +87,27 @@ wrk_run() {
     [ "$errors" = 0 ] || log "warning: $errors failed requests in $3 $4"
     sed -E "s/.*$1=([0-9.]+).*/\1/" <<<"$line"
 }
+# login_run URL CONNS BODY RETRY [SECS]: prints the BENCH line of overload.lua, logins with the
+# body in the file BODY on CONNS connections (one thread each); RETRY=1 waits Retry-After after
+# a 503.
+login_run() {
+    local line
+    line=$(BENCH_BODY=$3 BENCH_RETRY=$4 taskset -c "$LOAD_CPU" wrk -t"$2" -c"$2" -d"${5:-$SECS}s" \
+        --timeout 10s -s "$BENCH_WRK/overload.lua" "$1" | grep '^BENCH ')
+    local errors=${line##*errors=}
+    [ "$errors" = 0 ] || log "warning: $errors failed requests in overload.lua $3"
+    echo "$line"
+}
+field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; } # field NAME BENCH-LINE
 floor() { taskset -c "$SVC_CPU" "$BENCH" "$@"; }
 in_unit() { awk -v v="$1" -v k="$2" 'BEGIN {printf "%.1f", v * k}'; }
 
 has() { [[ " $APPS " == *" $1 "* ]]; }
-declare -A A B
+declare -A A B I
 add() { A[$1]="${A[$1]:-} $2"; B[$1]="${B[$1]:-} $3"; }
+info() { I[$1]="${I[$1]:-} $2"; } # a figure reported under the table, not as a ratio
 
-# --- app-rows: sessions, login, starvation, push, pull ---------------------------------------
+# --- app-rows: sessions, login, starvation, overload, push, pull -----------------------------
 bench_rows() { # DATABASE_URL DATA
     local url=http://127.0.0.1:18080 data=$2 dir=$2/files
     service_env "$1" "$data" 18080
@@ -100,6 +116,13 @@ bench_rows() { # DATABASE_URL DATA
     log "app-rows: signing up and opening 1,000 sessions"
     taskset -c "$LOAD_CPU" "$BENCH" setup-rows --url "$url" --dir "$dir"
     local tokens=$dir/tokens.txt
+    # Another account for the legitimate logins under a flood, and the flood's wrong password.
+    echo '{"email":"legit@bench.example","password":"real-user-password-1618","session":"bearer"}' \
+        >"$dir/legit.json"
+    curl -fs -o /dev/null -H 'Content-Type: application/json' -d @"$dir/legit.json" "$url/v1/auth/signup" ||
+        { log "could not sign up legit@bench.example"; exit 1; }
+    echo '{"email":"login@bench.example","password":"not-the-password-0000","session":"bearer"}' \
+        >"$dir/flood.json"
 
     log "app-rows: warm-up"
     BENCH_PATH=/v1/auth/me BENCH_TOKENS=$tokens wrk_run rps 32 get.lua "$url" 2 >/dev/null
@@ -121,6 +144,28 @@ bench_rows() { # DATABASE_URL DATA
         flooded=$(BENCH_PATH=/v1/auth/me BENCH_TOKENS=$tokens wrk_run p99_us 4 get.lua "$url")
         wait "$flood"
         add starvation "$flooded" "$quiet"
+
+        # Legitimate logins (another account, one connection, waiting Retry-After after a 503)
+        # alone, then under 256 connections flooding wrong passwords: the p99 of their answers.
+        local legit_quiet legit_flooded flood_line
+        legit_quiet=$(login_run "$url" 1 "$dir/legit.json" 1)
+        login_run "$url" 256 "$dir/flood.json" 0 "$((SECS + 2))" >"$dir/flood.out" &
+        flood=$!
+        sleep 1
+        legit_flooded=$(login_run "$url" 1 "$dir/legit.json" 1)
+        wait "$flood"
+        flood_line=$(cat "$dir/flood.out")
+        add overload "$(in_unit "$(field answer_p99_us "$legit_flooded")" 0.001)" \
+            "$(in_unit "$(field answer_p99_us "$legit_quiet")" 0.001)"
+        info legit_ok "$(field ok "$legit_flooded")"
+        info legit_503 "$(field refused "$legit_flooded")"
+        info legit_503_ms "$(in_unit "$(field refused_p99_us "$legit_flooded")" 0.001)"
+        info legit_ok_ms "$(in_unit "$(field ok_p99_us "$legit_flooded")" 0.001)"
+        info flood_ok "$(field ok "$flood_line")"
+        info flood_503 "$(field refused "$flood_line")"
+        info flood_checks "$(field ok_rps "$flood_line")"
+        info flood_max_ms "$(in_unit "$(field max_us "$flood_line")" 0.001)"
+        info quiet_logins "$(field ok_rps "$legit_quiet")"
 
         local batch
         for batch in 100 1000; do
@@ -187,6 +232,23 @@ row() { # KEY LABEL UNIT TARGET(>=x or <=x, or - for information)
     }'
 }
 
+sum() { tr ' ' '\n' | awk '{s += $1} END {print s + 0}'; }
+pct() { awk -v a="$(sum <<<"$1")" -v b="$(sum <<<"$2")" 'BEGIN {printf "%.2f", (a + b) ? 100 * b / (a + b) : 0}'; }
+overload_note() { # the 503 shares of the overload row, over all its rounds
+    local signed_in=" none of them signed in" slowest
+    slowest=$(tr ' ' '\n' <<<"${I[legit_ok_ms]}" | sort -g | tail -1)
+    [ "$(sum <<<"${I[legit_ok]}")" = 0 ] ||
+        signed_in=" $(sum <<<"${I[legit_ok]}") signed in (the slowest round's p99 of those: $slowest ms)"
+    echo
+    echo "Login flood of 256 connections, over all rounds: $(pct "${I[legit_ok]}" "${I[legit_503]}")% of the" \
+        "$(($(sum <<<"${I[legit_ok]}") + $(sum <<<"${I[legit_503]}"))) legit logins answered \`503\`" \
+        "(p99 per round:${I[legit_503_ms]} ms) and$signed_in;" \
+        "$(pct "${I[flood_ok]}" "${I[flood_503]}")% of the flood's $(sum <<<"${I[flood_ok]}${I[flood_503]}")" \
+        "logins answered \`503\`; it had $(median <<<"${I[flood_checks]}") passwords checked per second" \
+        "(median; the legit client alone: $(median <<<"${I[quiet_logins]}") logins/s) and its slowest" \
+        "answer per round took${I[flood_max_ms]} ms."
+}
+
 report() { # TITLE
     {
         echo "#### $1"
@@ -196,6 +258,7 @@ report() { # TITLE
         row session "session check (\`GET /v1/auth/me\` vs \`GET /healthz\`, c=32)" "req/s" ">=0.6"
         row login "login (c=4 vs argon2id verifications, 4 threads)" "/s" ">=0.85"
         row starvation "no starvation (p99 of /me, c=4, with vs without a login flood)" "µs" "<=5"
+        row overload "legit login under a 256-connection login flood (p99 of its answers, 200 or 503, c=1, with vs without the flood)" "ms" "<=10"
         row push100 "rows push, 100-row batches" "rows/s" ">=0.4"
         row push1000 "rows push, 1000-row batches" "rows/s" ">=0.4"
         row pull "rows pull, pages of 1000" "rows/s" ">=0.5"
@@ -206,6 +269,7 @@ report() { # TITLE
         has rows && echo "Peak RSS of app-rows: idle $RSS_IDLE MiB, after the login floods $RSS_FLOOD MiB" \
             "(hashing permits: 1 on one core). Cold start to \`/readyz\` on the existing database: ${COLD} ms" \
             "(median of 5)."
+        has rows && overload_note
         echo
     } | tee -a "$OUT"
 }
@@ -219,7 +283,7 @@ report() { # TITLE
 } | tee "$OUT"
 
 for backend in $BACKENDS; do
-    A=() B=()
+    A=() B=() I=()
     data=$(mktemp -d /tmp/bench-data.XXXXXX)
     case $backend in
     sqlite)
