@@ -337,6 +337,32 @@ async fn a_secret_key_is_required_with_postgres_or_a_public_url() {
         out.contains("generated into") && out.contains("rows.db.secret-key"),
         "{out}"
     );
+    // A damaged key file fails the check as it would fail `serve`.
+    std::fs::write(dir.path().join("rows.db.secret-key"), "abcd").unwrap();
+    let (code, out) = check(&[("DATABASE_URL", &url)]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("SECRET_KEY") && out.contains("32"), "{out}");
+
+    // A key file others can read is warned about, with the command that closes it.
+    let key_file = dir.path().join("secret-key");
+    std::fs::write(&key_file, format!("{}\n", key.as_str())).unwrap();
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let key_path = key_file.to_str().unwrap();
+    let (code, out) = check(&[
+        ("DATABASE_URL", &postgres.url),
+        ("SECRET_KEY_FILE", key_path),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("read from {key_path}")), "{out}");
+    assert!(
+        out.contains("warning") && out.contains(key_path) && out.contains("chmod"),
+        "{out}"
+    );
+    assert!(!out.contains(key.as_str()), "{out}");
 }
 
 #[test]

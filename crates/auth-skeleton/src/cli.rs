@@ -359,8 +359,16 @@ where
     };
     println!("MAIL_TRANSPORT={transport}");
     let secret_key = match &settings.secret_key {
-        KeySource::Given(_) => "***".to_owned(),
+        KeySource::Given { file: None, .. } => "***".to_owned(),
+        KeySource::Given {
+            file: Some(path), ..
+        } => format!("*** (read from {})", path.display()),
         KeySource::BesideDatabase { path, .. } if path.exists() => {
+            // What `serve` would read: a damaged file fails here too.
+            settings
+                .secret_key
+                .load()
+                .map_err(|e| format!("configuration error: {e}"))?;
             format!("(read from {})", path.display())
         }
         KeySource::BesideDatabase { path, .. } => {

@@ -32,6 +32,10 @@ pub enum Limit {
     LoginIp,
     /// Login attempts per normalised email (`RATE_LIMIT_LOGIN_EMAIL`).
     LoginEmail,
+    /// Login attempts that present a device token, per account (`RATE_LIMIT_LOGIN_DEVICE_USER`):
+    /// whoever once held the password and kept device tokens gets few guesses from all of them
+    /// together, not five from each.
+    LoginDeviceUser,
     /// Password-reset requests per client IP (`RATE_LIMIT_FORGOT_IP`).
     ForgotIp,
     /// Password-reset requests per normalised email (`RATE_LIMIT_FORGOT_EMAIL`).
@@ -51,10 +55,11 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit.
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::SignupIp,
         Limit::LoginIp,
         Limit::LoginEmail,
+        Limit::LoginDeviceUser,
         Limit::ForgotIp,
         Limit::ForgotEmail,
         Limit::VerifyUser,
@@ -70,6 +75,7 @@ impl Limit {
             Limit::SignupIp => "SIGNUP_IP",
             Limit::LoginIp => "LOGIN_IP",
             Limit::LoginEmail => "LOGIN_EMAIL",
+            Limit::LoginDeviceUser => "LOGIN_DEVICE_USER",
             Limit::ForgotIp => "FORGOT_IP",
             Limit::ForgotEmail => "FORGOT_EMAIL",
             Limit::VerifyUser => "VERIFY_USER",
@@ -87,6 +93,8 @@ impl Limit {
             // per IP and 10 per account in any 10 minutes (17 + 17/6 <= 20, 8 + 8/6 <= 10).
             Limit::LoginIp => "17/hour",
             Limit::LoginEmail => "8/hour",
+            // A device signs in rarely (sessions last weeks); an attacker's kept tokens share it.
+            Limit::LoginDeviceUser => "10/hour",
             Limit::SignupIp => "20/hour",
             // Every mail-sending route is strictly limited: at most 5 reset mails per address
             // in an hour (2 + 2 refills), a few per IP and per user.

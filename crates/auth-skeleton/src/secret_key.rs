@@ -49,6 +49,13 @@ impl SecretKey {
             .iter()
             .find_map(|engine| engine.decode(text).ok())
             .ok_or("is not base64; generate a key with `head -c 32 /dev/urandom | base64`")?;
+        if bytes.windows(2).all(|w| w[0] == w[1]) {
+            return Err(
+                "is one byte repeated, a placeholder rather than a key; generate one \
+                 with `head -c 32 /dev/urandom | base64`"
+                    .to_owned(),
+            );
+        }
         if bytes.len() < MIN_KEY_BYTES {
             return Err(format!(
                 "has {} bytes; a key needs at least {MIN_KEY_BYTES} random bytes \
@@ -181,7 +188,12 @@ fn mac(key: &SecretKey, purpose: &str, data: &[u8]) -> Hmac<Sha256> {
 #[derive(Debug, Clone)]
 pub enum KeySource {
     /// `SECRET_KEY` (or `SECRET_KEY_FILE`), and `SECRET_KEY_PREVIOUS` if set.
-    Given(Keyring),
+    Given {
+        /// The keys.
+        keys: Keyring,
+        /// `SECRET_KEY_FILE`, when the key was read from it.
+        file: Option<PathBuf>,
+    },
     /// No key given, on SQLite: generated once into this file beside the database, then read
     /// from it.
     BesideDatabase {
@@ -211,7 +223,10 @@ impl KeySource {
         if let Some(current) =
             vars.parse_or("SECRET_KEY", None, |s| SecretKey::parse(s).map(Some))?
         {
-            return Ok(Self::Given(Keyring::new(current, previous)));
+            return Ok(Self::Given {
+                keys: Keyring::new(current, previous),
+                file: vars.get("SECRET_KEY_FILE").map(PathBuf::from),
+            });
         }
         let sqlite = crate::db::sqlite_file(database_url);
         let why = if !crate::config::is_loopback(public_url) {
@@ -235,10 +250,12 @@ impl KeySource {
         })
     }
 
-    /// The key file this source reads or creates, if any.
+    /// The key file this source reads or creates, if any: `SECRET_KEY_FILE` or the file beside
+    /// the database.
     pub fn file(&self) -> Option<&Path> {
         match self {
             Self::BesideDatabase { path, .. } => Some(path),
+            Self::Given { file, .. } => file.as_deref(),
             _ => None,
         }
     }
@@ -247,7 +264,7 @@ impl KeySource {
     /// the first time), or an error that says what to set.
     pub fn load(&self) -> Result<Keyring, ConfigError> {
         match self {
-            Self::Given(keys) => Ok(keys.clone()),
+            Self::Given { keys, .. } => Ok(keys.clone()),
             Self::Ephemeral => Ok(Keyring::ephemeral()),
             Self::Missing(why) => Err(ConfigError::new("SECRET_KEY", why.clone())),
             Self::BesideDatabase { path, previous } => {
@@ -357,6 +374,10 @@ mod tests {
         assert_eq!(*SecretKey::parse(&url_safe).unwrap().0, *key.0);
         assert!(SecretKey::parse(&STANDARD.encode([7u8; 31])).is_err());
         assert!(SecretKey::parse("not base64!").is_err());
+        assert!(
+            SecretKey::parse(&STANDARD.encode([0u8; 32])).is_err(),
+            "a placeholder"
+        );
         assert_eq!(format!("{key:?}"), "SecretKey(***)");
         assert!(!format!("{:?}", Keyring::new(key, None)).contains(text.as_str()));
     }
@@ -389,7 +410,7 @@ mod tests {
                 "postgres://db/app",
                 "https://play.example.com"
             ),
-            KeySource::Given(_)
+            KeySource::Given { file: None, .. }
         ));
         match source(&[], "sqlite://data/app.db", local) {
             KeySource::BesideDatabase { path, .. } => {

@@ -491,19 +491,16 @@ pub async fn renew_device_token(
     Ok(done == 1)
 }
 
-/// Keeps the `keep` device tokens of a user that were used last (they expire last), inside `tx`.
-pub async fn trim_device_tokens(tx: &mut Tx, user_id: &str, keep: i64) -> Result<u64, sqlx::Error> {
+/// How many live (unexpired) device tokens a user has, inside `tx`.
+pub async fn count_device_tokens(tx: &mut Tx, user_id: &str, now: i64) -> Result<i64, sqlx::Error> {
     with_tx!(tx, |conn| {
-        sqlx::query(
-            "DELETE FROM auth_device_tokens WHERE user_id = $1 AND id NOT IN (
-                 SELECT id FROM auth_device_tokens WHERE user_id = $1
-                 ORDER BY expires_at DESC, id LIMIT $2)",
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM auth_device_tokens WHERE user_id = $1 AND expires_at > $2",
         )
         .bind(user_id)
-        .bind(keep)
-        .execute(conn)
+        .bind(now)
+        .fetch_one(conn)
         .await
-        .map(|r| r.rows_affected())
     })
 }
 

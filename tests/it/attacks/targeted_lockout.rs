@@ -132,7 +132,16 @@ async fn the_owners_devices_get_past_an_attackers_lockout(backend: Backend) {
 }
 
 async fn a_stolen_device_token_buys_only_a_few_guesses(backend: Backend) {
-    let svc = MailedService::start(backend, &[("RATE_LIMIT_LOGIN_IP", "off")]).await;
+    // Each token's own count is what this is about; the account's budget for all of its tokens
+    // together has a test of its own below.
+    let svc = MailedService::start(
+        backend,
+        &[
+            ("RATE_LIMIT_LOGIN_IP", "off"),
+            ("RATE_LIMIT_LOGIN_DEVICE_USER", "off"),
+        ],
+    )
+    .await;
     let base = svc.base();
     signup(base, OWNER).await;
     let stolen = device_token(&login(base, OWNER, TEST_PASSWORD).await);
@@ -179,7 +188,80 @@ async fn a_stolen_device_token_buys_only_a_few_guesses(backend: Backend) {
     }
 }
 
+/// Whoever once held the password (a sign-up before the owner came, a stolen password) signs
+/// in again and again to keep device tokens for later. The pile pushes out none of the owner's
+/// devices, and after the owner's reset all of it together buys the few guesses of
+/// `RATE_LIMIT_LOGIN_DEVICE_USER`, not five per token.
+async fn a_pile_of_kept_device_tokens_buys_few_guesses(backend: Backend) {
+    let mut svc = MailedService::start(
+        backend,
+        &[
+            ("RATE_LIMIT_LOGIN_IP", "off"),
+            ("RATE_LIMIT_LOGIN_EMAIL", "off"),
+        ],
+    )
+    .await;
+    signup(svc.base(), OWNER).await;
+    let phone = device_token(&login(svc.base(), OWNER, TEST_PASSWORD).await);
+    let mut pile = Vec::new();
+    for _ in 0..30 {
+        let reply = login(svc.base(), OWNER, TEST_PASSWORD).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        pile.extend(reply.body["device_token"].as_str().map(str::to_owned));
+    }
+    // The sign-up's and the phone's, then the pile up to the account's 20.
+    assert_eq!(pile.len(), 18, "the account keeps at most 20 device tokens");
+
+    // The same database with the default login limits (they live in memory).
+    let vars: Vec<(&str, String)> = svc
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| *k != "RATE_LIMIT_LOGIN_EMAIL")
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    svc.service =
+        auth_skeleton::testing::ServiceProcess::start(&system_tests::binary("app-rows"), &pairs);
+    let base = svc.base().to_owned();
+    let reset = svc.reset_link(OWNER, 1).await;
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/password/reset",
+        None,
+        Some(json!({"token": reset, "new_password": NEW_PASSWORD})),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    lock_out(&base).await;
+    let again = login_with_device(&base, OWNER, NEW_PASSWORD, &phone).await;
+    assert_eq!(
+        again.status, 200,
+        "the phone's token was not pushed out: {}",
+        again.body
+    );
+
+    let mut checked = 0;
+    for (n, token) in pile.iter().enumerate() {
+        for guess in 0..6 {
+            let reply =
+                login_with_device(&base, OWNER, &format!("pile-guess-{n}-{guess}"), token).await;
+            match (reply.status, reply.code()) {
+                (401, "invalid_credentials") => checked += 1,
+                (429, "rate_limited") => {}
+                other => panic!("{other:?} {}", reply.body),
+            }
+        }
+    }
+    assert!(
+        checked <= 10,
+        "{checked} guesses were checked with {} kept tokens",
+        pile.len()
+    );
+}
+
 auth_skeleton::both_backends!(
     the_owners_devices_get_past_an_attackers_lockout,
     a_stolen_device_token_buys_only_a_few_guesses,
+    a_pile_of_kept_device_tokens_buys_few_guesses,
 );

@@ -6,14 +6,17 @@
 //!
 //! A token is `ID.SECRET` like a session token (only a SHA-256 of the secret is stored). Every
 //! successful sign-in hands one out: the presented one again (its failures back to zero) or a
-//! new one. Credential events leave them alone: after taking the account back with a reset, its
-//! owner's phone must still get past an attacker's lockout.
+//! new one, while the account keeps fewer than [`MAX_PER_ACCOUNT`]. Credential events leave
+//! them alone: after taking the account back with a reset, its owner's phone must still get
+//! past an attacker's lockout. Whoever held the password before and kept tokens is bounded by
+//! `RATE_LIMIT_LOGIN_DEVICE_USER`, shared by all of the account's tokens, and by the cap.
 
 use std::time::Duration;
 
 use super::Auth;
 use crate::db::Tx;
 use crate::error::ApiError;
+use crate::rate_limit::Limit;
 use crate::store::{self, DeviceTokenRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken};
 
@@ -21,8 +24,10 @@ use crate::token::{NewSessionToken, PresentedToken};
 pub const LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 /// Failed logins a device token survives; past them it is like no token at all.
 pub const MAX_FAILURES: i64 = 5;
-/// The device tokens one account keeps; older ones (by last use) go first.
-const MAX_PER_ACCOUNT: i64 = 100;
+/// The device tokens one account keeps. When it has as many, a sign-in from yet another device
+/// gets none: evicting the least recently used would let whoever once held the password push
+/// out its owner's phone by signing in often.
+pub const MAX_PER_ACCOUNT: i64 = 20;
 
 /// A presented device token that names the account being signed in to, with one attempt
 /// counted against it.
@@ -53,6 +58,12 @@ impl Auth {
         if !parsed.matches(&row.secret_hash) || row.user_id != user.id {
             return Ok(None);
         }
+        // All of an account's device tokens share one budget: each token's own count bounds a
+        // stolen token, this bounds a pile of them.
+        // Past it, the login is one like any other, under the address's limit.
+        if self.check_limit(Limit::LoginDeviceUser, &user.id).is_err() {
+            return Ok(None);
+        }
         let reserved =
             store::reserve_device_attempt(self.db(), &row.id, MAX_FAILURES, self.now()).await?;
         Ok(reserved.then(|| Reserved {
@@ -69,21 +80,24 @@ impl Auth {
     }
 
     /// The device token to hand out after signing `user_id` in, inside `tx`: the reserved one,
-    /// renewed, or a new one.
+    /// renewed, or a new one, unless the account already keeps [`MAX_PER_ACCOUNT`].
     pub(super) async fn issue_device_token(
         &self,
         tx: &mut Tx,
         user_id: &str,
         reserved: Option<Reserved>,
         now: i64,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Option<String>, ApiError> {
         let expires_at = now.saturating_add(LIFETIME.as_millis() as i64);
         // A reserved token may have been purged meanwhile (it had reached its failures): then a
         // new one.
         if let Some(reserved) = reserved
             && store::renew_device_token(tx, &reserved.id, expires_at).await?
         {
-            return Ok(reserved.token);
+            return Ok(Some(reserved.token));
+        }
+        if store::count_device_tokens(tx, user_id, now).await? >= MAX_PER_ACCOUNT {
+            return Ok(None);
         }
         let minted = NewSessionToken::generate();
         let row = DeviceTokenRow {
@@ -94,7 +108,6 @@ impl Auth {
             expires_at,
         };
         store::insert_device_token(tx, &row, now).await?;
-        store::trim_device_tokens(tx, user_id, MAX_PER_ACCOUNT).await?;
-        Ok(minted.token)
+        Ok(Some(minted.token))
     }
 }

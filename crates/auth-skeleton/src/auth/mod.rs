@@ -8,6 +8,7 @@
 mod device_tokens;
 pub use device_tokens::{
     LIFETIME as DEVICE_TOKEN_LIFETIME, MAX_FAILURES as DEVICE_TOKEN_MAX_FAILURES,
+    MAX_PER_ACCOUNT as DEVICE_TOKENS_PER_ACCOUNT,
 };
 mod email_change;
 mod recovery;
@@ -66,8 +67,9 @@ pub struct SignedIn {
     /// The session token, `ID.SECRET`; shown to the client once.
     pub token: String,
     /// The device token to present at this device's next login (see
-    /// `docs/adr/0014-device-tokens.md`).
-    pub device_token: String,
+    /// `docs/adr/0014-device-tokens.md`); `None` when the account already keeps as many as it
+    /// may.
+    pub device_token: Option<String>,
 }
 
 /// A request's verified identity.
@@ -428,7 +430,7 @@ impl Auth {
         tx: &mut crate::db::Tx,
         user: &UserRow,
         device_name: Option<String>,
-        device_token: String,
+        device_token: Option<String>,
         now: i64,
     ) -> Result<SignedIn, ApiError> {
         let token = NewSessionToken::generate();

@@ -53,19 +53,19 @@ pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError
 ///
 /// `serve` and `migrate` log a warning for each at start and `check-config` prints them, with
 /// the `chmod` that fixes it ([`exposure_warning`]); nothing is changed behind the operator's
-/// back. The key file beside the database ([`crate::secret_key::KeySource::BesideDatabase`])
-/// is in the list too. Files the service creates itself are private from the start (see
+/// back. The key's file (`SECRET_KEY_FILE`, or the one generated beside the database) is in the
+/// list too, on every backend. Files the service creates itself are private from the start (see
 /// [`crate::private_files`]).
 pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
-    let Some(db) = crate::db::sqlite_file(&settings.database_url) else {
-        return Vec::new();
-    };
     let mut exposed = Vec::new();
     if let Some(key) = settings.secret_key.file()
         && let Ok(Some(e)) = private_files::exposure(key)
     {
         exposed.push(e);
     }
+    let Some(db) = crate::db::sqlite_file(&settings.database_url) else {
+        return exposed;
+    };
     let dir = db.parent().map(|d| match d.as_os_str().is_empty() {
         true => Path::new("."),
         false => d,

@@ -133,16 +133,24 @@ fn signed_in_response(
     transport: SessionTransport,
 ) -> HttpResponse {
     match transport {
-        SessionTransport::Bearer => builder.json(json!({
-            "user": signed_in.user,
-            "session": signed_in.session,
-            "token": signed_in.token,
-            "device_token": signed_in.device_token,
-        })),
-        SessionTransport::Cookie => builder
-            .cookie(session_cookie(auth.config(), &signed_in.token))
-            .cookie(device_cookie(auth.config(), &signed_in.device_token))
-            .json(json!({"user": signed_in.user, "session": signed_in.session})),
+        SessionTransport::Bearer => {
+            let mut body = json!({
+                "user": signed_in.user,
+                "session": signed_in.session,
+                "token": signed_in.token,
+            });
+            if let Some(device_token) = signed_in.device_token {
+                body["device_token"] = device_token.into();
+            }
+            builder.json(body)
+        }
+        SessionTransport::Cookie => {
+            builder.cookie(session_cookie(auth.config(), &signed_in.token));
+            if let Some(device_token) = &signed_in.device_token {
+                builder.cookie(device_cookie(auth.config(), device_token));
+            }
+            builder.json(json!({"user": signed_in.user, "session": signed_in.session}))
+        }
     }
 }
 
