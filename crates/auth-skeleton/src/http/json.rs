@@ -64,7 +64,7 @@ pub async fn read_limited(payload: &mut Payload, limit: usize) -> Result<BytesMu
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let Object(value) = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| ApiError::InvalidRequest(describe(&e)))?;
+        .map_err(|e| ApiError::InvalidRequest(describe(&e, body)))?;
     de.end()
         .map_err(|_| ApiError::InvalidRequest(NOT_JSON.to_owned()))?;
     Ok(value)
@@ -120,10 +120,17 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
 
 const NOT_JSON: &str = "the body must be a JSON object";
 
-fn describe(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+fn describe(err: &serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> String {
     let inner = err.inner();
+    let path = err.path().to_string();
     if inner.is_syntax() || inner.is_eof() {
-        return NOT_JSON.to_owned();
+        // serde_json reports some wrong types as syntax (`null` where an enum is expected):
+        // when the body itself is JSON, the field is what is wrong.
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+        return match is_json && path != "." {
+            true => format!("{path}: invalid type or value"),
+            false => NOT_JSON.to_owned(),
+        };
     }
     let message = inner.to_string();
     // serde_json appends " at line L column C"; drop it.
@@ -141,7 +148,6 @@ fn describe(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
     } else {
         message.to_owned()
     };
-    let path = err.path().to_string();
     if path == "." || safe.starts_with("missing field") {
         safe
     } else {
@@ -160,6 +166,16 @@ mod tests {
         email: String,
         password: String,
         count: Option<u32>,
+        #[serde(default)]
+        kind: Kind,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        #[default]
+        Cookie,
+        Bearer,
     }
 
     fn detail(body: &str) -> String {
@@ -181,6 +197,15 @@ mod tests {
             "{d}"
         );
         assert_eq!(detail("not json"), "the body must be a JSON object");
+        assert_eq!(
+            detail(r#"{"email":"a@b.c","password":"x","kind":null}"#),
+            "kind: invalid type or value",
+            "a null where an enum goes names the field"
+        );
+        assert_eq!(
+            detail(r#"{"email":"a@b.c","kind":"#),
+            "the body must be a JSON object"
+        );
         assert_eq!(detail(""), "the body must be a JSON object");
         assert_eq!(
             detail(r#"{"email":"a","password":"b"} trailing"#),
