@@ -11,4 +11,5 @@ mod mail_outage;
 mod permissions;
 mod processes;
 mod request_log;
+mod schemathesis;
 mod upgrade;

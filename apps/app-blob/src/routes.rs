@@ -138,7 +138,7 @@ async fn get_limits(saves: web::Data<Saves>) -> HttpResponse {
 
 /// Download the save.
 #[utoipa::path(get, path = "/v1/save", tag = "save", operation_id = "save_get",
-    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
+    params(("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The save's bytes", content_type = "application/octet-stream",
@@ -168,7 +168,7 @@ async fn get_save(
 
 /// The save's ETag and size without its bytes: a GET's status and headers, from the meta alone.
 #[utoipa::path(head, path = "/v1/save", tag = "save", operation_id = "save_head",
-    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
+    params(("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "There is a save; none of its bytes is read or sent",
@@ -224,10 +224,10 @@ async fn get_meta(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpRespon
 #[utoipa::path(put, path = "/v1/save", tag = "save", operation_id = "save_put",
     request_body(content_type = "application/octet-stream", description = "The save's bytes, at most `MAX_SAVE_BYTES`"),
     params(
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The current ETag, to replace the save"),
-        ("If-None-Match" = Option<String>, Header, nullable = false, description = "`*`, to create the save"),
+        ("If-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "The current ETag, to replace the save"),
+        ("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "`*`, to create the save"),
         ("Content-Digest" = Option<String>, Header, nullable = false, description = "`sha-256=:<base64>:` (RFC 9530); the bytes must hash to it"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Repeating the same PUT with this key within 24 hours returns the original success"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]*[!-~][ -~]*$", max_length = 255, nullable = false, description = "Repeating the same PUT with this key within 24 hours returns the original success"),
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
@@ -289,8 +289,8 @@ async fn put_save(
 /// Delete the save; its last version stays in the history.
 #[utoipa::path(delete, path = "/v1/save", tag = "save", operation_id = "save_delete",
     params(
-        ("If-Match" = String, Header, description = "The current ETag"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "Repeating the same DELETE with this key within 24 hours returns the original 204"),
+        ("If-Match" = String, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", description = "The current ETag"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[ -~]*[!-~][ -~]*$", max_length = 255, nullable = false, description = "Repeating the same DELETE with this key within 24 hours returns the original 204"),
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(

@@ -34,13 +34,20 @@ pub struct WireChange {
     #[schema(pattern = "^[a-z0-9_]{1,64}$", example = "notes")]
     collection: String,
     /// The row's id within its collection: 1-128 characters, no control character.
-    #[schema(min_length = 1, max_length = 128, example = "n1")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$",
+        example = "n1"
+    )]
     id: String,
     /// The writer's hybrid logical clock: milliseconds since the Unix epoch, at most 2^53-1.
     #[schema(maximum = 9_007_199_254_740_991_u64, example = 1_764_307_021_123_u64)]
+    #[serde(deserialize_with = "whole_number")]
     ts: u64,
     /// The writer's hybrid logical clock: the counter within `ts`, at most 2^31-1.
     #[schema(maximum = 2_147_483_647)]
+    #[serde(deserialize_with = "whole_number")]
     counter: u64,
     /// The writing device's id: 1-64 characters of `[A-Za-z0-9._:-]`.
     #[schema(pattern = "^[A-Za-z0-9._:-]{1,64}$", example = "device-a")]
@@ -55,6 +62,40 @@ pub struct WireChange {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     data: Option<Box<RawValue>>,
+}
+
+/// An integer as JSON Schema counts them: `328` or `328.0` (a number without a fraction), up to
+/// 2^53, where every integer is still exact as a float. The ranges of `ts` and `counter` are
+/// checked afterwards.
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    struct WholeNumber;
+
+    impl serde::de::Visitor<'_> for WholeNumber {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            if v.fract() == 0.0 && (0.0..=EXACT).contains(&v) {
+                Ok(v as u64)
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    deserializer.deserialize_any(WholeNumber)
 }
 
 /// A well-formed change.
@@ -422,6 +463,34 @@ mod tests {
                 field,
                 "{change}"
             );
+        }
+    }
+
+    /// JSON Schema counts `5.0` as an integer, so the document's schema allows it: the server
+    /// takes it as 5.
+    #[test]
+    fn whole_numbers_written_with_a_fraction_point_are_integers() {
+        let change = one(with("ts", json!(5.0))).unwrap();
+        assert_eq!(change.version.ts, 5);
+        let change = one(with("counter", json!(2.0))).unwrap();
+        assert_eq!(change.version.counter, 2);
+        for (field, value) in [
+            ("ts", json!(1.5)),
+            ("ts", json!(-1)),
+            ("ts", json!(1e300)),
+            ("counter", json!(0.25)),
+        ] {
+            let body = json!({ "changes": [with(field, value.clone())] }).to_string();
+            match auth_skeleton::http::json::parse::<PushRequest>(body.as_bytes()) {
+                Err(auth_skeleton::ApiError::InvalidRequest(detail)) => {
+                    assert!(detail.contains(field), "{value}: {detail}");
+                    assert!(
+                        !detail.contains(&value.to_string()),
+                        "echoes the value: {detail}"
+                    );
+                }
+                other => panic!("{value}: {other:?}"),
+            }
         }
     }
 

@@ -57,9 +57,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, sync: Sync) {
         PullResponse,
         Row,
     )),
-    tags((name = "rows", description = "Row-level last-write-wins sync with tombstones"))
+    tags((name = "rows", description = "Row-level last-write-wins sync with tombstones")),
+    modifiers(&DataMatchesDeleted)
 )]
 pub struct ApiDoc;
+
+/// States in the schema what the server checks: a change carries an object as `data` unless it
+/// is a tombstone, and a tombstone carries none (`null` or absent). A generator reading the
+/// document then never sends what the server must refuse.
+struct DataMatchesDeleted;
+
+impl utoipa::Modify for DataMatchesDeleted {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(row) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("PushedRow"))
+        else {
+            return;
+        };
+        let rule = serde_json::json!({"allOf": [row, {"oneOf": [
+            {"type": "object", "required": ["data"],
+             "properties": {"deleted": {"type": "boolean", "enum": [false]}, "data": {"type": "object"}}},
+            {"type": "object",
+             "properties": {"deleted": {"type": "boolean", "enum": [true]}, "data": {"type": "null"}}},
+        ]}]});
+        *row = serde_json::from_value(rule).expect("the rule is a schema");
+    }
+}
 
 /// The answer to a push.
 #[derive(Serialize, ToSchema)]
@@ -152,7 +177,7 @@ struct PullResponse {
 #[utoipa::path(get, path = "/v1/rows/pull", tag = "rows", operation_id = "rows_pull",
     params(
         ("since" = Option<String>, Query, description = "The `cursor` of the previous pull; absent or empty starts from the beginning"),
-        ("limit" = Option<u32>, Query, minimum = 1, description = "At most this many changes (default 500; above 1000 counts as 1000)"),
+        ("limit" = Option<u64>, Query, minimum = 1, description = "At most this many changes (default 500; above 1000 counts as 1000)"),
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
@@ -178,14 +203,15 @@ async fn pull(
     };
     let limit = match query.limit.as_deref() {
         None | Some("") => DEFAULT_PULL_LIMIT,
-        Some(text) => match text.parse::<u64>() {
-            Ok(0) | Err(_) => {
+        // Up to 2^63-1, the document's range (an int64 of at least 1).
+        Some(text) => match text.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok()) {
+            Some(0) | None => {
                 return Err(invalid(format!(
                     "limit: must be a whole number from 1 (at most {MAX_PULL_LIMIT} changes are returned)"
                 )));
             }
             // A greater limit is lowered to the maximum: `has_more` tells the client to go on.
-            Ok(n) => u32::try_from(n.min(u64::from(MAX_PULL_LIMIT))).unwrap_or(MAX_PULL_LIMIT),
+            Some(n) => u32::try_from(n.min(u64::from(MAX_PULL_LIMIT))).unwrap_or(MAX_PULL_LIMIT),
         },
     };
     let page = sync

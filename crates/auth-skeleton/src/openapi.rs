@@ -45,7 +45,57 @@ pub fn document(
         crate::server::AUTH_SKELETON_VERSION
     ));
     doc.merge(engine);
+    add_common_problems(&mut doc);
     doc
+}
+
+/// Documents, on every operation that lacks them, the problems any such operation can answer:
+/// `400 invalid_request` where a body is read (malformed JSON, a wrong type, a missing field) and
+/// `401 unauthenticated` where a session is required. One rule instead of a line per handler,
+/// so a new route cannot forget them.
+fn add_common_problems(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            if operation.request_body.is_some() && !responses.contains_key("400") {
+                responses.insert(
+                    "400".to_owned(),
+                    problem("invalid_request: a malformed body, a wrong type or a missing field")
+                        .into(),
+                );
+            }
+            let signed_in = operation
+                .security
+                .as_ref()
+                .is_some_and(|requirements| !requirements.is_empty());
+            if signed_in && !responses.contains_key("401") {
+                responses.insert(
+                    "401".to_owned(),
+                    problem("unauthenticated: no live session").into(),
+                );
+            }
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -86,6 +136,7 @@ pub fn document(
         schemas::SessionList,
         schemas::UserBody,
         schemas::Credentials,
+        schemas::SessionTransport,
         schemas::TokenBody,
         schemas::EmailBody,
         schemas::PasswordReset,
@@ -211,14 +262,25 @@ pub mod schemas {
         user: User,
     }
 
+    /// Where the session token goes.
+    #[derive(ToSchema)]
+    #[allow(dead_code)]
+    #[schema(rename_all = "lowercase")]
+    pub enum SessionTransport {
+        /// An httpOnly cookie (web).
+        Cookie,
+        /// The body's `token`, for an `Authorization: Bearer` header (native).
+        Bearer,
+    }
+
     /// Sign-up and login.
     #[derive(ToSchema)]
     #[allow(dead_code)]
     pub struct Credentials {
         email: String,
         password: String,
-        /// `cookie` (default) or `bearer`.
-        session: Option<String>,
+        /// Where the session token goes: a cookie (the default) or the body.
+        session: Option<SessionTransport>,
         device_name: Option<String>,
         /// Login only: the device token this client was given at its last sign-in.
         device_token: Option<String>,
@@ -298,6 +360,7 @@ mod paths {
     #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
         responses(
             (status = 200, description = "Signed in", body = SignedIn),
+            (status = 400, description = "invalid_request: a malformed body or device_name", body = Problem, content_type = "application/problem+json"),
             (status = 401, description = "invalid_credentials", body = Problem, content_type = "application/problem+json"),
             (status = 429, description = "rate_limited", body = Problem, content_type = "application/problem+json"),
         ))]
@@ -420,17 +483,17 @@ mod paths {
     fn delete_account() {}
 
     #[utoipa::path(get, path = "/verify-email", tag = "pages",
-        params(("token" = String, Query, description = "The mailed token (spent only by the confirm call)")),
+        params(("token" = Option<String>, Query, description = "The mailed token, spent only by the confirm call (without it, the page says the link is incomplete)")),
         responses((status = 200, description = "A page that asks the person to confirm", content_type = "text/html")))]
     fn verify_email_page() {}
 
     #[utoipa::path(get, path = "/reset-password", tag = "pages",
-        params(("token" = String, Query, description = "The mailed token")),
+        params(("token" = Option<String>, Query, description = "The mailed token (without it, the page says the link is incomplete)")),
         responses((status = 200, description = "A page to type a new password", content_type = "text/html")))]
     fn reset_password_page() {}
 
     #[utoipa::path(get, path = "/confirm-email", tag = "pages",
-        params(("token" = String, Query, description = "The mailed token")),
+        params(("token" = Option<String>, Query, description = "The mailed token (without it, the page says the link is incomplete)")),
         responses((status = 200, description = "A page that confirms the new address", content_type = "text/html")))]
     fn confirm_email_page() {}
 

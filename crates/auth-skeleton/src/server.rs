@@ -247,7 +247,7 @@ where
         // The last `wrap` is the outermost: the request log sees every response, CORS included.
         App::new()
             .configure(|cfg| configure_app(cfg, data.clone(), info, engine.as_ref()))
-            .default_service(web::to(crate::http::not_found))
+            .default_service(web::to(crate::http::allowed_methods::fallback))
             .wrap(from_fn(crate::http::headers::security_headers))
             .wrap(crate::http::cors::cors(data.config()))
             .wrap(from_fn(crate::http::request_log::request_log))
@@ -282,6 +282,9 @@ pub fn configure_app(
 ) {
     let doc = crate::openapi::document(info.name, info.version, engine.openapi());
     cfg.app_data(web::Data::new(ApiDocument::new(&doc)));
+    cfg.app_data(web::Data::new(
+        crate::http::allowed_methods::AllowedMethods::from_document(&doc),
+    ));
     configure_service(cfg, auth, info);
     engine.configure(cfg);
 }

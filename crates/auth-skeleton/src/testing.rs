@@ -689,14 +689,27 @@ fn angle_address(s: &str) -> String {
     s.trim_start_matches('<').trim_end_matches('>').to_owned()
 }
 
-/// The names of the properties of the schema `name` in an OpenAPI document, sorted.
+/// The schema `name` of an OpenAPI document, and the members of its `allOf` (a schema that
+/// adds rules to an object, such as `oneOf` alternatives, is written as one).
+fn schema_parts<'a>(doc: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    let schema = &doc["components"]["schemas"][name];
+    let mut parts = vec![schema];
+    if let Some(all_of) = schema["allOf"].as_array() {
+        parts.extend(all_of);
+    }
+    parts
+}
+
+/// The names of the properties of the schema `name` in an OpenAPI document (its own or those
+/// of the first member of its `allOf` that has some), sorted.
 ///
 /// # Panics
 /// When the document has no such schema with properties.
 pub fn schema_properties(doc: &serde_json::Value, name: &str) -> Vec<String> {
-    let mut names: Vec<String> = doc["components"]["schemas"][name]["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("schema {name} has properties: {doc}"))
+    let mut names: Vec<String> = schema_parts(doc, name)
+        .into_iter()
+        .find_map(|part| part["properties"].as_object())
+        .unwrap_or_else(|| panic!("schema {name} has no properties"))
         .keys()
         .cloned()
         .collect();
@@ -704,14 +717,16 @@ pub fn schema_properties(doc: &serde_json::Value, name: &str) -> Vec<String> {
     names
 }
 
-/// The names of the required properties of the schema `name` in an OpenAPI document, sorted.
+/// The names of the required properties of the schema `name` in an OpenAPI document (its own
+/// or those of the first member of its `allOf` that lists some), sorted.
 ///
 /// # Panics
 /// When the schema lists no required properties.
 pub fn schema_required(doc: &serde_json::Value, name: &str) -> Vec<String> {
-    let mut names: Vec<String> = doc["components"]["schemas"][name]["required"]
-        .as_array()
-        .unwrap_or_else(|| panic!("schema {name} has required properties: {doc}"))
+    let mut names: Vec<String> = schema_parts(doc, name)
+        .into_iter()
+        .find_map(|part| part["required"].as_array())
+        .unwrap_or_else(|| panic!("schema {name} lists no required properties"))
         .iter()
         .filter_map(|n| n.as_str().map(str::to_owned))
         .collect();

@@ -1,6 +1,7 @@
 //! The HTTP face: routes, the `CurrentUser` extractor, cookies, CSRF, JSON bodies, and the
 //! middleware every response passes through (request log, security headers, CORS).
 
+pub mod allowed_methods;
 pub mod client_ip;
 pub mod cookie;
 pub mod cors;

@@ -345,6 +345,11 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 /// # let _ = note;
 /// ```
 pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    method_not_allowed_with(allow)
+}
+
+/// [`method_not_allowed`] for an `Allow` value known only at run time.
+pub(crate) fn method_not_allowed_with(allow: &str) -> HttpResponse {
     use actix_web::ResponseError as _;
     use actix_web::http::{StatusCode, header};
 
@@ -354,7 +359,7 @@ pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
         format!("this route accepts {allow}"),
     )
     .error_response();
-    // `allow` is a literal such as "GET, PUT"; a malformed one loses only the header.
+    // `allow` is a list such as "GET, PUT"; a malformed one loses only the header.
     if let Ok(value) = header::HeaderValue::from_str(allow) {
         response.headers_mut().insert(header::ALLOW, value);
     }

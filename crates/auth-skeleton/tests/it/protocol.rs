@@ -67,6 +67,29 @@ async fn unknown_routes_are_not_found_problems(backend: Backend) {
     assert_problem(&reply, 404, "not_found");
 }
 
+/// A documented path with a method it does not answer is `405` with `Allow` (RFC 9110), as
+/// problem details; only an undocumented path is `404`.
+async fn a_known_path_with_another_method_is_405_with_allow(backend: Backend) {
+    let server = start(backend).await;
+    for (method, path, allow) in [
+        ("TRACE", "/v1/auth/me", "GET"),
+        ("PUT", "/healthz", "GET"),
+        ("GET", "/v1/auth/signup", "POST"),
+        ("PATCH", "/v1/auth/sessions/abc", "DELETE"),
+        ("OPTIONS", "/openapi.json", "GET"),
+        ("MADEUP", "/v1/auth/email/change", "POST, DELETE"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let reply = server.send(server.request(method.clone(), path)).await;
+        assert_problem(&reply, 405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+    }
+    let reply = server
+        .send(server.request(reqwest::Method::TRACE, "/v1/auth/nope"))
+        .await;
+    assert_problem(&reply, 404, "not_found");
+}
+
 async fn health_and_readiness(backend: Backend) {
     let server = start(backend).await;
     let health = server.send(server.get("/healthz")).await;
@@ -91,6 +114,7 @@ async fn auth_responses_are_not_cached(backend: Backend) {
 }
 
 auth_skeleton::both_backends!(
+    a_known_path_with_another_method_is_405_with_allow,
     malformed_bodies_are_invalid_request_naming_the_field,
     oversized_bodies_are_refused,
     unknown_routes_are_not_found_problems,
