@@ -15,8 +15,6 @@
 //! Why a per-user sequence is the cursor and how tombstones expire:
 //! `docs/adr/0010-rows-sync-cursor-and-tombstones.md`.
 
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
 pub mod change;
 pub mod cursor;
