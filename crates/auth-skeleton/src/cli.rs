@@ -18,7 +18,7 @@ use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use crate::admin::{Admin, AdminError, Verification};
 use crate::clock::Clock;
 use crate::config::{ConfigError, LogFormat, Settings, Vars, checks, file};
-use crate::db::Db;
+use crate::db::{DatabaseUrl, Db};
 use crate::hooks::AccountDataHook;
 use crate::schema::{Migrations, OwnershipError, owner};
 use crate::secret_key::KeySource;
@@ -283,7 +283,7 @@ where
             }
             Command::CheckConfig => check_config(&settings, vars, build_engine).await,
             Command::Backup { path } => {
-                if !settings.database_url.starts_with("sqlite:") {
+                if !settings.database_url.is_sqlite() {
                     return Err(AdminError::BackupNeedsPgDump.to_string());
                 }
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
@@ -347,7 +347,7 @@ where
     .map_err(|e| format!("configuration error: {e}"))?;
     scratch.close().await;
     let auth = &settings.auth;
-    println!("DATABASE_URL={}", mask_url_password(&settings.database_url));
+    println!("DATABASE_URL={}", settings.database_url);
     println!("BIND={}", settings.bind);
     println!("PUBLIC_URL={}", crate::config::origin_of(&auth.public_url));
     println!("ALLOWED_ORIGINS={}", auth.allowed_origins.join(","));
@@ -355,7 +355,7 @@ where
     let transport = match &auth.mail.transport {
         crate::mail::TransportConfig::Log => "log".to_owned(),
         crate::mail::TransportConfig::File(dir) => format!("file:{}", dir.display()),
-        crate::mail::TransportConfig::Smtp(url) => mask_url_password(url),
+        crate::mail::TransportConfig::Smtp(url) => crate::db::mask_url_password(url),
     };
     println!("MAIL_TRANSPORT={transport}");
     let secret_key = match &settings.secret_key {
@@ -394,27 +394,11 @@ where
     Ok(())
 }
 
-/// A URL with its password replaced by `***` (for printing); a user name without a password
-/// is masked too, since it is then most likely a token (`smtp://API_KEY@relay`).
-pub fn mask_url_password(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(mut url) if !url.username().is_empty() => {
-            let _ = url.set_username("***");
-            url.to_string()
-        }
-        _ => raw.to_owned(),
-    }
-}
-
 /// How long an operator command that ends sessions or changes an account waits before it
 /// returns: running services answer reads from their session cache and learn of changes made by
 /// another process within `SESSION_CACHE_REFRESH`, so once the command is back, the change is in
 /// force everywhere.
-fn settle_time(vars: &Vars, database_url: &str) -> Result<std::time::Duration, String> {
+fn settle_time(vars: &Vars, database_url: &DatabaseUrl) -> Result<std::time::Duration, String> {
     crate::config::session_cache_refresh(vars, database_url)
         .map_err(|e| format!("configuration error: {e}"))
 }
@@ -528,8 +512,8 @@ where
 
 /// Connects to a database that `APP migrate` (or `serve`) has set up for this app and whose
 /// schema is current; refuses anything else rather than create or alter it.
-pub async fn open_existing(spec: &AppSpec, database_url: &str) -> Result<Db, String> {
-    if let Some(path) = crate::db::sqlite_file(database_url)
+pub async fn open_existing(spec: &AppSpec, database_url: &DatabaseUrl) -> Result<Db, String> {
+    if let Some(path) = database_url.sqlite_file()
         && !path.exists()
     {
         return Err(format!(
@@ -538,7 +522,7 @@ pub async fn open_existing(spec: &AppSpec, database_url: &str) -> Result<Db, Str
             spec.name
         ));
     }
-    let db = Db::connect(database_url)
+    let db = Db::connect(database_url.expose())
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
     match owner(&db).await.map_err(|e| e.to_string())? {
@@ -606,22 +590,6 @@ mod tests {
         assert!(parse_assignment("novalue").is_err());
         assert!(parse_assignment("lower=1").is_err());
         assert!(parse_assignment("=1").is_err());
-    }
-
-    #[test]
-    fn passwords_in_urls_are_masked() {
-        assert_eq!(
-            mask_url_password("postgres://app:s3cret@db/app"),
-            "postgres://app:***@db/app"
-        );
-        assert_eq!(
-            mask_url_password("sqlite://data/a.db"),
-            "sqlite://data/a.db"
-        );
-        assert_eq!(
-            mask_url_password("smtp://SG.api-key-123@relay.example.com:587?tls=required"),
-            "smtp://***@relay.example.com:587?tls=required"
-        );
     }
 
     #[test]

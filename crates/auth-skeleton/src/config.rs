@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::db::DatabaseUrl;
 use crate::mail::{MailConfig, TransportConfig};
 use crate::password::{HashCost, PasswordPolicy};
 use crate::rate_limit::RateLimitConfig;
@@ -197,9 +198,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// nothing. The default is `500ms` on SQLite, where the only other process is the admin CLI,
 /// which waits that long before it returns, and `0s` on PostgreSQL, where other instances of the
 /// app would honour a logout late. See `docs/adr/0009-session-cache.md`.
-pub fn session_cache_refresh(vars: &Vars, database_url: &str) -> Result<Duration, ConfigError> {
+pub fn session_cache_refresh(
+    vars: &Vars,
+    database_url: &DatabaseUrl,
+) -> Result<Duration, ConfigError> {
     const MAX: Duration = Duration::from_secs(10);
-    let default = if database_url.starts_with("sqlite:") {
+    let default = if database_url.is_sqlite() {
         Duration::from_millis(500)
     } else {
         Duration::ZERO
@@ -426,7 +430,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `DATABASE_URL`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `BIND`.
     pub bind: SocketAddr,
     /// `LOG_FORMAT`.
@@ -441,18 +445,11 @@ pub struct Settings {
 impl Settings {
     /// Reads and validates the contract's variables for the app `app_name`.
     pub fn from_vars(app_name: &str, default_port: u16, vars: &Vars) -> Result<Self, ConfigError> {
-        let database_url = vars
-            .get("DATABASE_URL")
-            .unwrap_or_else(|| format!("sqlite://data/{app_name}.db"));
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "expected sqlite://PATH or postgres://USER@HOST/DB",
-            ));
-        }
+        let database_url = vars.parse_or(
+            "DATABASE_URL",
+            DatabaseUrl::Sqlite(format!("sqlite://data/{app_name}.db")),
+            DatabaseUrl::parse,
+        )?;
         let default_bind = SocketAddr::from(([127, 0, 0, 1], default_port));
         let bind = vars.parse_or("BIND", default_bind, |s| {
             s.parse().map_err(|_| {
@@ -483,8 +480,8 @@ mod tests {
     #[test]
     fn the_session_cache_is_on_for_sqlite_and_off_for_postgres_unless_configured() {
         let none = Vars::from_pairs([]);
-        let sqlite = "sqlite://data/app.db";
-        let postgres = "postgres://app@db/app";
+        let sqlite = &DatabaseUrl::parse("sqlite://data/app.db").unwrap();
+        let postgres = &DatabaseUrl::parse("postgres://app@db/app").unwrap();
         assert_eq!(
             session_cache_refresh(&none, sqlite).unwrap(),
             Duration::from_millis(500)
@@ -518,13 +515,26 @@ mod tests {
     #[test]
     fn defaults_follow_the_contract() {
         let s = Settings::from_vars("app-rows", 8080, &Vars::from_pairs([])).unwrap();
-        assert_eq!(s.database_url, "sqlite://data/app-rows.db");
+        assert_eq!(s.database_url.expose(), "sqlite://data/app-rows.db");
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(origin_of(&s.auth.public_url), "http://127.0.0.1:8080");
         assert!(s.auth.cookie_secure);
         assert_eq!(s.auth.session_idle, Duration::from_secs(30 * 86_400));
         assert_eq!(s.auth.session_max_age, Duration::from_secs(90 * 86_400));
         assert_eq!(s.auth.password_policy.min_chars, 8);
+    }
+
+    #[test]
+    fn printed_settings_never_show_the_database_password() {
+        let vars = Vars::from_pairs([("DATABASE_URL", "postgres://app:s3cret@db.internal/rows")]);
+        let s = Settings::from_vars("app-rows", 8080, &vars).unwrap();
+        assert!(!s.database_url.is_sqlite());
+        assert_eq!(
+            s.database_url.expose(),
+            "postgres://app:s3cret@db.internal/rows"
+        );
+        assert!(!format!("{s:?}").contains("s3cret"), "{s:?}");
+        assert!(s.database_url.to_string().contains("app:***@"));
     }
 
     #[test]

@@ -58,7 +58,6 @@
 //!
 //! [actix-web]: https://docs.rs/actix-web
 
-
 pub mod admin;
 pub mod auth;
 pub mod cli;

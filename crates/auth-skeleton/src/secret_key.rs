@@ -24,6 +24,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, Vars};
+use crate::db::DatabaseUrl;
 
 /// The fewest bytes a key may have.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -214,7 +215,7 @@ impl KeySource {
     /// without one); [`KeySource::load`] is.
     pub fn from_vars(
         vars: &Vars,
-        database_url: &str,
+        database_url: &DatabaseUrl,
         public_url: &url::Url,
     ) -> Result<Self, ConfigError> {
         let previous = vars.parse_or("SECRET_KEY_PREVIOUS", None, |s| {
@@ -228,10 +229,10 @@ impl KeySource {
                 file: vars.get("SECRET_KEY_FILE").map(PathBuf::from),
             });
         }
-        let sqlite = crate::db::sqlite_file(database_url);
+        let sqlite = database_url.sqlite_file();
         let why = if !crate::config::is_loopback(public_url) {
             Some("required with a PUBLIC_URL that is not loopback")
-        } else if !database_url.starts_with("sqlite:") {
+        } else if !database_url.is_sqlite() {
             Some("required with PostgreSQL")
         } else {
             None
@@ -385,7 +386,7 @@ mod tests {
     fn source(pairs: &[(&str, &str)], db: &str, public: &str) -> KeySource {
         KeySource::from_vars(
             &Vars::from_pairs(pairs.iter().copied()),
-            db,
+            &DatabaseUrl::parse(db).unwrap(),
             &public.parse().unwrap(),
         )
         .unwrap()
@@ -424,7 +425,7 @@ mod tests {
         ));
         let err = KeySource::from_vars(
             &Vars::from_pairs([("SECRET_KEY", "c2hvcnQ=")]),
-            "sqlite://data/app.db",
+            &DatabaseUrl::parse("sqlite://data/app.db").unwrap(),
             &local.parse().unwrap(),
         )
         .unwrap_err();

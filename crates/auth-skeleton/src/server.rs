@@ -135,7 +135,7 @@ pub(crate) fn init_logging(format: LogFormat) {
 /// Logs a warning for each of the database's files (and its directory) that other users can
 /// read ([`crate::config::checks::exposed_files`]).
 pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<Db, String> {
-    let db = Db::connect(&settings.database_url)
+    let db = Db::connect(settings.database_url.expose())
         .await
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
     // After connecting: the -wal and -shm files exist now, with the database file's mode.

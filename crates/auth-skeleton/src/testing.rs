@@ -330,13 +330,16 @@ pub struct ServiceProcess {
 /// Whether a service with `vars` would refuse to start without `SECRET_KEY`.
 fn key_required(vars: &[(&str, &str)]) -> bool {
     let get = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let database_url = get("DATABASE_URL").unwrap_or("sqlite://data/app.db");
+    let Ok(database_url) = crate::db::DatabaseUrl::parse(get("DATABASE_URL").unwrap_or("sqlite:"))
+    else {
+        return false;
+    };
     let public_url = get("PUBLIC_URL")
         .and_then(|u| u.parse().ok())
         .unwrap_or_else(|| "http://127.0.0.1".parse().expect("a URL"));
     let vars = Vars::from_pairs(vars.iter().copied());
     matches!(
-        crate::secret_key::KeySource::from_vars(&vars, database_url, &public_url),
+        crate::secret_key::KeySource::from_vars(&vars, &database_url, &public_url),
         Ok(crate::secret_key::KeySource::Missing(_))
     )
 }

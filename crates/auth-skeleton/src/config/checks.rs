@@ -63,7 +63,7 @@ pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
     {
         exposed.push(e);
     }
-    let Some(db) = crate::db::sqlite_file(&settings.database_url) else {
+    let Some(db) = settings.database_url.sqlite_file() else {
         return exposed;
     };
     let dir = db.parent().map(|d| match d.as_os_str().is_empty() {

@@ -9,6 +9,10 @@
 //! anyway, and a single writer turns lock contention into a queue instead of `SQLITE_BUSY`
 //! errors. Writes use `BEGIN IMMEDIATE` so a transaction never has to upgrade a read lock.
 
+mod url;
+
+pub use url::{DatabaseUrl, mask_url_password};
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -95,12 +99,9 @@ impl Db {
     /// use, mode `0600` and `0700` whatever the umask, and so are the file's `-wal` and `-shm`),
     /// `sqlite::memory:`, or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Db, ConnectError> {
-        if url.starts_with("sqlite:") {
-            Self::connect_sqlite(url).await
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Self::connect_postgres(url).await
-        } else {
-            Err(ConnectError::UnsupportedScheme)
+        match DatabaseUrl::parse(url).map_err(|_| ConnectError::UnsupportedScheme)? {
+            DatabaseUrl::Sqlite(url) => Self::connect_sqlite(&url).await,
+            DatabaseUrl::Postgres(url) => Self::connect_postgres(&url).await,
         }
     }
 
