@@ -14,7 +14,6 @@
 //! - [`store`]: the SQL, for SQLite and PostgreSQL;
 //! - [`version`], [`config`], [`error`]: the types they share.
 
-
 pub mod config;
 pub mod digest;
 pub mod error;

@@ -15,7 +15,6 @@
 //! Why a per-user sequence is the cursor and how tombstones expire:
 //! `docs/adr/0010-rows-sync-cursor-and-tombstones.md`.
 
-
 pub mod change;
 pub mod cursor;
 pub mod engine;
