@@ -10,7 +10,7 @@ use auth_skeleton::server::EngineContext;
 
 use crate::limits::Limits;
 use crate::store;
-use crate::sync::{PurgeReport, Sync};
+use crate::sync::{PurgeReport, RowSync};
 
 /// How often the purge looks for tombstones past their retention (and once at start). Retention
 /// is counted in days, so an hour late costs nothing.
@@ -28,7 +28,7 @@ pub const PURGED_TOMBSTONES_TOTAL: &str = "app_rows_purged_tombstones_total";
 /// ```
 #[derive(Debug, Clone)]
 pub struct Engine {
-    sync: Sync,
+    sync: RowSync,
 }
 
 impl Engine {
@@ -37,12 +37,12 @@ impl Engine {
     pub fn new(ctx: EngineContext) -> Result<Self, ConfigError> {
         let limits = Limits::from_vars(&ctx.vars)?;
         Ok(Self {
-            sync: Sync::new(ctx.db, ctx.clock, limits, ctx.keys),
+            sync: RowSync::new(ctx.db, ctx.clock, limits, ctx.keys),
         })
     }
 
     /// The sync service behind the routes.
-    pub fn sync(&self) -> &Sync {
+    pub fn sync(&self) -> &RowSync {
         &self.sync
     }
 

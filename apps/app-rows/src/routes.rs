@@ -1,4 +1,4 @@
-//! The `/v1/rows` routes: thin adapters from HTTP to [`crate::sync::Sync`].
+//! The `/v1/rows` routes: thin adapters from HTTP to [`crate::sync::RowSync`].
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
@@ -18,10 +18,10 @@ use crate::change::{
 };
 use crate::cursor::Cursor;
 use crate::limits::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PUSH_BODY_LIMIT};
-use crate::sync::{Sync, SyncError};
+use crate::sync::{RowSync, SyncError};
 
 /// Mounts `POST /v1/rows/push` and `GET /v1/rows/pull`.
-pub fn configure(cfg: &mut web::ServiceConfig, sync: Sync) {
+pub fn configure(cfg: &mut web::ServiceConfig, sync: RowSync) {
     cfg.service(
         web::scope("/v1/rows")
             .app_data(web::Data::new(sync))
@@ -110,7 +110,7 @@ struct PushResponse {
 async fn push(
     me: CurrentUser,
     auth: web::Data<Auth>,
-    sync: web::Data<Sync>,
+    sync: web::Data<RowSync>,
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
@@ -188,7 +188,7 @@ struct PullResponse {
     ))]
 async fn pull(
     me: CurrentUser,
-    sync: web::Data<Sync>,
+    sync: web::Data<RowSync>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
     let query = web::Query::<PullQuery>::from_query(req.query_string())

@@ -23,7 +23,7 @@ const PURGE_USERS_PER_ROUND: i64 = 100;
 ///
 /// Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Sync {
+pub struct RowSync {
     db: Db,
     clock: Clock,
     limits: Limits,
@@ -77,7 +77,7 @@ pub struct PurgeReport {
     pub users: u64,
 }
 
-impl Sync {
+impl RowSync {
     /// The service over `db`, with `clock` as the server's time. Cursors are bound to their user
     /// with `keys`.
     pub fn new(db: Db, clock: Clock, limits: Limits, keys: Keyring) -> Self {

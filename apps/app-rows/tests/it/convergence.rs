@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use app_rows::change::{BatchError, PushRequest, check_batch};
 use app_rows::cursor::Cursor;
-use app_rows::sync::{Sync, SyncError};
+use app_rows::sync::{RowSync, SyncError};
 use auth_skeleton::config::Vars;
 use auth_skeleton::server::EngineContext;
 use auth_skeleton::testing::{Backend, TestServer};
@@ -30,7 +30,7 @@ const KEYS: [(&str, &str); 5] = [
 
 /// The sync service of one user, answering as the HTTP routes do.
 struct Direct {
-    sync: Sync,
+    sync: RowSync,
     user_id: String,
 }
 
