@@ -2,11 +2,13 @@
 //! text note per user. `GET /v1/note` reads the caller's note (`404 not_found` before the first
 //! write); `PUT /v1/note` with `{"text": "..."}` replaces it. The library does the rest.
 
+pub mod store;
+
 use actix_web::{HttpResponse, web};
 use auth_skeleton::hooks::{AccountDataHook, BoxFuture, delete_rows};
 use auth_skeleton::http::{CurrentUser, Json, method_not_allowed};
 use auth_skeleton::server::{AppSpec, EngineContext};
-use auth_skeleton::{ApiError, db::Tx, openapi::schemas::Problem, schema::Migrations, with_db};
+use auth_skeleton::{ApiError, db::Tx, openapi::schemas::Problem, schema::Migrations};
 
 /// The app's identity, default port and migrations (`migrations/app-notes`).
 pub fn spec() -> AppSpec {
@@ -37,11 +39,9 @@ pub struct Engine(pub EngineContext);
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not_found: no note written yet", body = Problem, content_type = "application/problem+json")))]
 async fn get_note(me: CurrentUser, engine: web::Data<Engine>) -> Result<HttpResponse, ApiError> {
-    let text = with_db!(read engine.0.db, |pool| {
-        sqlx::query_scalar::<_, String>("SELECT text FROM notes WHERE user_id = $1")
-            .bind(me.user_id()).fetch_optional(pool).await
-    })?
-    .ok_or(ApiError::NotFound("no note written yet"))?;
+    let text = store::note(&engine.0.db, me.user_id())
+        .await?
+        .ok_or(ApiError::NotFound("no note written yet"))?;
     Ok(HttpResponse::Ok().json(Note { text }))
 }
 
@@ -54,12 +54,8 @@ async fn put_note(
     engine: web::Data<Engine>,
     Json(note): Json<Note>,
 ) -> Result<HttpResponse, ApiError> {
-    with_db!(write engine.0.db, |pool| {
-        sqlx::query("INSERT INTO notes (user_id, text, updated_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (user_id) DO UPDATE SET text = $2, updated_at = $3")
-            .bind(me.user_id()).bind(&note.text).bind(engine.0.clock.now_ms())
-            .execute(pool).await.map(|done| done.rows_affected())
-    })?;
+    let now = engine.0.clock.now_ms();
+    store::put_note(&engine.0.db, me.user_id(), &note.text, now).await?;
     Ok(HttpResponse::Ok().json(note))
 }
 
