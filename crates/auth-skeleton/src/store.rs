@@ -393,6 +393,8 @@ pub struct DeviceTokenRow {
     pub secret_hash: Vec<u8>,
     /// Login attempts with it that failed (or are under way) since its last success.
     pub failures: i64,
+    /// The account's security stamp when it was issued or last signed in with.
+    pub security_stamp: i64,
     /// Unix ms.
     pub expires_at: i64,
 }
@@ -405,13 +407,15 @@ pub async fn insert_device_token(
 ) -> Result<(), sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query(
-            "INSERT INTO auth_device_tokens (id, user_id, secret_hash, failures, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO auth_device_tokens
+                 (id, user_id, secret_hash, failures, security_stamp, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&row.id)
         .bind(&row.user_id)
         .bind(&row.secret_hash)
         .bind(row.failures)
+        .bind(row.security_stamp)
         .bind(created_at)
         .bind(row.expires_at)
         .execute(conn)
@@ -425,7 +429,7 @@ pub async fn insert_device_token(
 pub async fn device_token(db: &Db, id: &str) -> Result<Option<DeviceTokenRow>, sqlx::Error> {
     with_db!(read db, |pool| {
         sqlx::query_as::<_, DeviceTokenRow>(
-            "SELECT id, user_id, secret_hash, failures, expires_at
+            "SELECT id, user_id, secret_hash, failures, security_stamp, expires_at
              FROM auth_device_tokens WHERE id = $1",
         )
         .bind(id)
@@ -474,30 +478,43 @@ pub async fn release_device_attempt(db: &Db, id: &str) -> Result<(), sqlx::Error
 }
 
 /// After a successful login with a device token, inside `tx`: its failures start again from
-/// zero and it lives until `expires_at`. `false` when it is gone.
+/// zero, it carries the account's `security_stamp` and lives until `expires_at`. `false` when
+/// it is gone.
 pub async fn renew_device_token(
     tx: &mut Tx,
     id: &str,
+    security_stamp: i64,
     expires_at: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = with_tx!(tx, |conn| {
-        sqlx::query("UPDATE auth_device_tokens SET failures = 0, expires_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(expires_at)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
+        sqlx::query(
+            "UPDATE auth_device_tokens SET failures = 0, security_stamp = $2, expires_at = $3
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(security_stamp)
+        .bind(expires_at)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
     })?;
     Ok(done == 1)
 }
 
-/// How many live (unexpired) device tokens a user has, inside `tx`.
-pub async fn count_device_tokens(tx: &mut Tx, user_id: &str, now: i64) -> Result<i64, sqlx::Error> {
+/// How many live (unexpired) device tokens a user has that carry `security_stamp`, inside `tx`.
+pub async fn count_device_tokens(
+    tx: &mut Tx,
+    user_id: &str,
+    security_stamp: i64,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     with_tx!(tx, |conn| {
         sqlx::query_scalar(
-            "SELECT COUNT(*) FROM auth_device_tokens WHERE user_id = $1 AND expires_at > $2",
+            "SELECT COUNT(*) FROM auth_device_tokens
+             WHERE user_id = $1 AND security_stamp = $2 AND expires_at > $3",
         )
         .bind(user_id)
+        .bind(security_stamp)
         .bind(now)
         .fetch_one(conn)
         .await

@@ -260,8 +260,100 @@ async fn a_pile_of_kept_device_tokens_buys_few_guesses(backend: Backend) {
     );
 }
 
+/// A spent device token is like no token at all: trying it again does not use up the budget
+/// the account's live tokens sign in with.
+async fn a_spent_token_does_not_use_up_the_owners_budget(backend: Backend) {
+    let svc = MailedService::start(backend, &[("RATE_LIMIT_LOGIN_IP", "off")]).await;
+    let base = svc.base();
+    signup(base, OWNER).await;
+    let own = device_token(&login(base, OWNER, TEST_PASSWORD).await);
+    let stolen = device_token(&login(base, OWNER, TEST_PASSWORD).await);
+    lock_out(base).await;
+    for n in 0..5 {
+        let reply = login_with_device(base, OWNER, &format!("thief-{n}"), &stolen).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+    }
+    for n in 0..20 {
+        let reply = login_with_device(base, OWNER, &format!("spent-{n}"), &stolen).await;
+        assert_eq!(reply.status, 429, "{}", reply.body);
+    }
+    // 5 of the hour's 10 went to the stolen token's real guesses; the rest are the owner's.
+    for n in 0..5 {
+        let reply = login_with_device(base, OWNER, TEST_PASSWORD, &own).await;
+        assert_eq!(reply.status, 200, "sign-in {n}: {}", reply.body);
+    }
+}
+
+/// Someone registers the owner's address first and keeps the account's 20 device tokens. Once
+/// the owner takes the address back with a reset, those tokens no longer fill the account:
+/// the owner's devices get tokens of their own, and the pile's guesses come out of a budget of
+/// its own, so the owner's new device signs in through the lockout.
+async fn a_pile_from_before_a_reset_neither_fills_the_account_nor_spends_the_owners_budget(
+    backend: Backend,
+) {
+    let mut svc = MailedService::start(
+        backend,
+        &[
+            ("RATE_LIMIT_LOGIN_IP", "off"),
+            ("RATE_LIMIT_LOGIN_EMAIL", "off"),
+        ],
+    )
+    .await;
+    let squatter = device_token(&{
+        let body = json!({"email": OWNER, "password": TEST_PASSWORD, "session": "bearer"});
+        call(
+            svc.base(),
+            Method::POST,
+            "/v1/auth/signup",
+            None,
+            Some(body),
+        )
+        .await
+    });
+    let mut pile = vec![squatter];
+    for _ in 0..25 {
+        let reply = login(svc.base(), OWNER, TEST_PASSWORD).await;
+        pile.extend(reply.body["device_token"].as_str().map(str::to_owned));
+    }
+    assert_eq!(pile.len(), 20);
+    let vars: Vec<(&str, String)> = svc
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| *k != "RATE_LIMIT_LOGIN_EMAIL")
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    svc.service =
+        auth_skeleton::testing::ServiceProcess::start(&system_tests::binary("app-rows"), &pairs);
+    let base = svc.base().to_owned();
+    // The owner takes the address back and signs in on a phone: it gets a device token.
+    let reset = svc.reset_link(OWNER, 1).await;
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/password/reset",
+        None,
+        Some(json!({"token": reset, "new_password": NEW_PASSWORD})),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    let phone = device_token(&login(&base, OWNER, NEW_PASSWORD).await);
+
+    lock_out(&base).await;
+    let mut checked = 0;
+    for (n, token) in pile.iter().enumerate() {
+        let reply = login_with_device(&base, OWNER, &format!("squat-{n}"), token).await;
+        checked += usize::from(reply.status == 401);
+    }
+    assert!(checked <= 10, "{checked} guesses checked with the pile");
+    let reply = login_with_device(&base, OWNER, NEW_PASSWORD, &phone).await;
+    assert_eq!(reply.status, 200, "the owner's phone: {}", reply.body);
+}
+
 auth_skeleton::both_backends!(
     the_owners_devices_get_past_an_attackers_lockout,
     a_stolen_device_token_buys_only_a_few_guesses,
     a_pile_of_kept_device_tokens_buys_few_guesses,
+    a_spent_token_does_not_use_up_the_owners_budget,
+    a_pile_from_before_a_reset_neither_fills_the_account_nor_spends_the_owners_budget,
 );

@@ -7,6 +7,9 @@ CREATE TABLE IF NOT EXISTS auth_device_tokens (
     user_id     TEXT    NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
     secret_hash BLOB    NOT NULL,
     failures    INTEGER NOT NULL DEFAULT 0,
+    -- The account's security stamp when the token was issued or last used to sign in: a
+    -- token from before the latest credential event is "stale" (see ADR 14).
+    security_stamp INTEGER NOT NULL DEFAULT 0,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL
 );

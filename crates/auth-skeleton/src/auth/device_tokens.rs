@@ -55,17 +55,30 @@ impl Auth {
         let Some(row) = store::device_token(self.db(), &parsed.id).await? else {
             return Ok(None);
         };
-        if !parsed.matches(&row.secret_hash) || row.user_id != user.id {
+        let now = self.now();
+        if !parsed.matches(&row.secret_hash)
+            || row.user_id != user.id
+            || row.failures >= MAX_FAILURES
+            || row.expires_at <= now
+        {
             return Ok(None);
         }
-        // All of an account's device tokens share one budget: each token's own count bounds a
-        // stolen token, this bounds a pile of them.
-        // Past it, the login is one like any other, under the address's limit.
-        if self.check_limit(Limit::LoginDeviceUser, &user.id).is_err() {
+        // The account's tokens share a budget: each token's own count bounds a stolen token,
+        // this bounds a pile of them. Tokens from before the latest credential event share one
+        // budget and the others another, so a pile kept by whoever held the account before its
+        // owner took it back cannot use up what the owner's new devices sign in with. Past it,
+        // the login is one like any other, under the address's limit.
+        let stamp = store::security_stamp(self.db(), &user.id)
+            .await?
+            .unwrap_or(0);
+        let budget = match row.security_stamp == stamp {
+            true => format!("{}:{stamp}", user.id),
+            false => format!("{}:stale", user.id),
+        };
+        if self.check_limit(Limit::LoginDeviceUser, &budget).is_err() {
             return Ok(None);
         }
-        let reserved =
-            store::reserve_device_attempt(self.db(), &row.id, MAX_FAILURES, self.now()).await?;
+        let reserved = store::reserve_device_attempt(self.db(), &row.id, MAX_FAILURES, now).await?;
         Ok(reserved.then(|| Reserved {
             id: row.id,
             token: token.to_owned(),
@@ -80,7 +93,9 @@ impl Auth {
     }
 
     /// The device token to hand out after signing `user_id` in, inside `tx`: the reserved one,
-    /// renewed, or a new one, unless the account already keeps [`MAX_PER_ACCOUNT`].
+    /// renewed, or a new one, unless the account already keeps [`MAX_PER_ACCOUNT`] issued since
+    /// its latest credential event (older ones do not count: a pile left by whoever held the
+    /// account before does not keep its owner's new devices from getting theirs).
     pub(super) async fn issue_device_token(
         &self,
         tx: &mut Tx,
@@ -89,14 +104,17 @@ impl Auth {
         now: i64,
     ) -> Result<Option<String>, ApiError> {
         let expires_at = now.saturating_add(LIFETIME.as_millis() as i64);
+        let stamp = store::security_stamp(self.db(), user_id)
+            .await?
+            .unwrap_or(0);
         // A reserved token may have been purged meanwhile (it had reached its failures): then a
         // new one.
         if let Some(reserved) = reserved
-            && store::renew_device_token(tx, &reserved.id, expires_at).await?
+            && store::renew_device_token(tx, &reserved.id, stamp, expires_at).await?
         {
             return Ok(Some(reserved.token));
         }
-        if store::count_device_tokens(tx, user_id, now).await? >= MAX_PER_ACCOUNT {
+        if store::count_device_tokens(tx, user_id, stamp, now).await? >= MAX_PER_ACCOUNT {
             return Ok(None);
         }
         let minted = NewSessionToken::generate();
@@ -105,6 +123,7 @@ impl Auth {
             user_id: user_id.to_owned(),
             secret_hash: minted.secret_hash,
             failures: 0,
+            security_stamp: stamp,
             expires_at,
         };
         store::insert_device_token(tx, &row, now).await?;
