@@ -363,6 +363,44 @@ async fn a_secret_key_is_required_with_postgres_or_a_public_url() {
         "{out}"
     );
     assert!(!out.contains(key.as_str()), "{out}");
+
+    // So is every other file a secret is read from.
+    let previous = dir.path().join("previous-key");
+    let relay = dir.path().join("relay");
+    std::fs::write(
+        &previous,
+        auth_skeleton::secret_key::SecretKey::generate()
+            .to_base64()
+            .as_str(),
+    )
+    .unwrap();
+    std::fs::write(&relay, "smtps://user:pw@relay.example.com").unwrap();
+    for file in [&previous, &relay] {
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+    }
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let (code, out) = check(&[
+        ("DATABASE_URL", &postgres.url),
+        ("SECRET_KEY_FILE", key_path),
+        ("SECRET_KEY_PREVIOUS_FILE", previous.to_str().unwrap()),
+        ("MAIL_TRANSPORT_FILE", relay.to_str().unwrap()),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    for file in [&previous, &relay] {
+        assert!(
+            out.contains(&format!("chmod 600 {}", file.display())),
+            "{out}"
+        );
+    }
+    assert!(
+        !out.contains(&format!("chmod 600 {key_path}")),
+        "a private key file is fine: {out}"
+    );
 }
 
 #[test]

@@ -363,7 +363,8 @@ where
         KeySource::Given {
             file: Some(path), ..
         } => format!("*** (read from {})", path.display()),
-        KeySource::BesideDatabase { path, .. } if path.exists() => {
+        // `symlink_metadata`: a link to nowhere is there, and `serve` would fail on it.
+        KeySource::BesideDatabase { path, .. } if path.symlink_metadata().is_ok() => {
             // What `serve` would read: a damaged file fails here too.
             settings
                 .secret_key

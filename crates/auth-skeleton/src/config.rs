@@ -438,6 +438,10 @@ pub struct Settings {
     /// Where the secret key comes from (`SECRET_KEY`, `SECRET_KEY_FILE`, `SECRET_KEY_PREVIOUS`,
     /// or a file beside an SQLite database); loaded by the commands that need it.
     pub secret_key: KeySource,
+    /// The files secrets were read from (`DATABASE_URL_FILE`, `MAIL_TRANSPORT_FILE`,
+    /// `SECRET_KEY_FILE`, `SECRET_KEY_PREVIOUS_FILE`), so that the ones others can read are
+    /// warned about.
+    pub secret_files: Vec<std::path::PathBuf>,
     /// The auth layer's part.
     pub auth: AuthConfig,
 }
@@ -463,11 +467,17 @@ impl Settings {
         })?;
         let auth = AuthConfig::from_vars(app_name, &format!("http://{bind}"), vars)?;
         let secret_key = KeySource::from_vars(vars, &database_url, &auth.public_url)?;
+        let secret_files = file::SECRET_VARS
+            .iter()
+            .filter_map(|name| vars.get(&format!("{name}{}", file::FILE_SUFFIX)))
+            .map(std::path::PathBuf::from)
+            .collect();
         Ok(Self {
             database_url,
             bind,
             log_format,
             secret_key,
+            secret_files,
             auth,
         })
     }

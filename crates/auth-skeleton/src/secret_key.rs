@@ -50,19 +50,19 @@ impl SecretKey {
             .iter()
             .find_map(|engine| engine.decode(text).ok())
             .ok_or("is not base64; generate a key with `head -c 32 /dev/urandom | base64`")?;
-        if bytes.windows(2).all(|w| w[0] == w[1]) {
-            return Err(
-                "is one byte repeated, a placeholder rather than a key; generate one \
-                 with `head -c 32 /dev/urandom | base64`"
-                    .to_owned(),
-            );
-        }
         if bytes.len() < MIN_KEY_BYTES {
             return Err(format!(
                 "has {} bytes; a key needs at least {MIN_KEY_BYTES} random bytes \
                  (`head -c 32 /dev/urandom | base64`)",
                 bytes.len()
             ));
+        }
+        if bytes.windows(2).all(|w| w[0] == w[1]) {
+            return Err(
+                "is one byte repeated, a placeholder rather than a key; generate one \
+                 with `head -c 32 /dev/urandom | base64`"
+                    .to_owned(),
+            );
         }
         Ok(Self(Zeroizing::new(bytes)))
     }
@@ -285,10 +285,14 @@ fn key_file_beside(db: &Path) -> PathBuf {
 }
 
 fn read_or_create(path: &Path) -> Result<SecretKey, String> {
-    match std::fs::read_to_string(path) {
+    let read = |path: &Path| match std::fs::read_to_string(path) {
         Ok(text) => {
             SecretKey::parse(&text).map_err(|m| format!("the key in {}: {m}", path.display()))
         }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    };
+    match std::fs::read_to_string(path) {
+        Ok(_) => read(path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
             let mut text = key.to_base64();
@@ -298,8 +302,9 @@ fn read_or_create(path: &Path) -> Result<SecretKey, String> {
                     tracing::info!(path = %path.display(), "generated a secret key beside the database");
                     Ok(key)
                 }
-                // Another process (the CLI, a second start) created it first: use theirs.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_or_create(path),
+                // Another process (the CLI, a second start) created it first: use theirs. (Read
+                // once: a link to nowhere also exists without being readable.)
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
                 Err(e) => Err(format!("cannot create {}: {e}", path.display())),
             }
         }
@@ -431,6 +436,23 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.var, "SECRET_KEY");
         assert!(!err.message.contains("c2hvcnQ"), "{err}");
+    }
+
+    #[test]
+    fn a_key_file_that_links_nowhere_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("app.db");
+        std::os::unix::fs::symlink(
+            dir.path().join("nowhere"),
+            dir.path().join("app.db.secret-key"),
+        )
+        .unwrap();
+        let url = format!("sqlite://{}", db.display());
+        let err = source(&[], &url, "http://localhost:8080")
+            .load()
+            .unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY");
+        assert!(SecretKey::parse("").unwrap_err().contains("0 bytes"));
     }
 
     #[test]

@@ -53,15 +53,20 @@ pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError
 ///
 /// `serve` and `migrate` log a warning for each at start and `check-config` prints them, with
 /// the `chmod` that fixes it ([`exposure_warning`]); nothing is changed behind the operator's
-/// back. The key's file (`SECRET_KEY_FILE`, or the one generated beside the database) is in the
-/// list too, on every backend. Files the service creates itself are private from the start (see
+/// back. The files secrets are read from (`*_FILE`, and the key generated beside the database)
+/// are in the list too, on every backend. Files the service creates itself are private from the start (see
 /// [`crate::private_files`]).
 pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
     let mut exposed = Vec::new();
-    if let Some(key) = settings.secret_key.file()
-        && let Ok(Some(e)) = private_files::exposure(key)
-    {
-        exposed.push(e);
+    let mut secrets: Vec<&Path> = settings.secret_files.iter().map(|p| p.as_path()).collect();
+    secrets.extend(settings.secret_key.file());
+    secrets.dedup();
+    for file in secrets {
+        if let Ok(Some(e)) = private_files::exposure(file)
+            && !exposed.iter().any(|x: &Exposure| x.path == e.path)
+        {
+            exposed.push(e);
+        }
     }
     let Some(db) = settings.database_url.sqlite_file() else {
         return exposed;
@@ -89,7 +94,7 @@ pub fn exposed_files(settings: &Settings) -> Vec<Exposure> {
 /// The warning for one of [`exposed_files`]: what is open, and the command that closes it.
 pub fn exposure_warning(exposed: &Exposure) -> String {
     format!(
-        "{exposed}, and it holds password and session hashes or the secret key; run `{}`",
+        "{exposed}, and it holds secrets (password or session hashes, a key or credentials); run `{}`",
         exposed.fix()
     )
 }
