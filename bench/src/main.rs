@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use app_rows::change::Change;
+use app_rows::lww::Version;
+use app_rows::store;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, Block, Params};
 use auth_skeleton::db::Db;
@@ -492,67 +495,29 @@ fn argon2_rate(phc: &str, threads: usize, secs: f64) -> Result<f64, Error> {
 }
 
 async fn rows_push_rate(db: &Db, user: &str, batch: usize, secs: f64) -> Result<f64, Error> {
-    // The counters line the rows reference.
-    let mut tx = db.begin().await?;
-    with_tx!(&mut tx, |conn| {
-        sqlx::query(
-            "INSERT INTO rows_users (user_id, last_seq, row_count, horizon) VALUES ($1, 0, 0, 0)
-             ON CONFLICT (user_id) DO NOTHING",
-        )
-        .bind(user)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
-    tx.commit().await?;
     let ts = now_ms();
-    // Sequence numbers are unique per user: go on after the last one handed out.
-    let last: Option<i64> = with_db!(read db, |pool| {
-        sqlx::query_scalar("SELECT MAX(seq) FROM rows_items WHERE user_id = $1")
-            .bind(user)
-            .fetch_one(pool)
-            .await
-    })?;
-    let mut seq = last.unwrap_or(0) + 1;
-    timed(secs, |round| {
-        let first_seq = seq;
-        seq += batch as i64;
-        async move {
-            let mut tx = db.begin().await?;
-            for i in 0..batch {
-                with_tx!(&mut tx, |conn| {
-                    sqlx::query(
-                        "INSERT INTO rows_items
-                             (user_id, collection, id, ts, counter, node, deleted, data, seq, applied_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                         ON CONFLICT (user_id, collection, id) DO UPDATE SET
-                             ts = excluded.ts, counter = excluded.counter, node = excluded.node,
-                             deleted = excluded.deleted, data = excluded.data, seq = excluded.seq,
-                             applied_at = excluded.applied_at",
-                    )
-                    .bind(user)
-                    .bind("notes")
-                    .bind(format!("r{i}"))
-                    .bind(ts)
-                    .bind(round as i64)
-                    .bind("bench")
-                    .bind(false)
-                    .bind(ROW_DATA)
-                    .bind(first_seq + i as i64)
-                    .bind(ts)
-                    .execute(conn)
-                    .await
-                    .map(|r| r.rows_affected())
-                })?;
-            }
-            tx.commit().await?;
-            Ok(batch as u64)
+    timed(secs, |round| async move {
+        // The service's own statements, so that the floor cannot drift from what a push writes:
+        // the user's counters locked, each row upserted with the next sequence number, the
+        // counters stored (the decisions between them are the service's cost).
+        let mut tx = store::begin_write(db).await?;
+        let mut counters = store::lock_counters(&mut tx, user).await?;
+        for i in 0..batch {
+            let change = Change {
+                collection: "notes".to_owned(),
+                id: format!("r{i}"),
+                version: Version::new(ts, round as i64, "bench"),
+                data: Some(ROW_DATA.to_owned()),
+            };
+            counters.last_seq += 1;
+            store::write_row(&mut tx, user, &change, counters.last_seq, ts).await?;
         }
+        store::save_counters(&mut tx, user, &counters).await?;
+        tx.commit().await?;
+        Ok(batch as u64)
     })
     .await
 }
-
-type PulledRow = (String, String, i64, i64, String, bool, Option<String>, i64);
 
 async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64, Error> {
     let limit = Duration::from_secs_f64(secs);
@@ -560,22 +525,15 @@ async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64
     let mut after = 0i64;
     let mut pulled = 0usize;
     while start.elapsed() < limit {
-        let rows: Vec<PulledRow> = with_db!(read db, |pool| {
-            sqlx::query_as(
-                "SELECT collection, id, ts, counter, node, deleted, data, seq FROM rows_items
-                 WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(user)
-            .bind(after)
-            .bind(page + 1)
-            .fetch_all(pool)
-            .await
-        })?;
+        // The service's own snapshot and page query.
+        let mut tx = store::begin_snapshot(db).await?;
+        let rows = store::rows_after(&mut tx, user, after, page + 1).await?;
+        tx.commit().await?;
         let n = rows.len().min(page as usize);
         pulled += n;
         // Past the last full page, start again, as the load generator cycles through the pages.
         after = if rows.len() > page as usize {
-            rows[n - 1].7
+            rows[n - 1].seq
         } else {
             0
         };
@@ -583,6 +541,9 @@ async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64
     Ok(pulled as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The one floor that writes its own SQL: `app_blob::store::write_current` would make each round
+/// the account's current save, under the feet of the service that the same run measures on
+/// that account. These are its two statements for the bytes (the meta upsert is small).
 async fn blob_put_rate(db: &Db, user: &str, mib: usize, secs: f64) -> Result<f64, Error> {
     let bytes = vec![b'x'; mib << 20];
     let bytes = &bytes;
