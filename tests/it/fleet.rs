@@ -36,7 +36,7 @@ fn every_app_of_this_workspace_pins_the_current_release() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let version = auth_skeleton::server::AUTH_SKELETON_VERSION;
+    let version = auth_skeleton::AUTH_SKELETON_VERSION;
     assert!(
         stdout.starts_with(&format!("auth-skeleton {version} (crates/auth-skeleton)\n")),
         "{stdout}"

@@ -4,7 +4,7 @@
 //! or crashing one leaves the other whole. (`processes.rs` checks that neither will open the
 //! other's database.)
 
-use auth_skeleton::server::AUTH_SKELETON_VERSION;
+use auth_skeleton::AUTH_SKELETON_VERSION;
 use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD, TestDatabase};
 use reqwest::Method;
 use serde_json::json;

@@ -95,7 +95,7 @@ auth_skeleton::both_backends!(
 
 #[actix_web::test]
 async fn the_openapi_document_lists_every_route() {
-    auth_skeleton::openapi::check_document(app_notes::spec(), |ctx| Ok(Engine(ctx)))
+    auth_skeleton::testing::check_document(app_notes::spec(), |ctx| Ok(Engine(ctx)))
         .await
         .unwrap();
 }

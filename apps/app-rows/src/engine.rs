@@ -23,7 +23,7 @@ pub const PURGED_TOMBSTONES_TOTAL: &str = "app_rows_purged_tombstones_total";
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     auth_skeleton::server::main(app_rows::spec(), app_rows::Engine::new)
+///     auth_skeleton::cli::main(app_rows::spec(), app_rows::Engine::new)
 /// }
 /// ```
 #[derive(Debug, Clone)]

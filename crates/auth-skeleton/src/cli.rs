@@ -1,4 +1,4 @@
-//! The command line every app gets through [`crate::server::main`]: serve, migrate, check the
+//! The command line every app gets through [`main`]: serve, migrate, check the
 //! configuration, back up, and administer accounts.
 //!
 //! Configuration is read in layers, the first that sets a variable winning:
@@ -238,8 +238,34 @@ impl ConfigArgs {
     }
 }
 
-/// Runs the command line of the app `spec`; [`crate::server::main`] is this.
-pub fn run<E, F>(spec: AppSpec, build_engine: F) -> ExitCode
+/// Runs the app's command line: `serve` (the default), `migrate`, `check-config`, `backup` and
+/// the account commands. Call it from `main`.
+///
+/// ```no_run
+/// use auth_skeleton::schema::Migrations;
+/// use auth_skeleton::server::{self, AppSpec, EngineContext};
+/// use auth_skeleton::cli;
+/// # struct Notes;
+/// # impl auth_skeleton::hooks::AccountDataHook for Notes {
+/// #     fn delete_user_data<'a>(&'a self, _: &'a mut auth_skeleton::db::Tx, _: &'a str)
+/// #         -> auth_skeleton::hooks::BoxFuture<'a, Result<(), sqlx::Error>> { Box::pin(async { Ok(()) }) }
+/// # }
+/// # impl server::Engine for Notes {
+/// #     fn configure(&self, _: &mut actix_web::web::ServiceConfig) {}
+/// # }
+/// # impl Notes { fn new(_: EngineContext) -> Result<Self, auth_skeleton::config::ConfigError> { Ok(Notes) } }
+///
+/// fn main() -> std::process::ExitCode {
+///     let spec = AppSpec {
+///         name: "app-notes",
+///         version: env!("CARGO_PKG_VERSION"),
+///         default_port: 8082,
+///         migrations: Migrations::none(),
+///     };
+///     cli::main(spec, Notes::new)
+/// }
+/// ```
+pub fn main<E, F>(spec: AppSpec, build_engine: F) -> ExitCode
 where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,

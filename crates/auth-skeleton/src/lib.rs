@@ -11,12 +11,12 @@
 //! - [`http::CurrentUser`], the extractor that authenticates the app's own routes;
 //! - storage on SQLite (embedded default) or PostgreSQL, chosen by URL at run time, with the
 //!   library's migrations inside the crate and tracked apart from the app's;
-//! - [`server::main`], which turns an app into a service: CLI, configuration from the
+//! - [`cli::main`], which turns an app into a service: CLI, configuration from the
 //!   environment, database ownership check, migrations, `/healthz`, `/readyz`, graceful shutdown.
 //!
 //! # Mounting it in an actix-web app
 //!
-//! The shortest way is [`server::main`] (see its example). To mount the routes in a server of
+//! The shortest way is [`cli::main`] (see its example). To mount the routes in a server of
 //! your own:
 //!
 //! ```no_run
@@ -85,4 +85,7 @@ pub mod testing;
 pub mod token;
 
 pub use auth::Auth;
+
+/// The version of this library (`/healthz` reports it as `auth_skeleton`).
+pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use error::{ApiError, Problem};

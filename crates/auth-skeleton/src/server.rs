@@ -1,7 +1,7 @@
 //! Running an app as a service: the CLI, start-up checks, the HTTP server and shutdown.
 //!
 //! An app provides an [`AppSpec`] (its name, version, default port and migrations) and an
-//! [`Engine`] (its own routes and its part in account deletion); [`main`] does the rest:
+//! [`Engine`] (its own routes and its part in account deletion); [`crate::cli::main`] does the rest:
 //!
 //! 1. reads the configuration from flags, the environment, `*_FILE` secrets and an optional
 //!    TOML file ([`crate::cli`]; a bad value stops it, naming the variable);
@@ -11,7 +11,6 @@
 //!    `listening on http://HOST:PORT`, and on SIGTERM or SIGINT finishes the requests in flight
 //!    and exits 0.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,43 +75,6 @@ pub trait Engine: AccountDataHook {
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         utoipa::openapi::OpenApi::default()
     }
-}
-
-/// The version of this library, for `/healthz`.
-pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Runs the app's command line (see [`crate::cli`]): `serve` (the default), `migrate`,
-/// `check-config`, `backup` and the account commands. Call it from `main`.
-///
-/// ```no_run
-/// use auth_skeleton::schema::Migrations;
-/// use auth_skeleton::server::{self, AppSpec, EngineContext};
-/// # struct Notes;
-/// # impl auth_skeleton::hooks::AccountDataHook for Notes {
-/// #     fn delete_user_data<'a>(&'a self, _: &'a mut auth_skeleton::db::Tx, _: &'a str)
-/// #         -> auth_skeleton::hooks::BoxFuture<'a, Result<(), sqlx::Error>> { Box::pin(async { Ok(()) }) }
-/// # }
-/// # impl server::Engine for Notes {
-/// #     fn configure(&self, _: &mut actix_web::web::ServiceConfig) {}
-/// # }
-/// # impl Notes { fn new(_: EngineContext) -> Result<Self, auth_skeleton::config::ConfigError> { Ok(Notes) } }
-///
-/// fn main() -> std::process::ExitCode {
-///     let spec = AppSpec {
-///         name: "app-notes",
-///         version: env!("CARGO_PKG_VERSION"),
-///         default_port: 8082,
-///         migrations: Migrations::none(),
-///     };
-///     server::main(spec, Notes::new)
-/// }
-/// ```
-pub fn main<E, F>(spec: AppSpec, build_engine: F) -> ExitCode
-where
-    E: Engine,
-    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-{
-    crate::cli::run(spec, build_engine)
 }
 
 /// Sends logs to standard error, as text or JSON lines, filtered by `RUST_LOG` (default `info`).
@@ -193,7 +155,7 @@ pub struct Running {
 
 /// Builds the engine and the auth services over an opened `db` and binds the HTTP server.
 ///
-/// [`main`] uses it after [`open`]; tests and embedders use it to run a service in-process.
+/// [`crate::cli::main`] uses it after [`open`]; tests and embedders use it to run a service in-process.
 pub async fn start<E, F>(
     spec: &AppSpec,
     settings: &Settings,
@@ -303,7 +265,7 @@ impl ApiDocument {
 /// Mounts everything the library serves: app data, `/healthz`, `/readyz`, `/metrics`,
 /// `/openapi.json` and `/v1/auth/*`.
 ///
-/// [`main`] calls it; use it directly to embed the library in a server of your own (or to test
+/// [`crate::cli::main`] calls it; use it directly to embed the library in a server of your own (or to test
 /// one with `actix_web::test`).
 pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, info: AppInfo) {
     cfg.app_data(auth)
@@ -358,7 +320,7 @@ async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
         "status": "ok",
         "app": info.name,
         "version": info.version,
-        "auth_skeleton": AUTH_SKELETON_VERSION,
+        "auth_skeleton": crate::AUTH_SKELETON_VERSION,
     }))
 }
 

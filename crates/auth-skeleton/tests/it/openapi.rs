@@ -10,7 +10,7 @@ use crate::support::*;
 #[actix_web::test]
 async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
     let probe = Arc::new(HookProbe::default());
-    let result = auth_skeleton::openapi::check_document(spec(), move |_: EngineContext| {
+    let result = auth_skeleton::testing::check_document(spec(), move |_: EngineContext| {
         Ok::<_, ConfigError>(TestEngine(probe))
     })
     .await;
@@ -51,7 +51,7 @@ impl auth_skeleton::server::Engine for Sloppy {
 
 #[actix_web::test]
 async fn the_check_reports_undocumented_routes_and_unserved_paths() {
-    let problems = auth_skeleton::openapi::check_document(spec(), |_: EngineContext| {
+    let problems = auth_skeleton::testing::check_document(spec(), |_: EngineContext| {
         Ok::<_, ConfigError>(Sloppy)
     })
     .await
@@ -80,7 +80,7 @@ fn the_route_reader_finds_scoped_and_unscoped_routes() {
                 )
                 .default_service(web::to(|req: HttpRequest| async move {
                     HttpResponse::Ok()
-                        .body(auth_skeleton::openapi::route_patterns(req.resource_map()).join("\n"))
+                        .body(auth_skeleton::testing::route_patterns(req.resource_map()).join("\n"))
                 })),
         )
         .await;

@@ -17,6 +17,10 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`), create a database of their own and drop it
 //! afterwards. They fail, never skip, when the server cannot be reached.
 
+mod document_check;
+
+pub use document_check::{check_document, route_patterns};
+
 use std::time::Duration;
 
 use reqwest::Method;
