@@ -105,22 +105,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
             .service(
                 web::resource("/meta")
                     .route(web::get().to(get_meta))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
             )
             .service(
                 web::resource("/limits")
                     .route(web::get().to(get_limits))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
             )
             .service(
                 web::resource("/history")
                     .route(web::get().to(get_history))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
             )
             .service(
                 web::resource("/history/{version}")
                     .route(web::get().to(get_history_version))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
             ),
     );
 }

@@ -68,7 +68,7 @@ impl auth_skeleton::server::Engine for Engine {
         let routes = web::resource("/v1/note")
             .route(web::get().to(get_note))
             .route(web::put().to(put_note))
-            .default_service(web::to(|| method_not_allowed("GET, PUT")));
+            .default_service(web::to(|| method_not_allowed("GET, HEAD, PUT")));
         cfg.app_data(web::Data::new(self.clone())).service(routes);
     }
 

@@ -51,7 +51,7 @@ async fn each_user_reads_and_replaces_only_their_own_note(backend: Backend) {
         .send(server.request(Method::DELETE, "/v1/note").bearer_auth(&ann))
         .await;
     assert_eq!((reply.status, reply.code()), (405, "method_not_allowed"));
-    assert_eq!(reply.header("allow"), Some("GET, PUT"));
+    assert_eq!(reply.header("allow"), Some("GET, HEAD, PUT"));
 }
 
 async fn deleting_the_account_deletes_only_that_users_note(backend: Backend) {

@@ -35,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sync: RowSync) {
             .service(
                 web::resource("/pull")
                     .route(web::get().to(pull))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
             ),
     );
 }

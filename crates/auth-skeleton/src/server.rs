@@ -210,6 +210,7 @@ where
         App::new()
             .configure(|cfg| configure_app(cfg, data.clone(), info, engine.as_ref()))
             .default_service(web::to(crate::http::allowed_methods::fallback))
+            .wrap(from_fn(crate::http::allowed_methods::head_as_get))
             .wrap(from_fn(crate::http::headers::security_headers))
             .wrap(crate::http::cors::cors(data.config()))
             .wrap(from_fn(crate::http::request_log::request_log))

@@ -3,8 +3,15 @@
 //! not answer (`TRACE /v1/auth/me`, `PUT /healthz`) is refused as RFC 9110 says, and a path
 //! nobody documents is `404`. The table comes from the service's own OpenAPI document, so it
 //! cannot drift from what `/openapi.json` promises.
+//!
+//! `HEAD` is answered wherever `GET` is (RFC 9110 §9.3.2: the same headers, no content), by
+//! [`head_as_get`], unless the document has an operation of its own for it.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, HttpResponse, web};
 use utoipa::openapi::OpenApi;
 
 use crate::error::ApiError;
@@ -12,7 +19,16 @@ use crate::error::ApiError;
 /// The methods each documented path answers.
 #[derive(Debug, Clone, Default)]
 pub struct AllowedMethods {
-    routes: Vec<(Vec<Segment>, String)>,
+    routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    pattern: Vec<Segment>,
+    /// The `Allow` value.
+    allow: String,
+    /// Whether `HEAD` is answered as `GET` (the document has `GET` and no `HEAD` of its own).
+    head_as_get: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,14 +41,16 @@ enum Segment {
 impl AllowedMethods {
     /// The table of `doc`, plus `/openapi.json` itself.
     pub fn from_document(doc: &OpenApi) -> Self {
-        let mut routes: Vec<(Vec<Segment>, String)> = doc
+        let mut routes: Vec<Route> = doc
             .paths
             .paths
             .iter()
             .map(|(path, item)| {
+                let get = item.get.is_some();
                 let methods = [
-                    ("GET", item.get.is_some()),
-                    ("HEAD", item.head.is_some()),
+                    ("GET", get),
+                    // Answered for every GET by `head_as_get`.
+                    ("HEAD", item.head.is_some() || get),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
                     ("PATCH", item.patch.is_some()),
@@ -42,19 +60,26 @@ impl AllowedMethods {
                 ];
                 let allow: Vec<&str> = methods
                     .iter()
-                    .filter(|(_, documented)| *documented)
+                    .filter(|(_, answered)| *answered)
                     .map(|(name, _)| *name)
                     .collect();
-                (segments(path), allow.join(", "))
+                Route {
+                    pattern: segments(path),
+                    allow: allow.join(", "),
+                    head_as_get: get && item.head.is_none(),
+                }
             })
             .collect();
-        routes.push((segments("/openapi.json"), "GET".to_owned()));
+        routes.push(Route {
+            pattern: segments("/openapi.json"),
+            allow: "GET, HEAD".to_owned(),
+            head_as_get: true,
+        });
         Self { routes }
     }
 
-    /// The `Allow` value of the documented path `path` matches, if any (a literal path wins
-    /// over a templated one).
-    pub fn allow(&self, path: &str) -> Option<&str> {
+    /// The documented route `path` matches, if any (a literal path wins over a templated one).
+    fn route(&self, path: &str) -> Option<&Route> {
         let parts: Vec<&str> = path.split('/').collect();
         let matches = |pattern: &[Segment]| {
             pattern.len() == parts.len()
@@ -66,10 +91,32 @@ impl AllowedMethods {
         let literal = |pattern: &[Segment]| pattern.iter().all(|s| *s != Segment::Parameter);
         self.routes
             .iter()
-            .filter(|(pattern, _)| matches(pattern))
-            .max_by_key(|(pattern, _)| literal(pattern))
-            .map(|(_, allow)| allow.as_str())
+            .filter(|r| matches(&r.pattern))
+            .max_by_key(|r| literal(&r.pattern))
     }
+
+    /// The `Allow` value of the documented path `path` matches, if any.
+    pub fn allow(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|r| r.allow.as_str())
+    }
+}
+
+/// Answers `HEAD` as `GET` on the paths that document `GET` and no `HEAD` of their own. The
+/// response goes out with the `GET`'s status and headers (`Content-Length` included) and no
+/// content: the HTTP/1 codec knows the request was `HEAD` and never writes the body.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if req.method() == Method::HEAD
+        && req
+            .app_data::<web::Data<AllowedMethods>>()
+            .and_then(|t| t.route(req.path()))
+            .is_some_and(|r| r.head_as_get)
+    {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 fn segments(path: &str) -> Vec<Segment> {
@@ -115,11 +162,11 @@ mod tests {
     #[test]
     fn documented_paths_name_their_methods_and_others_are_unknown() {
         let t = table();
-        assert_eq!(t.allow("/v1/auth/me"), Some("GET"));
+        assert_eq!(t.allow("/v1/auth/me"), Some("GET, HEAD"));
         assert_eq!(t.allow("/v1/save"), Some("GET, HEAD, PUT, DELETE"));
         assert_eq!(t.allow("/v1/auth/sessions/abc"), Some("DELETE"));
         assert_eq!(t.allow("/v1/auth/sessions/revoke-others"), Some("POST"));
-        assert_eq!(t.allow("/openapi.json"), Some("GET"));
+        assert_eq!(t.allow("/openapi.json"), Some("GET, HEAD"));
         for unknown in [
             "/v1/auth/sessions/",
             "/v1/auth/me/x",

@@ -72,11 +72,11 @@ async fn unknown_routes_are_not_found_problems(backend: Backend) {
 async fn a_known_path_with_another_method_is_405_with_allow(backend: Backend) {
     let server = start(backend).await;
     for (method, path, allow) in [
-        ("TRACE", "/v1/auth/me", "GET"),
-        ("PUT", "/healthz", "GET"),
+        ("TRACE", "/v1/auth/me", "GET, HEAD"),
+        ("PUT", "/healthz", "GET, HEAD"),
         ("GET", "/v1/auth/signup", "POST"),
         ("PATCH", "/v1/auth/sessions/abc", "DELETE"),
-        ("OPTIONS", "/openapi.json", "GET"),
+        ("OPTIONS", "/openapi.json", "GET, HEAD"),
         ("MADEUP", "/v1/auth/email/change", "POST, DELETE"),
     ] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -88,6 +88,41 @@ async fn a_known_path_with_another_method_is_405_with_allow(backend: Backend) {
         .send(server.request(reqwest::Method::TRACE, "/v1/auth/nope"))
         .await;
     assert_problem(&reply, 404, "not_found");
+}
+
+/// `HEAD` is answered wherever `GET` is (RFC 9110 §9.3.2): the `GET`'s status and headers, no
+/// content.
+async fn head_answers_like_get_without_content(backend: Backend) {
+    let server = start(backend).await;
+    let token = bearer(&server, "ann@example.com").await;
+    for (path, signed_in, status) in [
+        ("/v1/auth/me", true, 200),
+        ("/v1/auth/me", false, 401),
+        ("/healthz", false, 200),
+        ("/openapi.json", false, 200),
+        ("/v1/auth/sessions", true, 200),
+    ] {
+        let with_token = |request: reqwest::RequestBuilder| match signed_in {
+            true => request.bearer_auth(&token),
+            false => request,
+        };
+        let head = with_token(server.request(reqwest::Method::HEAD, path))
+            .send()
+            .await
+            .unwrap();
+        let get = with_token(server.get(path)).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), status, "HEAD {path}");
+        assert_eq!(get.status().as_u16(), status, "GET {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no content"
+        );
+    }
 }
 
 async fn health_and_readiness(backend: Backend) {
@@ -115,6 +150,7 @@ async fn auth_responses_are_not_cached(backend: Backend) {
 
 auth_skeleton::both_backends!(
     a_known_path_with_another_method_is_405_with_allow,
+    head_answers_like_get_without_content,
     malformed_bodies_are_invalid_request_naming_the_field,
     oversized_bodies_are_refused,
     unknown_routes_are_not_found_problems,
