@@ -25,6 +25,20 @@ async fn smtp_down() -> (u16, String) {
     (port, url)
 }
 
+/// Asks for a reset of [`ANN`]'s password.
+async fn forgot(base: &str) {
+    let body = json!({ "email": ANN });
+    let reply = call(
+        base,
+        Method::POST,
+        "/v1/auth/password/forgot",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+}
+
 /// Waits until the service has tried (and failed) to deliver `n` messages.
 async fn wait_for_failed_deliveries(service: &ServiceProcess, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -67,15 +81,7 @@ async fn a_copy_of_the_database_holds_no_usable_link(backend: Backend) {
     ];
     let mut service = ServiceProcess::start(&binary("app-rows"), &vars);
     signup(&service.base_url, ANN).await;
-    let reply = call(
-        &service.base_url,
-        Method::POST,
-        "/v1/auth/password/forgot",
-        None,
-        Some(json!({ "email": ANN })),
-    )
-    .await;
-    assert_eq!(reply.status, 202);
+    forgot(&service.base_url).await;
     wait_for_failed_deliveries(&service, 2).await;
     assert!(service.terminate().success());
     let copy = copy_of(&database).await;
@@ -144,15 +150,7 @@ async fn a_rotated_key_still_delivers_and_a_lost_one_drops(backend: Backend) {
 
     // Sealed under the new key, then the key is lost: the message can never be sent.
     sink.stop();
-    let reply = call(
-        &service.base_url,
-        Method::POST,
-        "/v1/auth/password/forgot",
-        None,
-        Some(json!({ "email": ANN })),
-    )
-    .await;
-    assert_eq!(reply.status, 202);
+    forgot(&service.base_url).await;
     wait_for_failed_deliveries(&service, 1).await;
     assert!(service.terminate().success());
     let sink = SmtpSink::start_on(port).await;

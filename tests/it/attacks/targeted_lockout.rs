@@ -46,6 +46,35 @@ async fn cookie_login(base: &str, password: &str, cookie: Option<&str>) -> (u16,
     (response.status().as_u16(), set_cookies)
 }
 
+/// The owner takes the address back: forgot, the mailed link, a new password.
+async fn reset_password(svc: &MailedService) {
+    let reset = svc.reset_link(OWNER, 1).await;
+    let body = json!({"token": reset, "new_password": NEW_PASSWORD});
+    let reply = call(
+        svc.base(),
+        Method::POST,
+        "/v1/auth/password/reset",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+/// The same service on the same database with the default per-email login limit (limits live
+/// in memory), as after tokens were collected with it off.
+fn restart_with_the_default_email_limit(svc: &mut MailedService) {
+    let vars: Vec<(&str, String)> = svc
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| *k != "RATE_LIMIT_LOGIN_EMAIL")
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    svc.service =
+        auth_skeleton::testing::ServiceProcess::start(&system_tests::binary("app-rows"), &pairs);
+}
+
 /// Wrong passwords for the owner's address until the service refuses; how many it took.
 async fn lock_out(base: &str) -> usize {
     for n in 0..30 {
@@ -94,16 +123,7 @@ async fn the_owners_devices_get_past_an_attackers_lockout(backend: Backend) {
     assert!(guesses <= 10, "locked only after {guesses} wrong logins");
     // The owner takes the account back (which lifts the address's lockout), and the attacker
     // locks it again at once: unknown clients wait, even with the new password.
-    let reset = svc.reset_link(OWNER, 1).await;
-    let reply = call(
-        base,
-        Method::POST,
-        "/v1/auth/password/reset",
-        None,
-        Some(json!({"token": reset, "new_password": NEW_PASSWORD})),
-    )
-    .await;
-    assert_eq!(reply.status, 204, "{}", reply.body);
+    reset_password(&svc).await;
     lock_out(base).await;
     let stranger = login(base, OWNER, NEW_PASSWORD).await;
     assert_eq!((stranger.status, stranger.code()), (429, "rate_limited"));
@@ -213,26 +233,9 @@ async fn a_pile_of_kept_device_tokens_buys_few_guesses(backend: Backend) {
     assert_eq!(pile.len(), 18, "the account keeps at most 20 device tokens");
 
     // The same database with the default login limits (they live in memory).
-    let vars: Vec<(&str, String)> = svc
-        .vars()
-        .into_iter()
-        .filter(|(k, _)| *k != "RATE_LIMIT_LOGIN_EMAIL")
-        .map(|(k, v)| (k, v.to_owned()))
-        .collect();
-    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    svc.service =
-        auth_skeleton::testing::ServiceProcess::start(&system_tests::binary("app-rows"), &pairs);
+    restart_with_the_default_email_limit(&mut svc);
     let base = svc.base().to_owned();
-    let reset = svc.reset_link(OWNER, 1).await;
-    let reply = call(
-        &base,
-        Method::POST,
-        "/v1/auth/password/reset",
-        None,
-        Some(json!({"token": reset, "new_password": NEW_PASSWORD})),
-    )
-    .await;
-    assert_eq!(reply.status, 204, "{}", reply.body);
+    reset_password(&svc).await;
     lock_out(&base).await;
     let again = login_with_device(&base, OWNER, NEW_PASSWORD, &phone).await;
     assert_eq!(
@@ -316,27 +319,10 @@ async fn a_pile_from_before_a_reset_neither_fills_the_account_nor_spends_the_own
         pile.extend(reply.body["device_token"].as_str().map(str::to_owned));
     }
     assert_eq!(pile.len(), 20);
-    let vars: Vec<(&str, String)> = svc
-        .vars()
-        .into_iter()
-        .filter(|(k, _)| *k != "RATE_LIMIT_LOGIN_EMAIL")
-        .map(|(k, v)| (k, v.to_owned()))
-        .collect();
-    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    svc.service =
-        auth_skeleton::testing::ServiceProcess::start(&system_tests::binary("app-rows"), &pairs);
+    restart_with_the_default_email_limit(&mut svc);
     let base = svc.base().to_owned();
     // The owner takes the address back and signs in on a phone: it gets a device token.
-    let reset = svc.reset_link(OWNER, 1).await;
-    let reply = call(
-        &base,
-        Method::POST,
-        "/v1/auth/password/reset",
-        None,
-        Some(json!({"token": reset, "new_password": NEW_PASSWORD})),
-    )
-    .await;
-    assert_eq!(reply.status, 204, "{}", reply.body);
+    reset_password(&svc).await;
     let phone = device_token(&login(&base, OWNER, NEW_PASSWORD).await);
 
     lock_out(&base).await;
