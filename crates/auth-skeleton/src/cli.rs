@@ -318,7 +318,7 @@ where
                 Ok(())
             }
             Command::Users(command) => {
-                let settle = settle_time(&vars, &settings.database_url)?;
+                let settle = settings.session_cache_refresh;
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
                 let changed = users(&admin, command).await?;
                 if changed {
@@ -327,7 +327,7 @@ where
                 Ok(())
             }
             Command::Sessions(SessionsCommand::Revoke { email }) => {
-                let settle = settle_time(&vars, &settings.database_url)?;
+                let settle = settings.session_cache_refresh;
                 let admin = admin(&spec, &settings, vars, build_engine).await?;
                 let n = admin
                     .revoke_sessions(&email)
@@ -360,7 +360,7 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
-    let cache_refresh = settle_time(&vars, &settings.database_url)?;
+    let cache_refresh = settings.session_cache_refresh;
     let scratch = Db::connect("sqlite::memory:")
         .await
         .map_err(|e| e.to_string())?;
@@ -419,15 +419,6 @@ where
     }
     println!("configuration is valid");
     Ok(())
-}
-
-/// How long an operator command that ends sessions or changes an account waits before it
-/// returns: running services answer reads from their session cache and learn of changes made by
-/// another process within `SESSION_CACHE_REFRESH`, so once the command is back, the change is in
-/// force everywhere.
-fn settle_time(vars: &Vars, database_url: &DatabaseUrl) -> Result<std::time::Duration, String> {
-    crate::config::session_cache_refresh(vars, database_url)
-        .map_err(|e| format!("configuration error: {e}"))
 }
 
 /// Runs a `users` command; `true` when it changed an account.

@@ -438,6 +438,11 @@ pub struct Settings {
     /// Where the secret key comes from (`SECRET_KEY`, `SECRET_KEY_FILE`, `SECRET_KEY_PREVIOUS`,
     /// or a file beside an SQLite database); loaded by the commands that need it.
     pub secret_key: KeySource,
+    /// `SESSION_CACHE_REFRESH` ([`session_cache_refresh`]). Operator commands that end sessions
+    /// or change an account wait this long before they return: running services learn of
+    /// changes made by another process within it, so once the command is back, the change is in
+    /// force everywhere.
+    pub session_cache_refresh: Duration,
     /// The files secrets were read from (`DATABASE_URL_FILE`, `MAIL_TRANSPORT_FILE`,
     /// `SECRET_KEY_FILE`, `SECRET_KEY_PREVIOUS_FILE`), so that the ones others can read are
     /// warned about.
@@ -467,6 +472,7 @@ impl Settings {
         })?;
         let auth = AuthConfig::from_vars(app_name, &format!("http://{bind}"), vars)?;
         let secret_key = KeySource::from_vars(vars, &database_url, &auth.public_url)?;
+        let session_cache_refresh = session_cache_refresh(vars, &database_url)?;
         let secret_files = file::SECRET_VARS
             .iter()
             .filter_map(|name| vars.get(&format!("{name}{}", file::FILE_SUFFIX)))
@@ -477,6 +483,7 @@ impl Settings {
             bind,
             log_format,
             secret_key,
+            session_cache_refresh,
             secret_files,
             auth,
         })

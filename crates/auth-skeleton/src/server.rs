@@ -168,8 +168,7 @@ where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
-    let cache_refresh = crate::config::session_cache_refresh(&vars, &settings.database_url)
-        .map_err(|e| format!("configuration error: {e}"))?;
+    let cache_refresh = settings.session_cache_refresh;
     let mut config = settings.auth.clone();
     config.keys = settings
         .secret_key
