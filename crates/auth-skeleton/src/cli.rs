@@ -299,10 +299,14 @@ where
     let result = actix_web::rt::System::new().block_on(async move {
         match command {
             Command::Serve => {
-                crate::server::serve(spec, settings, vars, Clock::system(), build_engine).await
+                crate::server::serve(spec, settings, vars, Clock::system(), build_engine)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             Command::Migrate => {
-                let db = crate::server::open(&spec, &settings, &Clock::system()).await?;
+                let db = crate::server::open(&spec, &settings, &Clock::system())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 db.close().await;
                 println!("migrations applied");
                 Ok(())

@@ -92,29 +92,68 @@ pub(crate) fn init_logging(format: LogFormat) {
     };
 }
 
+/// Why a service could not start. Its `Display` is the message an operator reads (it names the
+/// setting to change where there is one, and never a secret).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A setting is wrong (read at start: the secret key, the app's own variables).
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    /// The database could not be opened.
+    #[error("DATABASE_URL: {0}")]
+    Database(#[from] crate::db::ConnectError),
+    /// The database belongs to another app, or could not be claimed.
+    #[error(transparent)]
+    Ownership(#[from] crate::schema::OwnershipError),
+    /// A set of migrations failed (`auth-skeleton`'s or the app's).
+    #[error("{set} migrations failed: {source}")]
+    Migration {
+        /// Whose migrations.
+        set: String,
+        /// What failed.
+        source: sqlx::migrate::MigrateError,
+    },
+    /// The account services could not be built.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::InitError),
+    /// The listening address could not be bound.
+    #[error("BIND: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
 /// Opens the database, claims it for the app, and applies both sets of migrations.
 ///
 /// Logs a warning for each of the database's files (and its directory) that other users can
 /// read ([`crate::config::checks::exposed_files`]).
-pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<Db, String> {
-    let db = Db::connect(settings.database_url.expose())
-        .await
-        .map_err(|e| format!("DATABASE_URL: {e}"))?;
+pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<Db, StartError> {
+    let db = Db::connect(settings.database_url.expose()).await?;
     // After connecting: the -wal and -shm files exist now, with the database file's mode.
     for exposed in crate::config::checks::exposed_files(settings) {
         tracing::warn!("{}", crate::config::checks::exposure_warning(&exposed));
     }
-    claim_ownership(&db, spec.name, clock.now_ms())
-        .await
-        .map_err(|e| e.to_string())?;
+    claim_ownership(&db, spec.name, clock.now_ms()).await?;
     Migrations::auth()
         .run(&db)
         .await
-        .map_err(|e| format!("auth-skeleton migrations failed: {e}"))?;
+        .map_err(|source| StartError::Migration {
+            set: "auth-skeleton".to_owned(),
+            source,
+        })?;
     spec.migrations
         .run(&db)
         .await
-        .map_err(|e| format!("{} migrations failed: {e}", spec.name))?;
+        .map_err(|source| StartError::Migration {
+            set: spec.name.to_owned(),
+            source,
+        })?;
     Ok(db)
 }
 
@@ -125,7 +164,7 @@ pub(crate) async fn serve<E, F>(
     vars: Vars,
     clock: Clock,
     build_engine: F,
-) -> Result<(), String>
+) -> Result<(), StartError>
 where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
@@ -135,7 +174,7 @@ where
     // The one line operators and tests wait for, printed whatever the log settings.
     println!("listening on http://{}", running.addr);
     tracing::info!(app = spec.name, version = spec.version, addr = %running.addr, "serving");
-    running.server.await.map_err(|e| e.to_string())?;
+    running.server.await.map_err(StartError::Serve)?;
     // Requests are done; deliver what they enqueued before the process goes.
     running.auth.outbox().flush(MAIL_FLUSH_GRACE).await;
     db.close().await;
@@ -163,33 +202,26 @@ pub async fn start<E, F>(
     clock: Clock,
     vars: Vars,
     build_engine: F,
-) -> Result<Running, String>
+) -> Result<Running, StartError>
 where
     E: Engine,
     F: FnOnce(EngineContext) -> Result<E, ConfigError>,
 {
     let cache_refresh = settings.session_cache_refresh;
     let mut config = settings.auth.clone();
-    config.keys = settings
-        .secret_key
-        .load()
-        .map_err(|e| format!("configuration error: {e}"))?;
-    let engine = Arc::new(
-        build_engine(EngineContext {
-            db: db.clone(),
-            clock: clock.clone(),
-            vars,
-            keys: config.keys.clone(),
-        })
-        .map_err(|e| format!("configuration error: {e}"))?,
-    );
+    config.keys = settings.secret_key.load()?;
+    let engine = Arc::new(build_engine(EngineContext {
+        db: db.clone(),
+        clock: clock.clone(),
+        vars,
+        keys: config.keys.clone(),
+    })?);
     let auth = Auth::new(
         db,
         config,
         clock,
         vec![engine.clone() as Arc<dyn AccountDataHook>],
-    )
-    .map_err(|e| e.to_string())?
+    )?
     .with_session_cache(cache_refresh);
     engine.spawn_background_jobs();
     spawn_session_purge(auth.clone());
@@ -216,7 +248,10 @@ where
     })
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .bind(settings.bind)
-    .map_err(|e| format!("BIND: cannot listen on {}: {e}", settings.bind))?;
+    .map_err(|source| StartError::Bind {
+        addr: settings.bind,
+        source,
+    })?;
     let addr = server.addrs().first().copied().unwrap_or(settings.bind);
     Ok(Running {
         addr,

@@ -89,7 +89,7 @@ where
     let clock = Clock::manual(1_764_307_200_000);
     let db = crate::server::open(&spec, &settings, &clock)
         .await
-        .map_err(fail)?;
+        .map_err(|e| fail(e.to_string()))?;
     let engine = build_engine(EngineContext {
         db: db.clone(),
         clock: clock.clone(),

@@ -65,6 +65,50 @@ async fn a_database_belongs_to_the_app_that_created_it(backend: Backend) {
     db.close().await;
 }
 
+/// A service that cannot start says why in a typed error: another app's database, a port in use.
+async fn a_service_that_cannot_start_says_why(backend: Backend) {
+    use auth_skeleton::clock::Clock;
+    use auth_skeleton::config::{Settings, Vars};
+    use auth_skeleton::server::{self, StartError};
+
+    let database = TestDatabase::new(backend).await;
+    let vars = Vars::from_pairs([
+        ("DATABASE_URL", database.url.as_str()),
+        ("SECRET_KEY", auth_skeleton::testing::TEST_SECRET_KEY),
+    ]);
+    let settings = Settings::from_vars("app-test", 0, &vars).unwrap();
+    let db = Db::connect(&database.url).await.unwrap();
+    claim_ownership(&db, "app-rows", 1).await.unwrap();
+    db.close().await;
+    match server::open(&spec(), &settings, &Clock::system()).await {
+        Err(StartError::Ownership(OwnershipError::OwnedByAnotherApp { owner, .. })) => {
+            assert_eq!(owner, "app-rows");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let other = TestDatabase::new(backend).await;
+    let vars = Vars::from_pairs([
+        ("DATABASE_URL", other.url.as_str()),
+        ("SECRET_KEY", auth_skeleton::testing::TEST_SECRET_KEY),
+        ("BIND", addr.as_str()),
+    ]);
+    let settings = Settings::from_vars("app-test", 0, &vars).unwrap();
+    let clock = Clock::system();
+    let db = server::open(&spec(), &settings, &clock).await.unwrap();
+    let started = server::start(&spec(), &settings, db, clock, vars, |_| {
+        Ok::<_, auth_skeleton::config::ConfigError>(TestEngine(Default::default()))
+    })
+    .await;
+    match started {
+        Err(e @ StartError::Bind { .. }) => assert!(e.to_string().starts_with("BIND: "), "{e}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("bound a port in use"),
+    }
+}
+
 async fn migrations_are_idempotent_and_tracked_apart_from_the_apps(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let db = Db::connect(&database.url).await.unwrap();
@@ -144,6 +188,7 @@ async fn a_deleted_account_is_gone_from_the_sqlite_file() {
 }
 
 auth_skeleton::both_backends!(
+    a_service_that_cannot_start_says_why,
     no_token_or_password_is_stored_in_the_clear,
     a_database_belongs_to_the_app_that_created_it,
     migrations_are_idempotent_and_tracked_apart_from_the_apps,
