@@ -18,6 +18,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod idempotency;
+pub mod metrics;
 pub mod precondition;
 pub mod routes;
 pub mod saves;
@@ -81,6 +82,7 @@ impl AccountDataHook for Engine {
 
 impl auth_skeleton::server::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
+        metrics::describe();
         routes::configure(cfg, self.saves.clone());
     }
 

@@ -1,9 +1,9 @@
 //! The save service: reads, and the write transactions that check a precondition and apply a
 //! change atomically. Plain async functions over the database and the clock; no HTTP types.
 
+use crate::metrics::{BlobWrite, record_blob_write};
 use auth_skeleton::clock::Clock;
 use auth_skeleton::db::Db;
-use auth_skeleton::metrics::{BlobWrite, record_blob_write};
 
 use crate::config::SaveConfig;
 use crate::error::SaveError;

@@ -16,9 +16,6 @@ use crate::sync::{PurgeReport, RowSync};
 /// is counted in days, so an hour late costs nothing.
 const PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 
-/// `app_rows_purged_tombstones_total`: tombstones deleted by the purge job, on `/metrics`.
-pub const PURGED_TOMBSTONES_TOTAL: &str = "app_rows_purged_tombstones_total";
-
 /// The row sync engine.
 ///
 /// ```no_run
@@ -49,7 +46,7 @@ impl Engine {
     /// Purges the tombstones past their retention now; the background job calls this hourly.
     pub async fn purge_tombstones(&self) -> Result<PurgeReport, sqlx::Error> {
         let report = self.sync.purge_tombstones().await?;
-        auth_skeleton::metrics::counter!(PURGED_TOMBSTONES_TOTAL).increment(report.tombstones);
+        crate::metrics::record_purged_tombstones(report.tombstones);
         Ok(report)
     }
 }
@@ -66,6 +63,7 @@ impl AccountDataHook for Engine {
 
 impl auth_skeleton::server::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
+        crate::metrics::describe();
         crate::routes::configure(cfg, self.sync.clone());
     }
 

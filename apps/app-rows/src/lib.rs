@@ -20,6 +20,7 @@ pub mod cursor;
 pub mod engine;
 pub mod limits;
 pub mod lww;
+pub mod metrics;
 pub mod routes;
 pub mod store;
 pub mod sync;

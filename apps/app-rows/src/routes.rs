@@ -1,12 +1,12 @@
 //! The `/v1/rows` routes: thin adapters from HTTP to [`crate::sync::RowSync`].
 
+use crate::metrics::{RowsDirection, record_rows};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_skeleton::http::json::{parse, read_limited};
 use auth_skeleton::http::{CurrentUser, method_not_allowed};
-use auth_skeleton::metrics::{RowsDirection, record_rows};
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use auth_skeleton::rate_limit::Limit;
 use auth_skeleton::{ApiError, Auth, Problem};

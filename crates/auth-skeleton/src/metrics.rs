@@ -2,15 +2,13 @@
 //!
 //! The library records what every service has in common: HTTP requests by route pattern and
 //! status with latency histograms, logins by outcome, rate-limit refusals, and the mail outbox.
-//! Apps record their sync work through the typed helpers ([`record_rows`], [`record_blob_write`])
-//! or, for anything else, through the re-exported [`counter!`], [`gauge!`] and [`histogram!`]
-//! macros of the [`metrics`](https://docs.rs/metrics) facade:
+//! Apps record their own work (each app's `metrics` module) through the re-exported
+//! [`counter!`], [`gauge!`] and [`histogram!`] macros of the [`metrics`](https://docs.rs/metrics)
+//! facade, into the same registry:
 //!
 //! ```
-//! use auth_skeleton::metrics::{self, BlobWrite, RowsDirection};
+//! use auth_skeleton::metrics;
 //!
-//! metrics::record_rows(RowsDirection::Pushed, 42);
-//! metrics::record_blob_write(BlobWrite::Conflict);
 //! metrics::counter!("app_rows_purged_tombstones_total").increment(3);
 //! ```
 //!
@@ -25,7 +23,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-pub use metrics::{counter, gauge, histogram};
+pub use metrics::{counter, describe_counter, gauge, histogram};
 
 /// `http_requests_total{method, route, status}`: requests answered.
 pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
@@ -44,12 +42,6 @@ pub const MAIL_OUTBOX_DEPTH: &str = "mail_outbox_depth";
 pub const MAIL_SEND_FAILURES_TOTAL: &str = "mail_send_failures_total";
 /// `mail_sent_total`: messages handed to the transport.
 pub const MAIL_SENT_TOTAL: &str = "mail_sent_total";
-/// `sync_requests_total{operation}`: sync pushes and pulls (`push`, `pull`).
-pub const SYNC_REQUESTS_TOTAL: &str = "sync_requests_total";
-/// `sync_rows_total{direction}`: rows pushed (applied) and pulled.
-pub const SYNC_ROWS_TOTAL: &str = "sync_rows_total";
-/// `blob_writes_total{outcome}`: save-blob writes by outcome.
-pub const BLOB_WRITES_TOTAL: &str = "blob_writes_total";
 
 /// Latency buckets, in seconds: from a cached lookup to a slow argon2id hash under load.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -107,9 +99,6 @@ fn describe() {
     describe_gauge!(MAIL_OUTBOX_DEPTH, "Messages waiting in the mail outbox");
     describe_counter!(MAIL_SEND_FAILURES_TOTAL, "Failed mail delivery attempts");
     describe_counter!(MAIL_SENT_TOTAL, "Messages handed to the mail transport");
-    describe_counter!(SYNC_REQUESTS_TOTAL, "Sync requests by operation");
-    describe_counter!(SYNC_ROWS_TOTAL, "Rows moved by sync, by direction");
-    describe_counter!(BLOB_WRITES_TOTAL, "Save-blob writes by outcome");
 }
 
 /// Records one answered HTTP request. `route` must be a route pattern (`/v1/auth/sessions/{id}`)
@@ -174,49 +163,6 @@ pub fn record_mail_failure() {
     counter!(MAIL_SEND_FAILURES_TOTAL).increment(1);
 }
 
-/// Which way rows moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowsDirection {
-    /// Rows a client pushed that the server applied.
-    Pushed,
-    /// Rows the server sent in a pull.
-    Pulled,
-}
-
-/// Records one sync request and the `rows` it moved.
-pub fn record_rows(direction: RowsDirection, rows: u64) {
-    let (operation, direction) = match direction {
-        RowsDirection::Pushed => ("push", "pushed"),
-        RowsDirection::Pulled => ("pull", "pulled"),
-    };
-    counter!(SYNC_REQUESTS_TOTAL, "operation" => operation).increment(1);
-    counter!(SYNC_ROWS_TOTAL, "direction" => direction).increment(rows);
-}
-
-/// How a save-blob write ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlobWrite {
-    /// A first save was created.
-    Created,
-    /// The save was replaced.
-    Replaced,
-    /// The save was deleted.
-    Deleted,
-    /// The precondition failed: the client held a stale version (`412`).
-    Conflict,
-}
-
-/// Records a save-blob write.
-pub fn record_blob_write(outcome: BlobWrite) {
-    let outcome = match outcome {
-        BlobWrite::Created => "created",
-        BlobWrite::Replaced => "replaced",
-        BlobWrite::Deleted => "deleted",
-        BlobWrite::Conflict => "conflict",
-    };
-    counter!(BLOB_WRITES_TOTAL, "outcome" => outcome).increment(1);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,15 +171,10 @@ mod tests {
     fn recorded_values_appear_in_the_text_format() {
         handle();
         record_login(LoginOutcome::Failure);
-        record_rows(RowsDirection::Pushed, 7);
         record_request("GET", "/healthz", 200, Duration::from_millis(3));
         let text = render();
         assert!(
             text.contains("auth_logins_total{outcome=\"failure\"}"),
-            "{text}"
-        );
-        assert!(
-            text.contains("sync_rows_total{direction=\"pushed\"}"),
             "{text}"
         );
         assert!(
