@@ -123,7 +123,8 @@ impl Admin {
     pub async fn list(&self) -> Result<Vec<Account>, AdminError> {
         let rows: Vec<UserRow> = with_db!(read self.db, |pool| {
             sqlx::query_as::<_, UserRow>(
-                "SELECT id, email, email_verified, password_hash, created_at FROM auth_users
+                "SELECT id, email, email_verified, password_hash, created_at, security_stamp
+                 FROM auth_users
                  ORDER BY created_at, id",
             )
             .fetch_all(pool)

@@ -285,14 +285,12 @@ fn key_file_beside(db: &Path) -> PathBuf {
 }
 
 fn read_or_create(path: &Path) -> Result<SecretKey, String> {
-    let read = |path: &Path| match std::fs::read_to_string(path) {
-        Ok(text) => {
-            SecretKey::parse(&text).map_err(|m| format!("the key in {}: {m}", path.display()))
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    let parse = |text: String| {
+        SecretKey::parse(&text).map_err(|m| format!("the key in {}: {m}", path.display()))
     };
+    let cannot_read = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
     match std::fs::read_to_string(path) {
-        Ok(_) => read(path),
+        Ok(text) => parse(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
             let mut text = key.to_base64();
@@ -304,11 +302,15 @@ fn read_or_create(path: &Path) -> Result<SecretKey, String> {
                 }
                 // Another process (the CLI, a second start) created it first: use theirs. (Read
                 // once: a link to nowhere also exists without being readable.)
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(path)
+                        .map_err(cannot_read)
+                        .and_then(parse)
+                }
                 Err(e) => Err(format!("cannot create {}: {e}", path.display())),
             }
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(cannot_read(e)),
     }
 }
 

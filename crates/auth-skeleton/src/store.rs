@@ -21,6 +21,8 @@ pub struct UserRow {
     pub password_hash: String,
     /// Unix ms.
     pub created_at: i64,
+    /// The security stamp (see [`move_security_stamp`]), as read with the row.
+    pub security_stamp: i64,
 }
 
 /// A stored session.
@@ -93,7 +95,8 @@ pub async fn insert_user(tx: &mut Tx, user: &UserRow) -> Result<(), InsertUserEr
 /// The account with this normalised email.
 pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
     with_db!(read db, |pool| {
-        sqlx::query_as::<_, UserRow>("SELECT id, email, email_verified, password_hash, created_at FROM auth_users WHERE email = $1",
+        sqlx::query_as::<_, UserRow>("SELECT id, email, email_verified, password_hash, created_at, security_stamp
+             FROM auth_users WHERE email = $1",
         )
             .bind(email)
             .fetch_optional(pool)
@@ -104,7 +107,8 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx
 /// The account with this id.
 pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
     with_db!(read db, |pool| {
-        sqlx::query_as::<_, UserRow>("SELECT id, email, email_verified, password_hash, created_at FROM auth_users WHERE id = $1",
+        sqlx::query_as::<_, UserRow>("SELECT id, email, email_verified, password_hash, created_at, security_stamp
+             FROM auth_users WHERE id = $1",
         )
             .bind(id)
             .fetch_optional(pool)

@@ -68,9 +68,7 @@ impl Auth {
         // budget and the others another, so a pile kept by whoever held the account before its
         // owner took it back cannot use up what the owner's new devices sign in with. Past it,
         // the login is one like any other, under the address's limit.
-        let stamp = store::security_stamp(self.db(), &user.id)
-            .await?
-            .unwrap_or(0);
+        let stamp = user.security_stamp;
         let budget = match row.security_stamp == stamp {
             true => format!("{}:{stamp}", user.id),
             false => format!("{}:stale", user.id),
@@ -92,21 +90,21 @@ impl Auth {
         }
     }
 
-    /// The device token to hand out after signing `user_id` in, inside `tx`: the reserved one,
+    /// The device token to hand out after signing `user` in, inside `tx`: the reserved one,
     /// renewed, or a new one, unless the account already keeps [`MAX_PER_ACCOUNT`] issued since
     /// its latest credential event (older ones do not count: a pile left by whoever held the
     /// account before does not keep its owner's new devices from getting theirs).
     pub(super) async fn issue_device_token(
         &self,
         tx: &mut Tx,
-        user_id: &str,
+        user: &UserRow,
         reserved: Option<Reserved>,
         now: i64,
     ) -> Result<Option<String>, ApiError> {
         let expires_at = now.saturating_add(LIFETIME.as_millis() as i64);
-        let stamp = store::security_stamp(self.db(), user_id)
-            .await?
-            .unwrap_or(0);
+        // The stamp as read with the account before the password check: a credential event
+        // since then makes the token stale at once, which errs on the safe side.
+        let (user_id, stamp) = (user.id.as_str(), user.security_stamp);
         // A reserved token may have been purged meanwhile (it had reached its failures): then a
         // new one.
         if let Some(reserved) = reserved

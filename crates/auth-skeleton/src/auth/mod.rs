@@ -319,6 +319,7 @@ impl Auth {
             email_verified: false,
             password_hash,
             created_at: now,
+            security_stamp: 0,
         };
         let mut tx = self.db().begin().await?;
         store::insert_user(&mut tx, &user)
@@ -327,9 +328,7 @@ impl Auth {
                 InsertUserError::EmailTaken => ApiError::EmailTaken,
                 InsertUserError::Db(e) => e.into(),
             })?;
-        let device_token = self
-            .issue_device_token(&mut tx, &user.id, None, now)
-            .await?;
+        let device_token = self.issue_device_token(&mut tx, &user, None, now).await?;
         let signed_in = self
             .start_session(&mut tx, &user, device_name, device_token, now)
             .await?;
@@ -393,9 +392,7 @@ impl Auth {
             self.rehash(&user, password, now).await;
         }
         let mut tx = self.db().begin().await?;
-        let device_token = self
-            .issue_device_token(&mut tx, &user.id, device, now)
-            .await?;
+        let device_token = self.issue_device_token(&mut tx, &user, device, now).await?;
         let signed_in = self
             .start_session(&mut tx, &user, device_name, device_token, now)
             .await?;
