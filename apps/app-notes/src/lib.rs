@@ -6,7 +6,7 @@ pub mod store;
 
 use actix_web::{HttpResponse, web};
 use auth_skeleton::hooks::{AccountDataHook, BoxFuture, delete_rows};
-use auth_skeleton::http::{CurrentUser, Json, method_not_allowed};
+use auth_skeleton::http::{CurrentUser, Json};
 use auth_skeleton::server::{AppSpec, EngineContext};
 use auth_skeleton::{ApiError, db::Tx, openapi::schemas::Problem, schema::Migrations};
 
@@ -67,8 +67,7 @@ impl auth_skeleton::server::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         let routes = web::resource("/v1/note")
             .route(web::get().to(get_note))
-            .route(web::put().to(put_note))
-            .default_service(web::to(|| method_not_allowed("GET, HEAD, PUT")));
+            .route(web::put().to(put_note));
         cfg.app_data(web::Data::new(self.clone())).service(routes);
     }
 

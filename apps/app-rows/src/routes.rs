@@ -5,8 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
+use auth_skeleton::http::CurrentUser;
 use auth_skeleton::http::json::{parse, read_limited};
-use auth_skeleton::http::{CurrentUser, method_not_allowed};
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use auth_skeleton::rate_limit::Limit;
 use auth_skeleton::{ApiError, Auth, Problem};
@@ -27,16 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sync: RowSync) {
             .app_data(web::Data::new(sync))
             // A user's rows must never be served from a cache.
             .wrap(DefaultHeaders::new().add(CacheControl(vec![CacheDirective::NoStore])))
-            .service(
-                web::resource("/push")
-                    .route(web::post().to(push))
-                    .default_service(web::to(|| method_not_allowed("POST"))),
-            )
-            .service(
-                web::resource("/pull")
-                    .route(web::get().to(pull))
-                    .default_service(web::to(|| method_not_allowed("GET, HEAD"))),
-            ),
+            .service(web::resource("/push").route(web::post().to(push)))
+            .service(web::resource("/pull").route(web::get().to(pull))),
     );
 }
 

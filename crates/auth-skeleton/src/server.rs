@@ -241,6 +241,7 @@ where
         App::new()
             .configure(|cfg| configure_app(cfg, data.clone(), info, engine.as_ref()))
             .default_service(web::to(crate::http::allowed_methods::fallback))
+            .wrap(from_fn(crate::http::allowed_methods::problem_for_bare_405))
             .wrap(from_fn(crate::http::allowed_methods::head_as_get))
             .wrap(from_fn(crate::http::headers::security_headers))
             .wrap(crate::http::cors::cors(data.config()))

@@ -7,9 +7,10 @@
 //! `HEAD` is answered wherever `GET` is (RFC 9110 §9.3.2: the same headers, no content), by
 //! [`head_as_get`], unless the document has an operation of its own for it.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, HttpResponse, web};
 use utoipa::openapi::OpenApi;
@@ -117,6 +118,29 @@ pub async fn head_as_get(
         req.head_mut().method = Method::GET;
     }
     next.call(req).await
+}
+
+/// Gives actix-web's own `405` (a resource that has no route for the method answers it with an
+/// empty body) the problem body and the `Allow` of every other `405`, from the document: no
+/// resource needs a default service of its own, and none can list other methods than it
+/// documents.
+pub async fn problem_for_bare_405(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let res = next.call(req).await?;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED || res.headers().contains_key(CONTENT_TYPE) {
+        return Ok(res.map_into_left_body());
+    }
+    let allow = res
+        .request()
+        .app_data::<web::Data<AllowedMethods>>()
+        .and_then(|t| t.allow(res.request().path()))
+        .unwrap_or_default()
+        .to_owned();
+    let (req, _) = res.into_parts();
+    let problem = super::routes::method_not_allowed_with(&allow);
+    Ok(ServiceResponse::new(req, problem).map_into_right_body())
 }
 
 fn segments(path: &str) -> Vec<Segment> {

@@ -45,8 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/email/change")
                     .route(web::post().to(request_email_change))
-                    .route(web::delete().to(cancel_email_change))
-                    .default_service(web::to(|| method_not_allowed("POST, DELETE"))),
+                    .route(web::delete().to(cancel_email_change)),
             )
             .route("/email/confirm", web::post().to(confirm_email_change)),
     )
