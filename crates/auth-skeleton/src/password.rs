@@ -467,11 +467,9 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_queue_work_is_refused_at_once_as_overloaded() {
-        let cost = HashCost {
-            m_kib: 1_024,
-            t: 1,
-            p: 1,
-        };
+        // A real hash (tens of ms): the first is still running when the third is submitted a few
+        // microseconds later. A cheap one could finish in between, and the third would fit.
+        let cost = HashCost::MINIMUM;
         // One running and one waiting; a third started with them is refused, not queued.
         let hasher = Hasher::with_queue(cost, 1, 1).unwrap();
         let results = futures_util::future::join_all((0..3).map(|i| {
