@@ -5,9 +5,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use auth_skeleton::accounts::password::{HashCost, Hasher};
 use auth_skeleton::db::Db;
-use auth_skeleton::password::{HashCost, Hasher};
-use auth_skeleton::schema::{AUTH_MIGRATIONS_TABLE, Migrations, claim_ownership};
+use auth_skeleton::db::{AUTH_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
 use auth_skeleton::token::NewSessionToken;
 use auth_skeleton::with_db;

@@ -29,11 +29,11 @@ pub mod version;
 use std::time::Duration;
 
 use actix_web::web;
+use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
+use auth_skeleton::db::Migrations;
 use auth_skeleton::db::Tx;
-use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
-use auth_skeleton::schema::Migrations;
-use auth_skeleton::server::{AppSpec, EngineContext};
+use auth_skeleton::service::{AppSpec, EngineContext};
 
 use crate::config::SaveConfig;
 use crate::saves::Saves;
@@ -80,7 +80,7 @@ impl AccountDataHook for Engine {
     }
 }
 
-impl auth_skeleton::server::Engine for Engine {
+impl auth_skeleton::service::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         metrics::describe();
         routes::configure(cfg, self.saves.clone());

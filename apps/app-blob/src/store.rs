@@ -339,7 +339,7 @@ pub async fn history_bytes(
 /// (counter first), so a deletion and a concurrent write queue up instead of deadlocking on
 /// PostgreSQL.
 pub async fn delete_user_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    auth_skeleton::hooks::delete_rows(
+    auth_skeleton::accounts::hooks::delete_rows(
         tx,
         user_id,
         &["DELETE FROM blob_counters WHERE user_id = $1"],

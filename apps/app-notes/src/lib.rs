@@ -5,10 +5,12 @@
 pub mod store;
 
 use actix_web::{HttpResponse, web};
-use auth_skeleton::hooks::{AccountDataHook, BoxFuture, delete_rows};
+use auth_skeleton::ApiError;
+use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture, delete_rows};
+use auth_skeleton::db::{Migrations, Tx};
+use auth_skeleton::http::openapi::schemas::Problem;
 use auth_skeleton::http::{CurrentUser, Json};
-use auth_skeleton::server::{AppSpec, EngineContext};
-use auth_skeleton::{ApiError, db::Tx, openapi::schemas::Problem, schema::Migrations};
+use auth_skeleton::service::{AppSpec, EngineContext};
 
 /// The app's identity, default port and migrations (`migrations/app-notes`).
 pub fn spec() -> AppSpec {
@@ -63,7 +65,7 @@ async fn put_note(
 #[openapi(paths(get_note, put_note), tags((name = "notes", description = "One note per user")))]
 struct NotesApi;
 
-impl auth_skeleton::server::Engine for Engine {
+impl auth_skeleton::service::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         let routes = web::resource("/v1/note")
             .route(web::get().to(get_note))

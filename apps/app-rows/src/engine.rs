@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use actix_web::web;
+use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
 use auth_skeleton::db::Tx;
-use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 
 use crate::limits::Limits;
 use crate::store;
@@ -20,7 +20,7 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     auth_skeleton::cli::main(app_rows::spec(), app_rows::Engine::new)
+///     auth_skeleton::service::main(app_rows::spec(), app_rows::Engine::new)
 /// }
 /// ```
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ impl AccountDataHook for Engine {
     }
 }
 
-impl auth_skeleton::server::Engine for Engine {
+impl auth_skeleton::service::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         crate::metrics::describe();
         crate::routes::configure(cfg, self.sync.clone());

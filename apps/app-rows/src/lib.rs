@@ -25,8 +25,8 @@ pub mod routes;
 pub mod store;
 pub mod sync;
 
-use auth_skeleton::schema::Migrations;
-use auth_skeleton::server::AppSpec;
+use auth_skeleton::db::Migrations;
+use auth_skeleton::service::AppSpec;
 
 pub use engine::Engine;
 

@@ -7,7 +7,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_skeleton::http::CurrentUser;
 use auth_skeleton::http::json::{parse, read_limited};
-use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
+use auth_skeleton::http::openapi::schemas::Problem as ProblemSchema;
 use auth_skeleton::rate_limit::Limit;
 use auth_skeleton::{ApiError, Auth, Problem};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, sync: RowSync) {
     );
 }
 
-/// The routes and schemas of the row sync, for `/openapi.json` (see [`auth_skeleton::openapi`]).
+/// The routes and schemas of the row sync, for `/openapi.json` (see [`auth_skeleton::http::openapi`]).
 ///
 /// The 405 answers to other methods are not operations of their own: the resources are what
 /// the document lists.

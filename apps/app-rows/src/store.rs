@@ -381,7 +381,7 @@ pub async fn delete_tombstones_before(
 pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
     // The counters go first: deleting them takes the same lock a push takes first, so a push in
     // flight finishes before its rows are deleted, and the two never wait on each other.
-    auth_skeleton::hooks::delete_rows(
+    auth_skeleton::accounts::hooks::delete_rows(
         tx,
         user_id,
         &[

@@ -11,23 +11,21 @@
 //! - [`http::CurrentUser`], the extractor that authenticates the app's own routes;
 //! - storage on SQLite (embedded default) or PostgreSQL, chosen by URL at run time, with the
 //!   library's migrations inside the crate and tracked apart from the app's;
-//! - [`cli::main`], which turns an app into a service: CLI, configuration from the
+//! - [`service::main`], which turns an app into a service: CLI, configuration from the
 //!   environment, database ownership check, migrations, `/healthz`, `/readyz`, graceful shutdown.
 //!
 //! # Mounting it in an actix-web app
 //!
-//! The shortest way is [`cli::main`] (see its example). To mount the routes in a server of
+//! The shortest way is [`service::main`] (see its example). To mount the routes in a server of
 //! your own:
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};
-//! use auth_skeleton::auth::Auth;
+//! use auth_skeleton::accounts::{Auth, AuthConfig};
 //! use auth_skeleton::clock::Clock;
-//! use auth_skeleton::config::AuthConfig;
-//! use auth_skeleton::db::Db;
+//! use auth_skeleton::db::{Db, Migrations, claim_ownership};
 //! use auth_skeleton::http::CurrentUser;
-//! use auth_skeleton::schema::{Migrations, claim_ownership};
-//! use auth_skeleton::server::{AppInfo, configure_service};
+//! use auth_skeleton::service::{AppInfo, configure_service};
 //!
 //! /// An app route: only signed-in users get here.
 //! async fn hello(me: CurrentUser) -> HttpResponse {
@@ -58,34 +56,32 @@
 //!
 //! [actix-web]: https://docs.rs/actix-web
 
-pub mod admin;
-pub mod auth;
-pub mod cli;
+// The layers, bottom to top; a module imports only from its own layer or below
+// (`tests/it/layers.rs` checks it, `docs/architecture.md` draws it).
+// Foundation: no actix, no clap.
 pub mod clock;
-pub mod config;
 pub mod db;
-pub mod email;
-pub mod error;
-pub mod hooks;
-pub mod http;
-pub mod mail;
-pub mod mailed_token;
 pub mod metrics;
-pub mod model;
-pub mod openapi;
-pub mod password;
 pub mod private_files;
 pub mod rate_limit;
-pub mod schema;
 pub mod secret_key;
-pub mod server;
-pub mod store;
+pub mod token;
+mod web_origin;
+// Domain: accounts and mail.
+pub mod accounts;
+pub mod mail;
+// Configuration from the environment.
+pub mod config;
+// HTTP.
+pub mod http;
+// The service runtime: engines, start-up, CLI, operator commands.
+pub mod service;
+// Test support.
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod token;
 
-pub use auth::Auth;
+pub use accounts::Auth;
 
 /// The version of this library (`/healthz` reports it as `auth_skeleton`).
 pub const AUTH_SKELETON_VERSION: &str = env!("CARGO_PKG_VERSION");
-pub use error::{ApiError, Problem};
+pub use http::problem::{ApiError, Problem};

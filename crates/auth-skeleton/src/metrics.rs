@@ -12,7 +12,7 @@
 //! metrics::counter!("app_rows_purged_tombstones_total").increment(3);
 //! ```
 //!
-//! Recording is a no-op until a recorder is installed; [`crate::server::start`] installs the
+//! Recording is a no-op until a recorder is installed; [`crate::service::start`] installs the
 //! process-wide Prometheus recorder, and so does the first call to [`render`].
 //!
 //! Labels only ever take values from small fixed sets (route patterns, not raw paths; status

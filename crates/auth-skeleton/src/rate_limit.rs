@@ -21,8 +21,6 @@ use std::time::Duration;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{Quota, RateLimiter as Gcra};
 
-use crate::config::{ConfigError, Vars};
-
 /// The limits, one per thing an attacker could repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Limit {
@@ -176,34 +174,9 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
-    /// Reads `RATE_LIMIT_<NAME>` for every limit; a `RATE_LIMIT_` variable with an unknown name
-    /// is an error that lists the known ones.
-    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        for var in vars.names_with_prefix("RATE_LIMIT_") {
-            let name = &var["RATE_LIMIT_".len()..];
-            if !Limit::ALL.iter().any(|l| l.name() == name) {
-                let known: Vec<String> = Limit::ALL
-                    .iter()
-                    .map(|l| format!("RATE_LIMIT_{l}"))
-                    .collect();
-                return Err(ConfigError::new(
-                    &var,
-                    format!(
-                        "there is no rate limit named {name:?}; the limits are {}",
-                        known.join(", ")
-                    ),
-                ));
-            }
-        }
-        let mut config = Self::default();
-        for limit in Limit::ALL {
-            let var = format!("RATE_LIMIT_{}", limit.name());
-            if let Some(raw) = vars.get(&var) {
-                let rate = Rate::parse(raw.trim()).map_err(|m| ConfigError::new(&var, m))?;
-                config.0.insert(limit, rate);
-            }
-        }
-        Ok(config)
+    /// Sets the rate of `limit` (`None` turns it off).
+    pub fn set(&mut self, limit: Limit, rate: Option<Rate>) {
+        self.0.insert(limit, rate);
     }
 
     /// Every limit off (for tests and trusted embeddings).
@@ -390,6 +363,7 @@ impl RateLimiter for InMemoryRateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Vars;
 
     fn limiter(pairs: &[(&str, &str)]) -> InMemoryRateLimiter {
         InMemoryRateLimiter::new(
@@ -533,6 +507,7 @@ mod tests {
 #[cfg(test)]
 mod memory {
     use super::*;
+    use crate::config::Vars;
 
     fn rss_kib() -> u64 {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

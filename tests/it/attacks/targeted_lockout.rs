@@ -185,7 +185,7 @@ async fn a_stolen_device_token_buys_only_a_few_guesses(backend: Backend) {
         .count();
     assert_eq!(
         wrong,
-        auth_skeleton::auth::DEVICE_TOKEN_MAX_FAILURES as usize,
+        auth_skeleton::accounts::DEVICE_TOKEN_MAX_FAILURES as usize,
         "{statuses:?}"
     );
     assert_eq!(wrong + limited, 20, "{statuses:?}");

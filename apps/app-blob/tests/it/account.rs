@@ -1,8 +1,8 @@
 //! Account deletion takes the user's save data along.
 
+use auth_skeleton::accounts::hooks::AccountDataHook as _;
 use auth_skeleton::config::Vars;
-use auth_skeleton::hooks::AccountDataHook as _;
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD};
 use reqwest::Method;
 use serde_json::json;

@@ -6,9 +6,9 @@
 use auth_skeleton::clock::Clock;
 use auth_skeleton::config::{Settings, Vars};
 use auth_skeleton::db::Db;
-use auth_skeleton::schema::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
+use auth_skeleton::db::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestDatabase};
-use auth_skeleton::{Auth, server, with_db};
+use auth_skeleton::{Auth, service, with_db};
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
@@ -209,7 +209,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
 
     // The upgrade, as the service runs it at start.
     let spec = app_blob::spec();
-    let db = server::open(&spec, &settings, &clock)
+    let db = service::open(&spec, &settings, &clock)
         .await
         .expect("the upgrade applies");
     let latest = current.sqlite.iter().map(|m| m.version).max();
@@ -219,7 +219,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
     assert_no_data_column(&db, "blob_history").await;
     assert_eq!(orphaned_data_rows(&db).await, 0);
 
-    let running = server::start(
+    let running = service::start(
         &spec,
         &settings,
         db.clone(),

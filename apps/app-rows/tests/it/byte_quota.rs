@@ -9,7 +9,7 @@ use std::time::Duration;
 use auth_skeleton::clock::Clock;
 use auth_skeleton::config::{Settings, Vars};
 use auth_skeleton::db::Db;
-use auth_skeleton::schema::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
+use auth_skeleton::db::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestDatabase, TestServer};
 use auth_skeleton::{Auth, with_db};
 use serde_json::{Value, json};

@@ -12,7 +12,7 @@ use app_rows::change::{BatchError, PushRequest, check_batch};
 use app_rows::cursor::Cursor;
 use app_rows::sync::{RowSync, SyncError};
 use auth_skeleton::config::Vars;
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 use auth_skeleton::testing::{Backend, TestServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

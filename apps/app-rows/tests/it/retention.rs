@@ -5,7 +5,7 @@ use std::time::Duration;
 use app_rows::Engine;
 use app_rows::sync::PurgeReport;
 use auth_skeleton::config::Vars;
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 use auth_skeleton::testing::{Backend, TestServer};
 use serde_json::json;
 

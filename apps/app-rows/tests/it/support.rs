@@ -2,7 +2,7 @@
 
 use app_rows::Engine;
 use auth_skeleton::config::Vars;
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 use auth_skeleton::testing::{Backend, Reply, TestServer};
 use serde_json::{Value, json};
 

@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use super::{AuthConfig, ConfigError, Settings, Vars};
+use super::{ConfigError, Settings, Vars};
+use crate::accounts::AuthConfig;
 use crate::private_files::{self, Exposure};
 
 /// Refuses `COOKIE_SECURE=true` with a plain-HTTP `PUBLIC_URL` on a host other than the local
@@ -14,14 +15,14 @@ use crate::private_files::{self, Exposure};
 /// sign-in would seem to work and then fail.
 pub fn cookie_security(auth: &AuthConfig) -> Result<(), ConfigError> {
     let url = &auth.public_url;
-    if auth.cookie_secure && url.scheme() == "http" && !super::is_loopback(url) {
+    if auth.cookie_secure && url.scheme() == "http" && !crate::web_origin::is_loopback(url) {
         return Err(ConfigError::new(
             "COOKIE_SECURE",
             format!(
                 "is true but PUBLIC_URL ({}) is plain http: browsers never send a Secure cookie \
                  back over http, so web sign-ins would not stick. Serve the public URL over https \
                  (PUBLIC_URL=https://...), or, for local development only, set COOKIE_SECURE=false",
-                super::origin_of(url)
+                crate::web_origin::origin_of(url)
             ),
         ));
     }

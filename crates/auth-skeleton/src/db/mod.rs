@@ -9,7 +9,12 @@
 //! anyway, and a single writer turns lock contention into a queue instead of `SQLITE_BUSY`
 //! errors. Writes use `BEGIN IMMEDIATE` so a transaction never has to upgrade a read lock.
 
+mod schema;
 mod url;
+
+pub use schema::{
+    APP_MIGRATIONS_TABLE, AUTH_MIGRATIONS_TABLE, Migrations, OwnershipError, claim_ownership, owner,
+};
 
 pub use url::{DatabaseUrl, mask_url_password};
 

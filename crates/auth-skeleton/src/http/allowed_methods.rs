@@ -15,7 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, HttpResponse, web};
 use utoipa::openapi::OpenApi;
 
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
 
 /// The methods each documented path answers.
 #[derive(Debug, Clone, Default)]

@@ -6,8 +6,8 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
-use crate::auth::DEVICE_TOKEN_LIFETIME;
-use crate::config::AuthConfig;
+use crate::accounts::AuthConfig;
+use crate::accounts::DEVICE_TOKEN_LIFETIME;
 
 /// The only path the device cookie is sent to.
 pub const DEVICE_COOKIE_PATH: &str = "/v1/auth/login";

@@ -9,7 +9,7 @@
 use actix_cors::Cors;
 use actix_web::http::{Method, header};
 
-use crate::config::AuthConfig;
+use crate::accounts::AuthConfig;
 use crate::http::request_log::REQUEST_ID;
 
 /// How long a browser may cache a preflight answer, in seconds.

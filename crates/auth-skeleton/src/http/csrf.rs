@@ -7,8 +7,8 @@
 use actix_web::HttpRequest;
 use actix_web::http::{Method, header};
 
-use crate::config::AuthConfig;
-use crate::error::ApiError;
+use crate::accounts::AuthConfig;
+use crate::http::problem::ApiError;
 
 /// Whether `method` can change state (RFC 9110's unsafe methods).
 pub fn is_unsafe(method: &Method) -> bool {

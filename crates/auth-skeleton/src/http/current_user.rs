@@ -9,9 +9,9 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
-use crate::auth::{Auth, Authenticated};
-use crate::error::ApiError;
+use crate::accounts::{Auth, Authenticated};
 use crate::http::csrf;
+use crate::http::problem::ApiError;
 
 /// How the request carried its session token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +36,9 @@ pub enum CredentialKind {
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     /// Who.
-    pub user: crate::model::User,
+    pub user: crate::accounts::model::User,
     /// With which session.
-    pub session: crate::model::Session,
+    pub session: crate::accounts::model::Session,
     /// How the token arrived.
     pub via: CredentialKind,
 }

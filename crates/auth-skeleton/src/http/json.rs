@@ -9,7 +9,7 @@ use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::http::problem::ApiError;
 
 /// The body limit of the auth routes.
 pub const AUTH_BODY_LIMIT: usize = 64 * 1024;

@@ -9,7 +9,9 @@ pub mod csrf;
 pub mod current_user;
 pub mod headers;
 pub mod json;
+pub mod openapi;
 pub mod pages;
+pub mod problem;
 pub mod request_log;
 pub mod routes;
 

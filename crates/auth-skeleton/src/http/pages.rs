@@ -9,7 +9,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 
-use crate::auth::Auth;
+use crate::accounts::Auth;
 use crate::mail::templates::escape;
 
 const SCRIPT: &str = include_str!("assets/pages.js");

@@ -1,4 +1,4 @@
-//! The `/v1/auth` routes: thin adapters from HTTP to the services in [`crate::auth`].
+//! The `/v1/auth` routes: thin adapters from HTTP to the services in [`crate::accounts`].
 
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::middleware::DefaultHeaders;
@@ -6,9 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Auth, SignedIn};
-use crate::email::Email;
-use crate::error::ApiError;
+use crate::accounts::email::Email;
+use crate::accounts::{Auth, SignedIn};
 use crate::http::client_ip::{client_ip, limit_key};
 use crate::http::cookie::{
     clearing_cookie, device_cookie, presented_device_cookie, session_cookie,
@@ -16,6 +15,7 @@ use crate::http::cookie::{
 use crate::http::csrf;
 use crate::http::current_user::AccountHolder;
 use crate::http::json::Json;
+use crate::http::problem::ApiError;
 use crate::rate_limit::Limit;
 
 /// Mounts the auth routes under `/v1/auth`. `Auth` must be registered as `web::Data<Auth>`.
@@ -352,7 +352,7 @@ pub(crate) fn method_not_allowed_with(allow: &str) -> HttpResponse {
     use actix_web::ResponseError as _;
     use actix_web::http::{StatusCode, header};
 
-    let mut response = crate::Problem::new(
+    let mut response = crate::http::problem::Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("this route accepts {allow}"),

@@ -35,11 +35,11 @@ pub enum TransportConfig {
 /// without (`?tls=none`), so links and SMTP credentials would cross the network in cleartext.
 pub fn transport_risk(transport: &TransportConfig, public_url: &url::Url) -> Option<String> {
     match transport {
-        TransportConfig::Log if !crate::config::is_loopback(public_url) => Some(format!(
+        TransportConfig::Log if !crate::web_origin::is_loopback(public_url) => Some(format!(
             "is `log` but PUBLIC_URL ({}) is not on this machine: the log would hold every live \
              reset and sign-in link. Send mail through SMTP (MAIL_TRANSPORT=smtps://... or \
              smtp://...?tls=required), or use log only with a loopback PUBLIC_URL",
-            crate::config::origin_of(public_url)
+            crate::web_origin::origin_of(public_url)
         )),
         TransportConfig::Smtp(value) => {
             let url = url::Url::parse(value).ok()?;
@@ -48,7 +48,7 @@ pub fn transport_risk(transport: &TransportConfig, public_url: &url::Url) -> Opt
                 .find(|(k, _)| k == "tls")
                 .map(|(_, v)| v.into_owned());
             let cleartext = url.scheme() == "smtp" && tls.as_deref() != Some("required");
-            (cleartext && tls.as_deref() != Some("none") && !crate::config::is_loopback(&url)).then(|| {
+            (cleartext && tls.as_deref() != Some("none") && !crate::web_origin::is_loopback(&url)).then(|| {
                 format!(
                     "sends mail in cleartext to {}: add ?tls=required (STARTTLS) or use smtps://; \
                      if the relay really takes no TLS, say so with ?tls=none",

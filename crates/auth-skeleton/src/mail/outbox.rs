@@ -300,7 +300,7 @@ impl Outbox {
     /// and every few seconds for retries.
     pub fn spawn_worker(&self) {
         let outbox = self.clone();
-        actix_web::rt::spawn(async move {
+        tokio::task::spawn_local(async move {
             loop {
                 if let Err(e) = outbox.deliver_due().await {
                     tracing::warn!(error = %e, "mail outbox pass failed");

@@ -54,7 +54,7 @@ pub fn route_patterns(map: &actix_web::dev::ResourceMap) -> Vec<String> {
 /// route pattern is a documented path, and every documented path and method is routed (answers
 /// something other than "no such route" or `405`). Returns the discrepancies.
 ///
-/// Builds the app as [`crate::server::start`] does, on a scratch SQLite database, and sends
+/// Builds the app as [`crate::service::start`] does, on a scratch SQLite database, and sends
 /// only unauthenticated requests, so nothing is changed. Call it from an app's tests:
 ///
 /// ```ignore
@@ -66,12 +66,12 @@ pub fn route_patterns(map: &actix_web::dev::ResourceMap) -> Vec<String> {
 /// }
 /// ```
 pub async fn check_document<E, F>(
-    spec: crate::server::AppSpec,
+    spec: crate::service::AppSpec,
     build_engine: F,
 ) -> Result<(), Vec<String>>
 where
-    E: crate::server::Engine,
-    F: FnOnce(crate::server::EngineContext) -> Result<E, crate::config::ConfigError>,
+    E: crate::service::Engine,
+    F: FnOnce(crate::service::EngineContext) -> Result<E, crate::config::ConfigError>,
 {
     use actix_web::http::Method;
     use actix_web::test::{TestRequest, call_service, init_service, read_body};
@@ -79,7 +79,7 @@ where
 
     use crate::clock::Clock;
     use crate::config::{Settings, Vars};
-    use crate::server::{AppInfo, EngineContext, configure_app};
+    use crate::service::{AppInfo, EngineContext, configure_app};
 
     const UNROUTED: &str = "x-unrouted";
     let fail = |e: String| vec![e];
@@ -87,7 +87,7 @@ where
     let vars = Vars::from_pairs([("DATABASE_URL", database.url.as_str())]);
     let settings = Settings::from_vars(spec.name, 0, &vars).map_err(|e| fail(e.to_string()))?;
     let clock = Clock::manual(1_764_307_200_000);
-    let db = crate::server::open(&spec, &settings, &clock)
+    let db = crate::service::open(&spec, &settings, &clock)
         .await
         .map_err(|e| fail(e.to_string()))?;
     let engine = build_engine(EngineContext {
@@ -97,7 +97,7 @@ where
         keys: crate::secret_key::Keyring::ephemeral(),
     })
     .map_err(|e| fail(e.to_string()))?;
-    let auth = crate::Auth::new(db, settings.auth.clone(), clock, Vec::new())
+    let auth = crate::accounts::Auth::new(db, settings.auth.clone(), clock, Vec::new())
         .map_err(|e| fail(e.to_string()))?;
     let info = AppInfo {
         name: spec.name,

@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, Vars};
 use crate::db::Db;
-use crate::server::{AppSpec, Engine, EngineContext};
+use crate::service::{AppSpec, Engine, EngineContext};
 
 /// The server the PostgreSQL tests use unless `TEST_POSTGRES_URL` says otherwise.
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -173,7 +173,7 @@ pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
     /// The account services the server runs (for checks behind the HTTP face).
-    pub auth: crate::Auth,
+    pub auth: crate::accounts::Auth,
     /// The database.
     pub db: Db,
     /// The server's clock (manual: move it with `advance`).
@@ -208,10 +208,10 @@ impl TestServer {
         let vars = Vars::from_pairs(pairs);
         let settings = Settings::from_vars(spec.name, 0, &vars).expect("valid test settings");
         let clock = Clock::manual(1_764_307_200_000); // 2025-11-28T05:20:00Z
-        let db = crate::server::open(&spec, &settings, &clock)
+        let db = crate::service::open(&spec, &settings, &clock)
             .await
             .expect("database opens");
-        let running = crate::server::start(
+        let running = crate::service::start(
             &spec,
             &settings,
             db.clone(),
@@ -343,8 +343,8 @@ fn key_required(vars: &[(&str, &str)]) -> bool {
         .unwrap_or_else(|| "http://127.0.0.1".parse().expect("a URL"));
     let vars = Vars::from_pairs(vars.iter().copied());
     matches!(
-        crate::secret_key::KeySource::from_vars(&vars, &database_url, &public_url),
-        Ok(crate::secret_key::KeySource::Missing(_))
+        crate::config::KeySource::from_vars(&vars, &database_url, &public_url),
+        Ok(crate::config::KeySource::Missing(_))
     )
 }
 

@@ -195,7 +195,7 @@ async fn overlong_passwords_are_refused_before_hashing(backend: Backend) {
 }
 
 async fn login_rehashes_a_weaker_stored_hash(backend: Backend) {
-    use auth_skeleton::password::{HashCost, Hasher};
+    use auth_skeleton::accounts::password::{HashCost, Hasher};
     let server = start(backend).await;
     let (_, user_id) = server.signup_bearer("jan@example.com").await;
     let weak = Hasher::new(
@@ -223,7 +223,7 @@ async fn login_rehashes_a_weaker_stored_hash(backend: Backend) {
             .status,
         200
     );
-    let stored = auth_skeleton::store::user_by_id(&server.db, &user_id)
+    let stored = auth_skeleton::accounts::store::user_by_id(&server.db, &user_id)
         .await
         .unwrap()
         .unwrap();

@@ -6,6 +6,7 @@ mod account;
 mod accounts;
 mod csrf;
 mod email_change;
+mod layers;
 mod observability;
 mod openapi;
 mod protocol;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use auth_skeleton::config::ConfigError;
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 
 use crate::support::*;
 
@@ -20,17 +20,17 @@ async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
 /// An engine with one route it does not document, and one documented path it does not serve.
 struct Sloppy;
 
-impl auth_skeleton::hooks::AccountDataHook for Sloppy {
+impl auth_skeleton::accounts::hooks::AccountDataHook for Sloppy {
     fn delete_user_data<'a>(
         &'a self,
         _: &'a mut auth_skeleton::db::Tx,
         _: &'a str,
-    ) -> auth_skeleton::hooks::BoxFuture<'a, Result<(), sqlx::Error>> {
+    ) -> auth_skeleton::accounts::hooks::BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(async { Ok(()) })
     }
 }
 
-impl auth_skeleton::server::Engine for Sloppy {
+impl auth_skeleton::service::Engine for Sloppy {
     fn configure(&self, cfg: &mut actix_web::web::ServiceConfig) {
         cfg.route(
             "/v1/extra/{id}",

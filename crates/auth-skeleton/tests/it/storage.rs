@@ -1,7 +1,7 @@
 //! What the database holds and who may open it.
 
 use auth_skeleton::db::Db;
-use auth_skeleton::schema::{Migrations, OwnershipError, claim_ownership};
+use auth_skeleton::db::{Migrations, OwnershipError, claim_ownership};
 use auth_skeleton::testing::TestDatabase;
 use auth_skeleton::with_db;
 
@@ -69,7 +69,7 @@ async fn a_database_belongs_to_the_app_that_created_it(backend: Backend) {
 async fn a_service_that_cannot_start_says_why(backend: Backend) {
     use auth_skeleton::clock::Clock;
     use auth_skeleton::config::{Settings, Vars};
-    use auth_skeleton::server::{self, StartError};
+    use auth_skeleton::service::{self, StartError};
 
     let database = TestDatabase::new(backend).await;
     let vars = Vars::from_pairs([
@@ -80,7 +80,7 @@ async fn a_service_that_cannot_start_says_why(backend: Backend) {
     let db = Db::connect(&database.url).await.unwrap();
     claim_ownership(&db, "app-rows", 1).await.unwrap();
     db.close().await;
-    match server::open(&spec(), &settings, &Clock::system()).await {
+    match service::open(&spec(), &settings, &Clock::system()).await {
         Err(StartError::Ownership(OwnershipError::OwnedByAnotherApp { owner, .. })) => {
             assert_eq!(owner, "app-rows");
         }
@@ -97,8 +97,8 @@ async fn a_service_that_cannot_start_says_why(backend: Backend) {
     ]);
     let settings = Settings::from_vars("app-test", 0, &vars).unwrap();
     let clock = Clock::system();
-    let db = server::open(&spec(), &settings, &clock).await.unwrap();
-    let started = server::start(&spec(), &settings, db, clock, vars, |_| {
+    let db = service::open(&spec(), &settings, &clock).await.unwrap();
+    let started = service::start(&spec(), &settings, db, clock, vars, |_| {
         Ok::<_, auth_skeleton::config::ConfigError>(TestEngine(Default::default()))
     })
     .await;

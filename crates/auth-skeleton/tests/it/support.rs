@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use actix_web::web;
+use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
+use auth_skeleton::db::Migrations;
 use auth_skeleton::db::Tx;
-use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
-use auth_skeleton::schema::Migrations;
-use auth_skeleton::server::{AppSpec, Engine, EngineContext};
+use auth_skeleton::service::{AppSpec, Engine, EngineContext};
 use auth_skeleton::testing::TestServer;
 
 pub use auth_skeleton::testing::Backend;

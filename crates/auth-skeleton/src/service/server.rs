@@ -1,15 +1,4 @@
-//! Running an app as a service: the CLI, start-up checks, the HTTP server and shutdown.
-//!
-//! An app provides an [`AppSpec`] (its name, version, default port and migrations) and an
-//! [`Engine`] (its own routes and its part in account deletion); [`crate::cli::main`] does the rest:
-//!
-//! 1. reads the configuration from flags, the environment, `*_FILE` secrets and an optional
-//!    TOML file ([`crate::cli`]; a bad value stops it, naming the variable);
-//! 2. opens the database and checks that it belongs to this app (refusing another app's);
-//! 3. applies the library's migrations, then the app's;
-//! 4. serves the auth routes, the engine's routes, `/healthz`, `/readyz` and `/metrics`, prints
-//!    `listening on http://HOST:PORT`, and on SIGTERM or SIGINT finishes the requests in flight
-//!    and exits 0.
+//! Starting an app: opening its database, migrating, building its engine and serving.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +7,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 
-use crate::auth::Auth;
+use crate::accounts::Auth;
+use crate::accounts::hooks::AccountDataHook;
 use crate::clock::Clock;
 use crate::config::{ConfigError, LogFormat, Settings, Vars};
 use crate::db::Db;
-use crate::hooks::AccountDataHook;
-use crate::schema::{Migrations, claim_ownership};
+use crate::db::{Migrations, claim_ownership};
 use crate::secret_key::Keyring;
 
 /// How often expired sessions are swept from the database.
@@ -71,7 +60,7 @@ pub trait Engine: AccountDataHook {
     fn spawn_background_jobs(&self) {}
 
     /// The OpenAPI paths and schemas of the engine's routes, merged into `/openapi.json`
-    /// (see [`crate::openapi`]); the default documents nothing.
+    /// (see [`crate::http::openapi`]); the default documents nothing.
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         utoipa::openapi::OpenApi::default()
     }
@@ -104,7 +93,7 @@ pub enum StartError {
     Database(#[from] crate::db::ConnectError),
     /// The database belongs to another app, or could not be claimed.
     #[error(transparent)]
-    Ownership(#[from] crate::schema::OwnershipError),
+    Ownership(#[from] crate::db::OwnershipError),
     /// A set of migrations failed (`auth-skeleton`'s or the app's).
     #[error("{set} migrations failed: {source}")]
     Migration {
@@ -115,7 +104,7 @@ pub enum StartError {
     },
     /// The account services could not be built.
     #[error(transparent)]
-    Auth(#[from] crate::auth::InitError),
+    Auth(#[from] crate::accounts::InitError),
     /// The listening address could not be bound.
     #[error("BIND: cannot listen on {addr}: {source}")]
     Bind {
@@ -194,7 +183,7 @@ pub struct Running {
 
 /// Builds the engine and the auth services over an opened `db` and binds the HTTP server.
 ///
-/// [`crate::cli::main`] uses it after [`open`]; tests and embedders use it to run a service in-process.
+/// [`crate::service::main`] uses it after [`open`]; tests and embedders use it to run a service in-process.
 pub async fn start<E, F>(
     spec: &AppSpec,
     settings: &Settings,
@@ -278,7 +267,7 @@ pub fn configure_app(
     info: AppInfo,
     engine: &dyn Engine,
 ) {
-    let doc = crate::openapi::document(info.name, info.version, engine.openapi());
+    let doc = crate::http::openapi::document(info.name, info.version, engine.openapi());
     cfg.app_data(web::Data::new(ApiDocument::new(&doc)));
     cfg.app_data(web::Data::new(
         crate::http::allowed_methods::AllowedMethods::from_document(&doc),
@@ -301,7 +290,7 @@ impl ApiDocument {
 /// Mounts everything the library serves: app data, `/healthz`, `/readyz`, `/metrics`,
 /// `/openapi.json` and `/v1/auth/*`.
 ///
-/// [`crate::cli::main`] calls it; use it directly to embed the library in a server of your own (or to test
+/// [`crate::service::main`] calls it; use it directly to embed the library in a server of your own (or to test
 /// one with `actix_web::test`).
 pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, info: AppInfo) {
     cfg.app_data(auth)
@@ -321,7 +310,7 @@ async fn openapi_json(
     let body = match doc {
         Some(doc) => doc.0.clone(),
         None => {
-            ApiDocument::new(&crate::openapi::document(
+            ApiDocument::new(&crate::http::openapi::document(
                 info.name,
                 info.version,
                 utoipa::openapi::OpenApi::default(),

@@ -1,12 +1,13 @@
 //! Email verification: a link mailed at sign-up (and on request) proves the address.
 
 use super::{Auth, Authenticated};
+use crate::accounts::AuthError;
+use crate::accounts::mailed_token::{self, Purpose};
+use crate::accounts::model::User;
+use crate::accounts::store;
 use crate::db::Tx;
-use crate::error::ApiError;
 use crate::mail::templates::Template;
-use crate::mailed_token::{self, Purpose};
-use crate::model::User;
-use crate::{store, with_tx};
+use crate::with_tx;
 
 impl Auth {
     /// Mails a verification link for `email` to `email`, inside `tx`.
@@ -15,7 +16,7 @@ impl Auth {
         tx: &mut Tx,
         user_id: &str,
         email: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         self.mail_token(
             tx,
             Purpose::VerifyEmail,
@@ -27,12 +28,12 @@ impl Auth {
     }
 
     /// Sends a fresh verification link to the signed-in user's address.
-    pub async fn request_verification(&self, who: &Authenticated) -> Result<(), ApiError> {
+    pub async fn request_verification(&self, who: &Authenticated) -> Result<(), AuthError> {
         let user = store::user_by_id(self.db(), &who.user.id)
             .await?
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(AuthError::Unauthenticated)?;
         if user.email_verified {
-            return Err(ApiError::AlreadyVerified);
+            return Err(AuthError::AlreadyVerified);
         }
         let mut tx = self.db().begin().await?;
         self.mail_verification(&mut tx, &user.id, &user.email)
@@ -46,29 +47,29 @@ impl Auth {
     /// Spends a verification token and marks the address it was sent to as verified.
     ///
     /// A token mailed to an address the account no longer has is invalid.
-    pub async fn confirm_verification(&self, token: &str) -> Result<User, ApiError> {
+    pub async fn confirm_verification(&self, token: &str) -> Result<User, AuthError> {
         if !mailed_token::is_well_formed(token) {
-            return Err(ApiError::InvalidToken);
+            return Err(AuthError::InvalidToken);
         }
         let now = self.now();
         // Whose it is, to lock the account before spending (see `store::lock_account`).
         let owner = mailed_token::peek(self.db(), Purpose::VerifyEmail, token, now)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         let mut tx = self.db().begin().await?;
         store::lock_account(&mut tx, &owner.user_id).await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::VerifyEmail, token, now)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         let updated = mark_verified(&mut tx, &redeemed.user_id, &redeemed.email, now).await?;
         if !updated {
-            return Err(ApiError::InvalidToken);
+            return Err(AuthError::InvalidToken);
         }
         tx.commit().await?;
         self.sessions_changed();
         let user = store::user_by_id(self.db(), &redeemed.user_id)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         tracing::info!(user_id = %user.id, "email verified");
         Ok(User::from(&user))
     }

@@ -2,13 +2,14 @@
 //! address is told at once, and again when the change happens.
 
 use super::{Auth, Authenticated};
+use crate::accounts::AuthError;
+use crate::accounts::email::Email;
+use crate::accounts::mailed_token::{self, Purpose};
+use crate::accounts::model::User;
+use crate::accounts::store;
 use crate::db::{Tx, is_unique_violation};
-use crate::email::Email;
-use crate::error::ApiError;
 use crate::mail::templates::Template;
-use crate::mailed_token::{self, Purpose};
-use crate::model::User;
-use crate::{store, with_tx};
+use crate::with_tx;
 
 impl Auth {
     /// Starts moving the signed-in account to `new_email`: re-checks the password, mails a
@@ -18,17 +19,17 @@ impl Auth {
         who: &Authenticated,
         new_email: &str,
         password: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let new_email =
-            Email::parse(new_email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+            Email::parse(new_email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
         // Read before the password is checked: a credential event that commits meanwhile
         // leaves this request's link dead.
         let stamp = store::security_stamp(self.db(), &who.user.id)
             .await?
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(AuthError::Unauthenticated)?;
         let user = self.check_password(who, password).await?;
         if new_email.as_str() == user.email {
-            return Err(ApiError::InvalidEmail(
+            return Err(AuthError::InvalidEmail(
                 "this is already the account's email address".to_owned(),
             ));
         }
@@ -36,7 +37,7 @@ impl Auth {
             .await?
             .is_some()
         {
-            return Err(ApiError::EmailTaken);
+            return Err(AuthError::EmailTaken);
         }
         let mut tx = self.db().begin().await?;
         store::lock_account(&mut tx, &user.id).await?;
@@ -68,7 +69,7 @@ impl Auth {
 
     /// Cancels every pending email change of the signed-in account: their links stop working.
     /// Cancelling is a credential event (see [`store::move_security_stamp`]).
-    pub async fn cancel_email_change(&self, who: &Authenticated) -> Result<(), ApiError> {
+    pub async fn cancel_email_change(&self, who: &Authenticated) -> Result<(), AuthError> {
         let mut tx = self.db().begin().await?;
         // Moving the stamp deletes the change links too, after locking the account's row.
         store::move_security_stamp(&mut tx, &who.user.id).await?;
@@ -80,28 +81,28 @@ impl Auth {
 
     /// Spends an email-change token: the account takes the address the link was mailed to,
     /// verified. `EmailTaken` if another account took that address meanwhile.
-    pub async fn confirm_email_change(&self, token: &str) -> Result<User, ApiError> {
+    pub async fn confirm_email_change(&self, token: &str) -> Result<User, AuthError> {
         if !mailed_token::is_well_formed(token) {
-            return Err(ApiError::InvalidToken);
+            return Err(AuthError::InvalidToken);
         }
         let now = self.now();
         // Whose it is, to lock the account before spending (see `store::lock_account`).
         let owner = mailed_token::peek(self.db(), Purpose::ChangeEmail, token, now)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         let mut tx = self.db().begin().await?;
         store::lock_account(&mut tx, &owner.user_id).await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::ChangeEmail, token, now)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         let user = store::user_by_id(self.db(), &redeemed.user_id)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         // The stamp is compared again under the row's lock: a credential event that committed
         // after the token was spent still wins.
-        let stamp = redeemed.security_stamp.ok_or(ApiError::InvalidToken)?;
+        let stamp = redeemed.security_stamp.ok_or(AuthError::InvalidToken)?;
         if !set_email(&mut tx, &user.id, &redeemed.email, stamp, now).await? {
-            return Err(ApiError::InvalidToken);
+            return Err(AuthError::InvalidToken);
         }
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::VerifyEmail).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
@@ -119,7 +120,7 @@ impl Auth {
         tracing::info!(user_id = %user.id, "email changed");
         let user = store::user_by_id(self.db(), &user.id)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         Ok(User::from(&user))
     }
 }
@@ -132,7 +133,7 @@ async fn set_email(
     email: &str,
     stamp: i64,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, AuthError> {
     let result = with_tx!(tx, |conn| {
         sqlx::query(
             "UPDATE auth_users
@@ -151,7 +152,7 @@ async fn set_email(
     });
     match result {
         Ok(n) => Ok(n == 1),
-        Err(e) if is_unique_violation(&e) => Err(ApiError::EmailTaken),
+        Err(e) if is_unique_violation(&e) => Err(AuthError::EmailTaken),
         Err(e) => Err(e.into()),
     }
 }

@@ -15,7 +15,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// ```
 /// use auth_skeleton::db::Tx;
-/// use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
+/// use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 /// use auth_skeleton::with_tx;
 ///
 /// struct Notes;
@@ -54,7 +54,7 @@ pub trait AccountDataHook: Send + Sync + 'static {
 ///
 /// ```
 /// use auth_skeleton::db::Tx;
-/// use auth_skeleton::hooks::{AccountDataHook, BoxFuture, delete_rows};
+/// use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture, delete_rows};
 ///
 /// struct Notes;
 ///

@@ -27,7 +27,7 @@ pub enum Purpose {
 
 impl Purpose {
     /// Whether a token of this purpose works only while the account's security stamp is the one
-    /// it was mailed under (see [`crate::store::move_security_stamp`]).
+    /// it was mailed under (see [`crate::accounts::store::move_security_stamp`]).
     pub fn bound_to_security_stamp(self) -> bool {
         matches!(self, Purpose::ChangeEmail)
     }

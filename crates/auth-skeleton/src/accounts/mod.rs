@@ -1,9 +1,23 @@
-//! The account and session services: plain async functions over the store, the hasher, the
-//! mail outbox and the clock, with no HTTP types, so they can be called from routes, the CLI or
-//! tests alike.
+//! The account domain: [`Auth`], the account and session services, as plain async functions
+//! over the store, the hasher, the mail outbox and the clock. Nothing here knows HTTP or the
+//! command line (the dependency rule in `docs/architecture.md`): errors are [`AuthError`], which
+//! `http` maps to problem details, and settings are [`AuthConfig`], which `config` reads from
+//! the environment.
 //!
 //! Sign-up, login and sessions are here; the flows that go through a mailed link have a module
-//! each.
+//! each; every `auth_*` statement is in [`store`].
+
+pub mod email;
+pub mod hooks;
+pub mod mailed_token;
+pub mod model;
+pub mod password;
+pub mod store;
+
+mod error;
+mod settings;
+pub use error::AuthError;
+pub use settings::{AuthConfig, TokenLifetimes};
 
 mod device_tokens;
 pub use device_tokens::{
@@ -20,22 +34,21 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::accounts::email::Email;
+use crate::accounts::hooks::AccountDataHook;
+use crate::accounts::model::{Session, User};
+use crate::accounts::password::{Hasher, PasswordPolicy, Verified};
 use crate::clock::Clock;
-use crate::config::{AuthConfig, origin_of};
 use crate::db::{Db, Tx};
-use crate::email::Email;
-use crate::error::ApiError;
-use crate::hooks::AccountDataHook;
 use crate::mail::Transport;
 use crate::mail::outbox::{self, NOTICE_LIFETIME, Outbox};
 use crate::mail::templates::Template;
-use crate::mailed_token::{self, Purpose};
-use crate::model::{Session, User};
-use crate::password::{Hasher, PasswordPolicy, Verified};
 use crate::rate_limit::{InMemoryRateLimiter, Limit, RateLimiter};
-use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
+use crate::web_origin::origin_of;
+use mailed_token::Purpose;
 use session_cache::SessionCache;
+use store::{InsertUserError, SessionRow, UserRow};
 
 /// `last_seen_at` is written at most this often per session (less when `SESSION_IDLE` is
 /// short: see [`Auth::touch_interval_ms`]).
@@ -51,7 +64,7 @@ const MAX_BACKGROUND_MAIL_TASKS: usize = 64;
 pub enum InitError {
     /// The dummy password hash could not be made.
     #[error(transparent)]
-    Hash(#[from] crate::password::HashError),
+    Hash(#[from] crate::accounts::password::HashError),
     /// The mail transport could not be set up.
     #[error("{0}")]
     Mail(String),
@@ -169,11 +182,11 @@ impl Auth {
     }
 
     /// Counts an attempt of `limit` for `key`: `429 rate_limited` with `Retry-After` when over.
-    pub fn check_limit(&self, limit: Limit, key: &str) -> Result<(), ApiError> {
+    pub fn check_limit(&self, limit: Limit, key: &str) -> Result<(), AuthError> {
         self.inner.limiter.check(limit, key).map_err(|retry| {
             tracing::info!(limit = %limit, "rate limited");
             crate::metrics::record_rate_limited(limit.name());
-            ApiError::RateLimited {
+            AuthError::RateLimited {
                 retry_after_secs: retry.secs(),
             }
         })
@@ -204,7 +217,7 @@ impl Auth {
         to: &str,
         template: Template<'_>,
         discard_after: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let rendered = template.render(&self.inner.config.app_name);
         let keys = &self.inner.config.keys;
         outbox::enqueue(tx, keys, to, &rendered, self.now(), discard_after).await?;
@@ -217,7 +230,7 @@ impl Auth {
         tx: &mut Tx,
         to: &str,
         template: Template<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let discard_after = self.now() + NOTICE_LIFETIME.as_millis() as i64;
         self.enqueue_mail(tx, to, template, discard_after).await
     }
@@ -232,7 +245,7 @@ impl Auth {
         (user_id, stamp): (&str, Option<i64>),
         email: &str,
         template: for<'a> fn(&'a str, &'a str) -> Template<'a>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let ttl = match purpose {
             Purpose::VerifyEmail => self.inner.config.token_lifetimes.verify_email,
             Purpose::ResetPassword => self.inner.config.token_lifetimes.reset_password,
@@ -298,18 +311,18 @@ impl Auth {
         email: &str,
         password: &str,
         device_name: Option<&str>,
-    ) -> Result<SignedIn, ApiError> {
-        let email = Email::parse(email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+    ) -> Result<SignedIn, AuthError> {
+        let email = Email::parse(email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
         let device_name = check_device_name(device_name)?;
         self.policy()
             .check(password, &email)
-            .map_err(ApiError::WeakPassword)?;
+            .map_err(AuthError::WeakPassword)?;
         // A taken address is answered before the expensive hash (sign-up reveals it anyway).
         if store::user_by_email(self.db(), email.as_str())
             .await?
             .is_some()
         {
-            return Err(ApiError::EmailTaken);
+            return Err(AuthError::EmailTaken);
         }
         let password_hash = self.inner.hasher.hash(password).await?;
         let now = self.now();
@@ -325,7 +338,7 @@ impl Auth {
         store::insert_user(&mut tx, &user)
             .await
             .map_err(|e| match e {
-                InsertUserError::EmailTaken => ApiError::EmailTaken,
+                InsertUserError::EmailTaken => AuthError::EmailTaken,
                 InsertUserError::Db(e) => e.into(),
             })?;
         let device_token = self.issue_device_token(&mut tx, &user, None, now).await?;
@@ -352,9 +365,9 @@ impl Auth {
         password: &str,
         device_name: Option<&str>,
         device_token: Option<&str>,
-    ) -> Result<SignedIn, ApiError> {
+    ) -> Result<SignedIn, AuthError> {
         if PasswordPolicy::is_overlong(password) {
-            return Err(ApiError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         }
         let device_name = check_device_name(device_name)?;
         let user = match Email::parse(email) {
@@ -384,7 +397,7 @@ impl Auth {
             _ => {
                 tracing::info!("login failed");
                 crate::metrics::record_login(crate::metrics::LoginOutcome::Failure);
-                return Err(ApiError::InvalidCredentials);
+                return Err(AuthError::InvalidCredentials);
             }
         };
         let now = self.now();
@@ -429,7 +442,7 @@ impl Auth {
         device_name: Option<String>,
         device_token: Option<String>,
         now: i64,
-    ) -> Result<SignedIn, ApiError> {
+    ) -> Result<SignedIn, AuthError> {
         let token = NewSessionToken::generate();
         let row = SessionRow {
             id: token.id,
@@ -451,8 +464,8 @@ impl Auth {
 
     /// Resolves a presented session token against the database; anything but a live session is
     /// `Unauthenticated`. Use it for requests that change something.
-    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, ApiError> {
-        let presented = PresentedToken::parse(token).ok_or(ApiError::Unauthenticated)?;
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
+        let presented = PresentedToken::parse(token).ok_or(AuthError::Unauthenticated)?;
         let ticket = self.inner.session_cache.as_ref().map(SessionCache::ticket);
         self.authenticate_in_db(&presented, ticket).await
     }
@@ -460,8 +473,8 @@ impl Auth {
     /// Like [`Auth::authenticate`], but may answer from the session cache (see
     /// [`Auth::with_session_cache`]): for requests that change nothing, where a session ended by
     /// another process may still be honoured for up to the cache's refresh interval.
-    pub async fn authenticate_for_reading(&self, token: &str) -> Result<Authenticated, ApiError> {
-        let presented = PresentedToken::parse(token).ok_or(ApiError::Unauthenticated)?;
+    pub async fn authenticate_for_reading(&self, token: &str) -> Result<Authenticated, AuthError> {
+        let presented = PresentedToken::parse(token).ok_or(AuthError::Unauthenticated)?;
         let Some(cache) = &self.inner.session_cache else {
             return self.authenticate_in_db(&presented, None).await;
         };
@@ -485,10 +498,10 @@ impl Auth {
         &self,
         presented: &PresentedToken,
         ticket: Option<session_cache::Ticket>,
-    ) -> Result<Authenticated, ApiError> {
+    ) -> Result<Authenticated, AuthError> {
         let mut found = store::session_with_user(self.db(), &presented.id)
             .await?
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(AuthError::Unauthenticated)?;
         let Live { who, touch } = self.check_live(presented, &found)?;
         if touch {
             let now = self.now();
@@ -508,14 +521,14 @@ impl Auth {
         &self,
         presented: &PresentedToken,
         found: &store::SessionWithUser,
-    ) -> Result<Live, ApiError> {
+    ) -> Result<Live, AuthError> {
         if !presented.matches(&found.session.secret_hash) {
-            return Err(ApiError::Unauthenticated);
+            return Err(AuthError::Unauthenticated);
         }
         let now = self.now();
         let session = &found.session;
         if now >= session.expires_at || now >= session.last_seen_at.saturating_add(self.idle_ms()) {
-            return Err(ApiError::Unauthenticated);
+            return Err(AuthError::Unauthenticated);
         }
         let touch = session.last_seen_at <= now - self.touch_interval_ms();
         let mut shown = session.clone();
@@ -546,7 +559,7 @@ impl Auth {
     }
 
     /// Revokes the caller's own session.
-    pub async fn logout(&self, who: &Authenticated) -> Result<(), ApiError> {
+    pub async fn logout(&self, who: &Authenticated) -> Result<(), AuthError> {
         store::delete_session(self.db(), &who.user.id, &who.session.id).await?;
         self.sessions_changed();
         tracing::info!(user_id = %who.user.id, "logout");
@@ -554,7 +567,7 @@ impl Auth {
     }
 
     /// The caller's live sessions, newest first, the calling one marked `current`.
-    pub async fn sessions(&self, who: &Authenticated) -> Result<Vec<Session>, ApiError> {
+    pub async fn sessions(&self, who: &Authenticated) -> Result<Vec<Session>, AuthError> {
         let now = self.now();
         let rows = store::live_sessions(self.db(), &who.user.id, now, now - self.idle_ms()).await?;
         Ok(rows
@@ -568,7 +581,7 @@ impl Auth {
         &self,
         who: &Authenticated,
         session_id: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let mut tx = self.db().begin().await?;
         let revoked = store::revoke_session(&mut tx, &who.user.id, session_id).await?;
         tx.commit().await?;
@@ -577,12 +590,12 @@ impl Auth {
             tracing::info!(user_id = %who.user.id, "session revoked");
             Ok(())
         } else {
-            Err(ApiError::NotFound("no such session"))
+            Err(AuthError::NoSuchSession)
         }
     }
 
     /// Revokes every session of the caller but the calling one.
-    pub async fn revoke_other_sessions(&self, who: &Authenticated) -> Result<(), ApiError> {
+    pub async fn revoke_other_sessions(&self, who: &Authenticated) -> Result<(), AuthError> {
         let mut tx = self.db().begin().await?;
         let n = store::delete_sessions_except(&mut tx, &who.user.id, Some(&who.session.id)).await?;
         tx.commit().await?;
@@ -597,11 +610,11 @@ impl Auth {
         who: &Authenticated,
         current_password: &str,
         new_password: &str,
-    ) -> Result<(), ApiError> {
-        let email = Email::parse(&who.user.email).map_err(ApiError::internal)?;
+    ) -> Result<(), AuthError> {
+        let email = Email::parse(&who.user.email).map_err(AuthError::internal)?;
         self.policy()
             .check(new_password, &email)
-            .map_err(ApiError::WeakPassword)?;
+            .map_err(AuthError::WeakPassword)?;
         let user = self.check_password(who, current_password).await?;
         let new_hash = self.inner.hasher.hash(new_password).await?;
         let mut tx = self.db().begin().await?;
@@ -623,7 +636,7 @@ impl Auth {
         &self,
         who: &Authenticated,
         password: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), AuthError> {
         let user = self.check_password(who, password).await?;
         let mut tx = self.db().begin().await?;
         for hook in &self.inner.data_hooks {
@@ -643,14 +656,14 @@ impl Auth {
         &self,
         who: &Authenticated,
         password: &str,
-    ) -> Result<UserRow, ApiError> {
+    ) -> Result<UserRow, AuthError> {
         self.check_limit(Limit::PasswordUser, &who.user.id)?;
         if PasswordPolicy::is_overlong(password) {
-            return Err(ApiError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         }
         let user = store::user_by_id(self.db(), &who.user.id)
             .await?
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(AuthError::Unauthenticated)?;
         match self
             .inner
             .hasher
@@ -658,19 +671,19 @@ impl Auth {
             .await?
         {
             Verified::Yes { .. } => Ok(user),
-            Verified::No => Err(ApiError::InvalidCredentials),
+            Verified::No => Err(AuthError::InvalidCredentials),
         }
     }
 
     /// Deletes expired and idle sessions; run periodically.
-    pub async fn purge_dead_sessions(&self) -> Result<u64, ApiError> {
+    pub async fn purge_dead_sessions(&self) -> Result<u64, AuthError> {
         let now = self.now();
         Ok(store::purge_dead_sessions(self.db(), now, now - self.idle_ms()).await?)
     }
 
     /// Deletes dead sessions, expired mailed tokens and spent device tokens; returns how many
     /// rows went.
-    pub async fn purge_expired(&self) -> Result<u64, ApiError> {
+    pub async fn purge_expired(&self) -> Result<u64, AuthError> {
         let sessions = self.purge_dead_sessions().await?;
         let now = self.now();
         let tokens = mailed_token::purge_expired(self.db(), now).await?;
@@ -711,11 +724,11 @@ pub(crate) fn email_limit_key(email: &str) -> String {
     Email::parse(email).map_or_else(|_| email.trim().to_lowercase(), |e| e.as_str().to_owned())
 }
 
-fn check_device_name(name: Option<&str>) -> Result<Option<String>, ApiError> {
+fn check_device_name(name: Option<&str>) -> Result<Option<String>, AuthError> {
     match name.map(str::trim).filter(|n| !n.is_empty()) {
         None => Ok(None),
         Some(n) if n.chars().count() > MAX_DEVICE_NAME_CHARS || n.chars().any(char::is_control) => {
-            Err(ApiError::InvalidRequest(format!(
+            Err(AuthError::InvalidInput(format!(
                 "device_name: at most {MAX_DEVICE_NAME_CHARS} characters, no control characters"
             )))
         }

@@ -23,7 +23,7 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use crate::email::Email;
+use crate::accounts::email::Email;
 use hashing_threads::HashingThreads;
 
 mod hashing_threads;
@@ -34,7 +34,7 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const MIN_LOCAL_PART_MATCH: usize = 3;
 
 /// The shipped common-password list; see `data/README.md` for its source and licence.
-const COMMON_PASSWORDS_TEXT: &str = include_str!("../data/common-passwords.txt");
+const COMMON_PASSWORDS_TEXT: &str = include_str!("../../data/common-passwords.txt");
 
 static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
     COMMON_PASSWORDS_TEXT

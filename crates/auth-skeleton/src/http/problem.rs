@@ -11,6 +11,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::accounts::AuthError;
+
 /// An RFC 9457 problem details response.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -191,16 +193,24 @@ impl ApiError {
     }
 }
 
-impl From<crate::password::HashError> for ApiError {
-    /// A full hashing queue is `503 overloaded` (a hash takes a few ms, so a second is plenty);
-    /// any other hashing failure is a server fault.
-    fn from(err: crate::password::HashError) -> Self {
-        if err.is_overloaded() {
-            ApiError::Overloaded {
-                retry_after_secs: 1,
+impl From<AuthError> for ApiError {
+    /// Each domain error has one problem code, whichever route answers it.
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidInput(detail) => ApiError::InvalidRequest(detail),
+            AuthError::InvalidEmail(detail) => ApiError::InvalidEmail(detail),
+            AuthError::WeakPassword(detail) => ApiError::WeakPassword(detail),
+            AuthError::EmailTaken => ApiError::EmailTaken,
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::Unauthenticated => ApiError::Unauthenticated,
+            AuthError::NoSuchSession => ApiError::NotFound("no such session"),
+            AuthError::AlreadyVerified => ApiError::AlreadyVerified,
+            AuthError::InvalidToken => ApiError::InvalidToken,
+            AuthError::RateLimited { retry_after_secs } => {
+                ApiError::RateLimited { retry_after_secs }
             }
-        } else {
-            ApiError::internal(err)
+            AuthError::Overloaded { retry_after_secs } => ApiError::Overloaded { retry_after_secs },
+            AuthError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }
@@ -208,6 +218,12 @@ impl From<crate::password::HashError> for ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         ApiError::internal(err)
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(err: AuthError) -> Self {
+        ApiError::from(err).into()
     }
 }
 

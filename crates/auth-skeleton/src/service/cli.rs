@@ -15,14 +15,14 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
-use crate::admin::{Admin, AdminError, Verification};
+use crate::accounts::hooks::AccountDataHook;
 use crate::clock::Clock;
+use crate::config::KeySource;
 use crate::config::{ConfigError, LogFormat, Settings, Vars, checks, file};
 use crate::db::{DatabaseUrl, Db};
-use crate::hooks::AccountDataHook;
-use crate::schema::{Migrations, OwnershipError, owner};
-use crate::secret_key::KeySource;
-use crate::server::{AppSpec, Engine, EngineContext};
+use crate::db::{Migrations, OwnershipError, owner};
+use crate::service::admin::{Admin, AdminError, Verification};
+use crate::service::{AppSpec, Engine, EngineContext};
 
 /// Exit status for a configuration mistake (the same as clap's for a usage mistake).
 const EXIT_CONFIG: u8 = 2;
@@ -242,15 +242,14 @@ impl ConfigArgs {
 /// the account commands. Call it from `main`.
 ///
 /// ```no_run
-/// use auth_skeleton::schema::Migrations;
-/// use auth_skeleton::server::{self, AppSpec, EngineContext};
-/// use auth_skeleton::cli;
+/// use auth_skeleton::db::Migrations;
+/// use auth_skeleton::service::{self, AppSpec, EngineContext};
 /// # struct Notes;
-/// # impl auth_skeleton::hooks::AccountDataHook for Notes {
+/// # impl auth_skeleton::accounts::hooks::AccountDataHook for Notes {
 /// #     fn delete_user_data<'a>(&'a self, _: &'a mut auth_skeleton::db::Tx, _: &'a str)
-/// #         -> auth_skeleton::hooks::BoxFuture<'a, Result<(), sqlx::Error>> { Box::pin(async { Ok(()) }) }
+/// #         -> auth_skeleton::accounts::hooks::BoxFuture<'a, Result<(), sqlx::Error>> { Box::pin(async { Ok(()) }) }
 /// # }
-/// # impl server::Engine for Notes {
+/// # impl service::Engine for Notes {
 /// #     fn configure(&self, _: &mut actix_web::web::ServiceConfig) {}
 /// # }
 /// # impl Notes { fn new(_: EngineContext) -> Result<Self, auth_skeleton::config::ConfigError> { Ok(Notes) } }
@@ -262,7 +261,7 @@ impl ConfigArgs {
 ///         default_port: 8082,
 ///         migrations: Migrations::none(),
 ///     };
-///     cli::main(spec, Notes::new)
+///     service::main(spec, Notes::new)
 /// }
 /// ```
 pub fn main<E, F>(spec: AppSpec, build_engine: F) -> ExitCode
@@ -291,7 +290,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    crate::server::init_logging(settings.log_format);
+    crate::service::init_logging(settings.log_format);
     let name = spec.name;
     let command = cli.command.unwrap_or(Command::Serve);
     // A service's failure belongs in its log; an operator command's only on the terminal.
@@ -299,12 +298,12 @@ where
     let result = actix_web::rt::System::new().block_on(async move {
         match command {
             Command::Serve => {
-                crate::server::serve(spec, settings, vars, Clock::system(), build_engine)
+                crate::service::serve(spec, settings, vars, Clock::system(), build_engine)
                     .await
                     .map_err(|e| e.to_string())
             }
             Command::Migrate => {
-                let db = crate::server::open(&spec, &settings, &Clock::system())
+                let db = crate::service::open(&spec, &settings, &Clock::system())
                     .await
                     .map_err(|e| e.to_string())?;
                 db.close().await;
@@ -379,7 +378,10 @@ where
     let auth = &settings.auth;
     println!("DATABASE_URL={}", settings.database_url);
     println!("BIND={}", settings.bind);
-    println!("PUBLIC_URL={}", crate::config::origin_of(&auth.public_url));
+    println!(
+        "PUBLIC_URL={}",
+        crate::web_origin::origin_of(&auth.public_url)
+    );
     println!("ALLOWED_ORIGINS={}", auth.allowed_origins.join(","));
     println!("COOKIE_SECURE={}", auth.cookie_secure);
     let transport = match &auth.mail.transport {

@@ -6,19 +6,23 @@
 //! them the same parsing and messages.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use url::Url;
 
 use crate::db::DatabaseUrl;
-use crate::mail::{MailConfig, TransportConfig};
-use crate::password::{HashCost, PasswordPolicy};
-use crate::rate_limit::RateLimitConfig;
-use crate::secret_key::{KeySource, Keyring};
+use ipnet::IpNet;
+
+use crate::accounts::AuthConfig;
+use crate::mail::TransportConfig;
+use crate::rate_limit::{Limit, RateLimitConfig};
+
+pub use secret_key::KeySource;
 
 pub mod checks;
 pub mod file;
+mod secret_key;
 
 /// A configuration value that is missing or malformed; names the variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,88 +222,8 @@ pub fn session_cache_refresh(
     Ok(refresh)
 }
 
-/// Where session tokens travel and how long sessions live, plus the password rules.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// The app's name (for mail and `/healthz`), e.g. `app-rows`.
-    pub app_name: String,
-    /// The service's public origin: email links are built from it and it is allowed for CSRF.
-    pub public_url: Url,
-    /// Further origins allowed to send cookie-authenticated unsafe requests.
-    pub allowed_origins: Vec<String>,
-    /// Whether the session cookie is `Secure` (and named `__Host-session`).
-    pub cookie_secure: bool,
-    /// Sessions end after this long without use.
-    pub session_idle: Duration,
-    /// Sessions end this long after sign-in, used or not.
-    pub session_max_age: Duration,
-    /// Rules for new passwords.
-    pub password_policy: PasswordPolicy,
-    /// argon2id cost for new hashes (and the bar below which old ones are rehashed).
-    pub hash_cost: HashCost,
-    /// How many password hashes may run at once.
-    pub hash_concurrency: usize,
-    /// Where mail goes and who sends it.
-    pub mail: MailConfig,
-    /// How long mailed links work.
-    pub token_lifetimes: TokenLifetimes,
-    /// The rate limits (`RATE_LIMIT_<NAME>`).
-    pub rate_limits: RateLimitConfig,
-    /// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Whether an account stores no app data until its address is verified
-    /// (`REQUIRE_VERIFIED_EMAIL`): [`crate::http::CurrentUser`] then refuses unverified users
-    /// on the app's routes with `403 email_not_verified`.
-    pub require_verified_email: bool,
-    /// The keys that seal the mail outbox (and that apps use to bind what they hand out). A
-    /// random key for this process by default; a service gets them from
-    /// [`Settings::secret_key`] when it starts.
-    pub keys: Keyring,
-}
-
-/// How long each kind of mailed link works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TokenLifetimes {
-    /// Email verification (`EMAIL_VERIFY_TTL`, default 24 hours).
-    pub verify_email: Duration,
-    /// Password reset (`PASSWORD_RESET_TTL`, default 1 hour).
-    pub reset_password: Duration,
-    /// Email change (`EMAIL_CHANGE_TTL`, default 1 hour).
-    pub change_email: Duration,
-}
-
-impl Default for TokenLifetimes {
-    fn default() -> Self {
-        Self {
-            verify_email: Duration::from_secs(24 * 3_600),
-            reset_password: Duration::from_secs(3_600),
-            change_email: Duration::from_secs(3_600),
-        }
-    }
-}
-
+/// Reading [`AuthConfig`] from the environment (the struct belongs to the account domain).
 impl AuthConfig {
-    /// Defaults for a service reachable at `public_url`.
-    pub fn new(app_name: impl Into<String>, public_url: Url) -> Self {
-        Self {
-            app_name: app_name.into(),
-            public_url,
-            allowed_origins: Vec::new(),
-            cookie_secure: true,
-            session_idle: Duration::from_secs(30 * 86_400),
-            session_max_age: Duration::from_secs(90 * 86_400),
-            password_policy: PasswordPolicy::default(),
-            hash_cost: HashCost::MINIMUM,
-            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            mail: MailConfig::default(),
-            token_lifetimes: TokenLifetimes::default(),
-            rate_limits: RateLimitConfig::default(),
-            trusted_proxies: Vec::new(),
-            require_verified_email: false,
-            keys: Keyring::ephemeral(),
-        }
-    }
-
     /// Reads the auth variables of the contract; `public_url` is the default for `PUBLIC_URL`.
     pub fn from_vars(
         app_name: &str,
@@ -318,7 +242,7 @@ impl AuthConfig {
             s.split(',')
                 .map(str::trim)
                 .filter(|o| !o.is_empty())
-                .map(|o| parse_origin(o).map(|u| origin_of(&u)))
+                .map(|o| parse_origin(o).map(|u| crate::web_origin::origin_of(&u)))
                 .collect()
         })?;
         config.cookie_secure = vars.bool_or("COOKIE_SECURE", true)?;
@@ -326,7 +250,7 @@ impl AuthConfig {
         config.session_idle = vars.duration_or("SESSION_IDLE", config.session_idle)?;
         config.session_max_age = vars.duration_or("SESSION_MAX_AGE", config.session_max_age)?;
         let min = vars.u64_or("PASSWORD_MIN_LENGTH", 8)?;
-        if !(1..=crate::password::MAX_PASSWORD_CHARS as u64).contains(&min) {
+        if !(1..=crate::accounts::password::MAX_PASSWORD_CHARS as u64).contains(&min) {
             return Err(ConfigError::new(
                 "PASSWORD_MIN_LENGTH",
                 "must be between 1 and 256 (8 or more is recommended)",
@@ -350,11 +274,8 @@ impl AuthConfig {
         ttl.reset_password = vars.duration_or("PASSWORD_RESET_TTL", ttl.reset_password)?;
         ttl.change_email = vars.duration_or("EMAIL_CHANGE_TTL", ttl.change_email)?;
         config.rate_limits = RateLimitConfig::from_vars(vars)?;
-        config.trusted_proxies = vars.parse_or(
-            "TRUSTED_PROXIES",
-            Vec::new(),
-            crate::http::client_ip::parse_trusted_proxies,
-        )?;
+        config.trusted_proxies =
+            vars.parse_or("TRUSTED_PROXIES", Vec::new(), parse_trusted_proxies)?;
         if config.session_idle.is_zero() || config.session_max_age.is_zero() {
             return Err(ConfigError::new(
                 "SESSION_IDLE",
@@ -362,20 +283,6 @@ impl AuthConfig {
             ));
         }
         Ok(config)
-    }
-
-    /// The origins allowed for CSRF: `PUBLIC_URL`'s plus `ALLOWED_ORIGINS`.
-    pub fn is_allowed_origin(&self, origin: &str) -> bool {
-        origin == origin_of(&self.public_url) || self.allowed_origins.iter().any(|o| o == origin)
-    }
-
-    /// The session cookie's name: `__Host-session`, or `session` when not `Secure`.
-    pub fn cookie_name(&self) -> &'static str {
-        if self.cookie_secure {
-            "__Host-session"
-        } else {
-            "session"
-        }
     }
 }
 
@@ -396,25 +303,53 @@ fn parse_origin(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Whether a URL's host is this machine: `localhost`, `127.0.0.0/8` or `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        // URLs of other schemes (`smtp://127.0.0.1`) keep their host as text.
-        Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+/// Parses `TRUSTED_PROXIES`: comma-separated IPs and CIDRs.
+pub fn parse_trusted_proxies(s: &str) -> Result<Vec<IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{p:?} is neither an IP address nor a CIDR such as 10.0.0.0/8")
+                })
+        })
+        .collect()
 }
 
-/// The ASCII serialisation of a URL's origin, as browsers send it in `Origin`.
-pub fn origin_of(url: &Url) -> String {
-    url.origin().ascii_serialization()
+/// Reading [`RateLimitConfig`] from the environment.
+impl RateLimitConfig {
+    /// Reads `RATE_LIMIT_<NAME>` for every limit; a `RATE_LIMIT_` variable with an unknown name
+    /// is an error that lists the known ones.
+    pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        for var in vars.names_with_prefix("RATE_LIMIT_") {
+            let name = &var["RATE_LIMIT_".len()..];
+            if !Limit::ALL.iter().any(|l| l.name() == name) {
+                let known: Vec<String> = Limit::ALL
+                    .iter()
+                    .map(|l| format!("RATE_LIMIT_{l}"))
+                    .collect();
+                return Err(ConfigError::new(
+                    &var,
+                    format!(
+                        "there is no rate limit named {name:?}; the limits are {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut config = Self::default();
+        for limit in Limit::ALL {
+            let var = format!("RATE_LIMIT_{}", limit.name());
+            if let Some(raw) = vars.get(&var) {
+                let rate = crate::rate_limit::Rate::parse(raw.trim())
+                    .map_err(|m| ConfigError::new(&var, m))?;
+                config.set(limit, rate);
+            }
+        }
+        Ok(config)
+    }
 }
 
 /// How logs are written.
@@ -492,7 +427,16 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_trusted_proxies() {
+        assert_eq!(parse_trusted_proxies("").unwrap(), vec![]);
+        assert_eq!(parse_trusted_proxies("::1, 10.0.0.0/8").unwrap().len(), 2);
+        assert!(parse_trusted_proxies("10.0.0.0/33").is_err());
+        assert!(parse_trusted_proxies("proxy.local").is_err());
+    }
+
     use super::*;
+    use crate::web_origin::origin_of;
 
     #[test]
     fn the_session_cache_is_on_for_sqlite_and_off_for_postgres_unless_configured() {

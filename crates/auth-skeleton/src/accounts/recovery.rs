@@ -6,24 +6,24 @@
 
 use super::Auth;
 use super::verification::mark_verified;
-use crate::email::Email;
-use crate::error::ApiError;
+use crate::accounts::AuthError;
+use crate::accounts::email::Email;
+use crate::accounts::mailed_token::{self, Purpose};
+use crate::accounts::store;
 use crate::mail::templates::Template;
-use crate::mailed_token::{self, Purpose};
 use crate::rate_limit::Limit;
-use crate::store;
 
 impl Auth {
     /// Accepts a reset request for `email`; if an account has that address, a reset link is
     /// mailed to it (the stored address, not the string given) in the background.
-    pub async fn forgot_password(&self, email: &str) -> Result<(), ApiError> {
-        let email = Email::parse(email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
+    pub async fn forgot_password(&self, email: &str) -> Result<(), AuthError> {
+        let email = Email::parse(email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
         let Ok(permit) = self.inner.background_mail.clone().try_acquire_owned() else {
             tracing::warn!("password reset request dropped: too many in progress");
             return Ok(());
         };
         let auth = self.clone();
-        actix_web::rt::spawn(async move {
+        tokio::task::spawn_local(async move {
             let _permit = permit;
             if let Err(e) = auth.mail_reset_link(&email).await {
                 tracing::warn!(error = %e, "password reset mail not enqueued");
@@ -32,7 +32,7 @@ impl Auth {
         Ok(())
     }
 
-    async fn mail_reset_link(&self, email: &Email) -> Result<(), ApiError> {
+    async fn mail_reset_link(&self, email: &Email) -> Result<(), AuthError> {
         let Some(user) = store::user_by_email(self.db(), email.as_str()).await? else {
             return Ok(());
         };
@@ -54,20 +54,20 @@ impl Auth {
     /// Sets a new password with a reset token: spends every pending reset token of the user,
     /// marks the address verified (the inbox was proven), revokes every session, and mails a
     /// notice to the account's address.
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), ApiError> {
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
         let now = self.now();
         // Look before spending, so a weak new password does not burn the link.
         let redeemed = mailed_token::peek(self.db(), Purpose::ResetPassword, token, now)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         let user = store::user_by_id(self.db(), &redeemed.user_id)
             .await?
             .filter(|u| u.email == redeemed.email)
-            .ok_or(ApiError::InvalidToken)?;
-        let email = Email::parse(&user.email).map_err(ApiError::internal)?;
+            .ok_or(AuthError::InvalidToken)?;
+        let email = Email::parse(&user.email).map_err(AuthError::internal)?;
         self.policy()
             .check(new_password, &email)
-            .map_err(ApiError::WeakPassword)?;
+            .map_err(AuthError::WeakPassword)?;
         let new_hash = self.inner.hasher.hash(new_password).await?;
 
         let mut tx = self.db().begin().await?;
@@ -75,7 +75,7 @@ impl Auth {
         // Spending is what decides: of two concurrent resets, one finds the token gone.
         mailed_token::spend(&mut tx, Purpose::ResetPassword, token, now)
             .await?
-            .ok_or(ApiError::InvalidToken)?;
+            .ok_or(AuthError::InvalidToken)?;
         store::set_password_hash(&mut tx, &user.id, &new_hash, now).await?;
         mark_verified(&mut tx, &user.id, &user.email, now).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;

@@ -2,9 +2,9 @@
 //! verified, delete an account with its app data, revoke sessions, and back up the database.
 //!
 //! These are what `APP users ...`, `APP sessions revoke` and `APP backup` run (see
-//! [`crate::cli`]). They act directly on the database, with no password and no HTTP request, so
+//! [`crate::service::cli`]). They act directly on the database, with no password and no HTTP request, so
 //! they are for whoever runs the service, never for its clients. They reuse the same
-//! [`crate::store`] statements as the HTTP routes, and account deletion runs the app's
+//! [`crate::accounts::store`] statements as the HTTP routes, and account deletion runs the app's
 //! [`AccountDataHook`]s inside the deletion transaction, exactly as `DELETE /v1/auth/account`
 //! does: the account and all its app data go together, or nothing does.
 
@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::accounts::email::Email;
+use crate::accounts::hooks::AccountDataHook;
+use crate::accounts::model::{Session, User};
+use crate::accounts::store::{self, UserRow};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::email::Email;
-use crate::hooks::AccountDataHook;
-use crate::model::{Session, User};
-use crate::store::{self, UserRow};
 use crate::with_db;
 
 /// Why an operator action failed.
@@ -72,9 +72,9 @@ pub enum Verification {
 /// Operator actions on one service's database.
 ///
 /// ```no_run
-/// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), auth_skeleton::admin::AdminError> {
+/// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), auth_skeleton::service::admin::AdminError> {
 /// use std::time::Duration;
-/// use auth_skeleton::admin::Admin;
+/// use auth_skeleton::service::admin::Admin;
 /// use auth_skeleton::clock::Clock;
 ///
 /// let admin = Admin::new(db, Clock::system(), Duration::from_secs(30 * 86_400), Vec::new());

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document served at `/openapi.json`: the library's routes (auth, the pages
-//! of mailed links, health, metrics) merged with the engine's ([`crate::server::Engine::openapi`]).
+//! of mailed links, health, metrics) merged with the engine's ([`crate::service::Engine::openapi`]).
 //!
 //! The document is built with [utoipa](https://docs.rs/utoipa) from the declarations below and
 //! the app's own; the test helper [`check_document`](crate::testing::check_document) (feature `testing`) lists every route
@@ -20,9 +20,9 @@
 //! #[openapi(paths(list_notes))]
 //! struct NotesApi;
 //!
-//! // In `impl auth_skeleton::server::Engine for Notes`:
+//! // In `impl auth_skeleton::service::Engine for Notes`:
 //! // fn openapi(&self) -> utoipa::openapi::OpenApi { NotesApi::openapi() }
-//! let doc = auth_skeleton::openapi::document("app-notes", "1.0.0", NotesApi::openapi());
+//! let doc = auth_skeleton::http::openapi::document("app-notes", "1.0.0", NotesApi::openapi());
 //! assert!(doc.paths.paths.contains_key("/v1/notes"));
 //! assert!(doc.paths.paths.contains_key("/v1/auth/login"));
 //! ```
@@ -343,7 +343,7 @@ pub mod schemas {
 }
 
 /// The library's routes, declared for the document (the handlers live in [`crate::http`] and
-/// [`crate::server`]; the completeness check keeps the two in step).
+/// [`crate::service::server`]; the completeness check keeps the two in step).
 #[allow(dead_code)]
 mod paths {
     use super::schemas::*;

@@ -14,10 +14,10 @@
 use std::time::Duration;
 
 use super::Auth;
+use crate::accounts::AuthError;
+use crate::accounts::store::{self, DeviceTokenRow, UserRow};
 use crate::db::Tx;
-use crate::error::ApiError;
 use crate::rate_limit::Limit;
-use crate::store::{self, DeviceTokenRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken};
 
 /// A device token lives this long after the last sign-in that presented it.
@@ -45,7 +45,7 @@ impl Auth {
         &self,
         presented: Option<&str>,
         user: Option<&UserRow>,
-    ) -> Result<Option<Reserved>, ApiError> {
+    ) -> Result<Option<Reserved>, AuthError> {
         let (Some(token), Some(user)) = (presented, user) else {
             return Ok(None);
         };
@@ -100,7 +100,7 @@ impl Auth {
         user: &UserRow,
         reserved: Option<Reserved>,
         now: i64,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, AuthError> {
         let expires_at = now.saturating_add(LIFETIME.as_millis() as i64);
         // The stamp as read with the account before the password check: a credential event
         // since then makes the token stale at once, which errs on the safe side.
