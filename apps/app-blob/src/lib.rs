@@ -33,7 +33,7 @@ use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
 use auth_skeleton::db::Migrations;
 use auth_skeleton::db::Tx;
-use auth_skeleton::service::{AppSpec, EngineContext};
+use auth_skeleton::service::{AppSpec, EngineBuilder, EngineContext};
 
 use crate::config::SaveConfig;
 use crate::saves::Saves;
@@ -52,6 +52,12 @@ pub fn spec() -> AppSpec {
             sqlx::migrate!("../../migrations/app-blob/postgres"),
         ),
     }
+}
+
+/// How the service builds this app's engine at start (`main`, the tests and the document check
+/// all take it).
+pub fn engine() -> EngineBuilder {
+    EngineBuilder::new(Engine::new)
 }
 
 /// The save-blob engine.

@@ -10,7 +10,7 @@ use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture, delete_rows};
 use auth_skeleton::db::{Migrations, Tx};
 use auth_skeleton::http::openapi::schemas::Problem;
 use auth_skeleton::http::{CurrentUser, Json};
-use auth_skeleton::service::{AppSpec, EngineContext};
+use auth_skeleton::service::{AppSpec, EngineBuilder, EngineContext};
 
 /// The app's identity, default port and migrations (`migrations/app-notes`).
 pub fn spec() -> AppSpec {
@@ -25,6 +25,12 @@ pub fn spec() -> AppSpec {
     }
 }
 
+/// How the service builds this app's engine at start (`main`, the tests and the document check
+/// all take it).
+pub fn engine() -> EngineBuilder {
+    EngineBuilder::new(Engine::new)
+}
+
 /// A note, as read and written.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Note {
@@ -35,6 +41,14 @@ pub struct Note {
 /// The notes engine: the database and clock the library opened for it (`main.rs` builds it).
 #[derive(Clone)]
 pub struct Engine(pub EngineContext);
+
+impl Engine {
+    /// Builds the engine; this app reads no variables of its own, so it cannot fail (a team
+    /// that adds settings reads them here from `ctx.vars`).
+    pub fn new(ctx: EngineContext) -> Result<Self, auth_skeleton::config::ConfigError> {
+        Ok(Self(ctx))
+    }
+}
 
 #[utoipa::path(get, path = "/v1/note", tag = "notes", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The caller's note", body = Note),

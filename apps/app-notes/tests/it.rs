@@ -1,13 +1,12 @@
 //! `app-notes` over HTTP on both backends: notes are private to their writer, go with the
 //! account, and `/openapi.json` lists exactly the routes served.
 
-use app_notes::Engine;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
 async fn start(backend: Backend) -> TestServer {
-    TestServer::start(backend, app_notes::spec(), &[], |ctx| Ok(Engine(ctx))).await
+    TestServer::start(backend, app_notes::spec(), &[], app_notes::engine()).await
 }
 
 async fn each_user_reads_and_replaces_only_their_own_note(backend: Backend) {
@@ -95,7 +94,7 @@ auth_skeleton::both_backends!(
 
 #[actix_web::test]
 async fn the_openapi_document_lists_every_route() {
-    auth_skeleton::testing::check_document(app_notes::spec(), |ctx| Ok(Engine(ctx)))
+    auth_skeleton::testing::check_document(app_notes::spec(), app_notes::engine())
         .await
         .unwrap();
 }

@@ -26,7 +26,7 @@ pub mod store;
 pub mod sync;
 
 use auth_skeleton::db::Migrations;
-use auth_skeleton::service::AppSpec;
+use auth_skeleton::service::{AppSpec, EngineBuilder};
 
 pub use engine::Engine;
 
@@ -41,4 +41,10 @@ pub fn spec() -> AppSpec {
             sqlx::migrate!("../../migrations/app-rows/postgres"),
         ),
     }
+}
+
+/// How the service builds this app's engine at start (`main`, the tests and the document check
+/// all take it).
+pub fn engine() -> EngineBuilder {
+    EngineBuilder::new(Engine::new)
 }

@@ -11,8 +11,7 @@ use crate::support::*;
 
 #[actix_web::test]
 async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
-    let result =
-        auth_skeleton::testing::check_document(app_blob::spec(), app_blob::Engine::new).await;
+    let result = auth_skeleton::testing::check_document(app_blob::spec(), app_blob::engine()).await;
     assert_eq!(result, Ok(()));
 }
 

@@ -16,7 +16,7 @@ pub const TEST_MAX_BYTES: &str = "1048576";
 pub async fn start_with(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
     let mut all = vec![("MAX_SAVE_BYTES", TEST_MAX_BYTES)];
     all.extend_from_slice(vars);
-    TestServer::start(backend, app_blob::spec(), &all, app_blob::Engine::new).await
+    TestServer::start(backend, app_blob::spec(), &all, app_blob::engine()).await
 }
 
 /// The app with the test defaults.

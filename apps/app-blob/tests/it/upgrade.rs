@@ -225,7 +225,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
         db.clone(),
         clock.clone(),
         vars,
-        app_blob::Engine::new,
+        app_blob::engine(),
     )
     .await
     .expect("the service starts");

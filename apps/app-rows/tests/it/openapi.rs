@@ -10,8 +10,7 @@ use crate::support::*;
 
 #[actix_web::test]
 async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
-    let result =
-        auth_skeleton::testing::check_document(app_rows::spec(), app_rows::Engine::new).await;
+    let result = auth_skeleton::testing::check_document(app_rows::spec(), app_rows::engine()).await;
     assert_eq!(result, Ok(()));
 }
 

@@ -19,7 +19,7 @@ pub async fn start(backend: Backend, vars: &[(&str, &str)]) -> TestServer {
         ("RATE_LIMIT_PUSH_USER", "off"),
     ];
     all.extend_from_slice(vars);
-    TestServer::start(backend, app_rows::spec(), &all, app_rows::Engine::new).await
+    TestServer::start(backend, app_rows::spec(), &all, app_rows::engine()).await
 }
 
 /// An engine over the test server's database and manual clock, to run the purge on demand.

@@ -22,7 +22,7 @@ use crate::config::{ConfigError, LogFormat, Settings, Vars, checks, file};
 use crate::db::{DatabaseUrl, Db};
 use crate::db::{Migrations, OwnershipError, owner};
 use crate::service::admin::{Admin, AdminError, Verification};
-use crate::service::{AppSpec, Engine, EngineContext};
+use crate::service::{AppSpec, EngineBuilder, EngineContext};
 
 /// Exit status for a configuration mistake (the same as clap's for a usage mistake).
 const EXIT_CONFIG: u8 = 2;
@@ -264,11 +264,7 @@ impl ConfigArgs {
 ///     service::main(spec, Notes::new)
 /// }
 /// ```
-pub fn main<E, F>(spec: AppSpec, build_engine: F) -> ExitCode
-where
-    E: Engine,
-    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-{
+pub fn main(spec: AppSpec, engine: EngineBuilder) -> ExitCode {
     let cli = Cli::parse_for(&spec);
     // Serving seals mail and binds cursors; administration does neither and runs without a key.
     let needs_key = matches!(
@@ -297,11 +293,9 @@ where
     let serving = matches!(command, Command::Serve);
     let result = actix_web::rt::System::new().block_on(async move {
         match command {
-            Command::Serve => {
-                crate::service::serve(spec, settings, vars, Clock::system(), build_engine)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            Command::Serve => crate::service::serve(spec, settings, vars, Clock::system(), engine)
+                .await
+                .map_err(|e| e.to_string()),
             Command::Migrate => {
                 let db = crate::service::open(&spec, &settings, &Clock::system())
                     .await
@@ -310,19 +304,19 @@ where
                 println!("migrations applied");
                 Ok(())
             }
-            Command::CheckConfig => check_config(&settings, vars, build_engine).await,
+            Command::CheckConfig => check_config(&settings, vars, engine).await,
             Command::Backup { path } => {
                 if !settings.database_url.is_sqlite() {
                     return Err(AdminError::BackupNeedsPgDump.to_string());
                 }
-                let admin = admin(&spec, &settings, vars, build_engine).await?;
+                let admin = admin(&spec, &settings, vars, engine).await?;
                 admin.backup(&path).await.map_err(|e| e.to_string())?;
                 println!("backup written to {}", path.display());
                 Ok(())
             }
             Command::Users(command) => {
                 let settle = settings.session_cache_refresh;
-                let admin = admin(&spec, &settings, vars, build_engine).await?;
+                let admin = admin(&spec, &settings, vars, engine).await?;
                 let changed = users(&admin, command).await?;
                 if changed {
                     tokio::time::sleep(settle).await;
@@ -331,7 +325,7 @@ where
             }
             Command::Sessions(SessionsCommand::Revoke { email }) => {
                 let settle = settings.session_cache_refresh;
-                let admin = admin(&spec, &settings, vars, build_engine).await?;
+                let admin = admin(&spec, &settings, vars, engine).await?;
                 let n = admin
                     .revoke_sessions(&email)
                     .await
@@ -358,22 +352,23 @@ where
 
 /// Validates what `Settings` cannot see alone (the app's own variables, by building its engine
 /// on a scratch database) and prints the settings with secrets masked.
-async fn check_config<E, F>(settings: &Settings, vars: Vars, build_engine: F) -> Result<(), String>
-where
-    E: Engine,
-    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-{
+async fn check_config(
+    settings: &Settings,
+    vars: Vars,
+    engine: EngineBuilder,
+) -> Result<(), String> {
     let cache_refresh = settings.session_cache_refresh;
     let scratch = Db::connect("sqlite::memory:")
         .await
         .map_err(|e| e.to_string())?;
-    build_engine(EngineContext {
-        db: scratch.clone(),
-        clock: Clock::system(),
-        vars,
-        keys: crate::secret_key::Keyring::ephemeral(),
-    })
-    .map_err(|e| format!("configuration error: {e}"))?;
+    engine
+        .build(EngineContext {
+            db: scratch.clone(),
+            clock: Clock::system(),
+            vars,
+            keys: crate::secret_key::Keyring::ephemeral(),
+        })
+        .map_err(|e| format!("configuration error: {e}"))?;
     scratch.close().await;
     let auth = &settings.auth;
     println!("DATABASE_URL={}", settings.database_url);
@@ -510,27 +505,24 @@ fn to_json(value: &impl serde::Serialize) -> String {
 
 /// Opens the app's existing database for an operator command, without creating or migrating
 /// anything, and builds the engine so that account deletion takes the app's data along.
-async fn admin<E, F>(
+async fn admin(
     spec: &AppSpec,
     settings: &Settings,
     vars: Vars,
-    build_engine: F,
-) -> Result<Admin, String>
-where
-    E: Engine,
-    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-{
+    engine: EngineBuilder,
+) -> Result<Admin, String> {
     let db = open_existing(spec, &settings.database_url).await?;
     let clock = Clock::system();
     // Administration seals and binds nothing: no key is read (or generated).
-    let engine = build_engine(EngineContext {
-        db: db.clone(),
-        clock: clock.clone(),
-        vars,
-        keys: crate::secret_key::Keyring::ephemeral(),
-    })
-    .map_err(|e| format!("configuration error: {e}"))?;
-    let hooks: Vec<Arc<dyn AccountDataHook>> = vec![Arc::new(engine)];
+    let engine = engine
+        .build(EngineContext {
+            db: db.clone(),
+            clock: clock.clone(),
+            vars,
+            keys: crate::secret_key::Keyring::ephemeral(),
+        })
+        .map_err(|e| format!("configuration error: {e}"))?;
+    let hooks: Vec<Arc<dyn AccountDataHook>> = vec![engine];
     Ok(Admin::new(db, clock, settings.auth.session_idle, hooks))
 }
 

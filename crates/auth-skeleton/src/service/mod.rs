@@ -20,7 +20,7 @@ mod server;
 
 pub use cli::main;
 pub use server::{
-    ApiDocument, AppInfo, AppSpec, Engine, EngineContext, Running, StartError, configure_app,
-    configure_service, open, start,
+    ApiDocument, AppInfo, AppSpec, Engine, EngineBuilder, EngineContext, Running, StartError,
+    configure_app, configure_service, open, start,
 };
 pub(crate) use server::{init_logging, serve};

@@ -51,6 +51,35 @@ pub struct EngineContext {
     pub keys: Keyring,
 }
 
+/// Builds an app's engine from what the service hands it at start. Each app exposes one
+/// (`app_rows::engine()`), and everything that runs an app takes it: [`crate::service::main`],
+/// [`start`], the test server and the document check.
+pub struct EngineBuilder(Box<BuildFn>);
+
+type BuildFn = dyn FnOnce(EngineContext) -> Result<Arc<dyn Engine>, ConfigError>;
+
+impl EngineBuilder {
+    /// Wraps the function that builds the engine (it may refuse the app's variables).
+    pub fn new<E: Engine>(
+        build: impl FnOnce(EngineContext) -> Result<E, ConfigError> + 'static,
+    ) -> Self {
+        Self(Box::new(move |ctx| {
+            build(ctx).map(|engine| Arc::new(engine) as Arc<dyn Engine>)
+        }))
+    }
+
+    /// Builds the engine.
+    pub fn build(self, ctx: EngineContext) -> Result<Arc<dyn Engine>, ConfigError> {
+        (self.0)(ctx)
+    }
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineBuilder")
+    }
+}
+
 /// An app's own part of the service: its routes and the deletion of its data.
 pub trait Engine: AccountDataHook {
     /// Mounts the engine's routes. [`crate::http::CurrentUser`] works on them.
@@ -147,19 +176,15 @@ pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<
 }
 
 /// Serves until SIGTERM or SIGINT.
-pub(crate) async fn serve<E, F>(
+pub(crate) async fn serve(
     spec: AppSpec,
     settings: Settings,
     vars: Vars,
     clock: Clock,
-    build_engine: F,
-) -> Result<(), StartError>
-where
-    E: Engine,
-    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-{
+    engine: EngineBuilder,
+) -> Result<(), StartError> {
     let db = open(&spec, &settings, &clock).await?;
-    let running = start(&spec, &settings, db.clone(), clock, vars, build_engine).await?;
+    let running = start(&spec, &settings, db.clone(), clock, vars, engine).await?;
     // The one line operators and tests wait for, printed whatever the log settings.
     println!("listening on http://{}", running.addr);
     tracing::info!(app = spec.name, version = spec.version, addr = %running.addr, "serving");
@@ -184,27 +209,23 @@ pub struct Running {
 /// Builds the engine and the auth services over an opened `db` and binds the HTTP server.
 ///
 /// [`crate::service::main`] uses it after [`open`]; tests and embedders use it to run a service in-process.
-pub async fn start<E, F>(
+pub async fn start(
     spec: &AppSpec,
     settings: &Settings,
     db: Db,
     clock: Clock,
     vars: Vars,
-    build_engine: F,
-) -> Result<Running, StartError>
-where
-    E: Engine,
-    F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-{
+    engine: EngineBuilder,
+) -> Result<Running, StartError> {
     let cache_refresh = settings.session_cache_refresh;
     let mut config = settings.auth.clone();
     config.keys = settings.secret_key.load()?;
-    let engine = Arc::new(build_engine(EngineContext {
+    let engine = engine.build(EngineContext {
         db: db.clone(),
         clock: clock.clone(),
         vars,
         keys: config.keys.clone(),
-    })?);
+    })?;
     let auth = Auth::new(
         db,
         config,

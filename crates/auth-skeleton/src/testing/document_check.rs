@@ -60,19 +60,15 @@ pub fn route_patterns(map: &actix_web::dev::ResourceMap) -> Vec<String> {
 /// ```ignore
 /// #[actix_web::test]
 /// async fn the_openapi_document_lists_every_route() {
-///     auth_skeleton::testing::check_document(app_rows::spec(), app_rows::Engine::new)
+///     auth_skeleton::testing::check_document(app_rows::spec(), app_rows::engine())
 ///         .await
 ///         .unwrap();
 /// }
 /// ```
-pub async fn check_document<E, F>(
+pub async fn check_document(
     spec: crate::service::AppSpec,
-    build_engine: F,
-) -> Result<(), Vec<String>>
-where
-    E: crate::service::Engine,
-    F: FnOnce(crate::service::EngineContext) -> Result<E, crate::config::ConfigError>,
-{
+    engine: crate::service::EngineBuilder,
+) -> Result<(), Vec<String>> {
     use actix_web::http::Method;
     use actix_web::test::{TestRequest, call_service, init_service, read_body};
     use actix_web::{App, HttpRequest, HttpResponse, web};
@@ -90,13 +86,14 @@ where
     let db = crate::service::open(&spec, &settings, &clock)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let engine = build_engine(EngineContext {
-        db: db.clone(),
-        clock: clock.clone(),
-        vars,
-        keys: crate::secret_key::Keyring::ephemeral(),
-    })
-    .map_err(|e| fail(e.to_string()))?;
+    let engine = engine
+        .build(EngineContext {
+            db: db.clone(),
+            clock: clock.clone(),
+            vars,
+            keys: crate::secret_key::Keyring::ephemeral(),
+        })
+        .map_err(|e| fail(e.to_string()))?;
     let auth = crate::accounts::Auth::new(db, settings.auth.clone(), clock, Vec::new())
         .map_err(|e| fail(e.to_string()))?;
     let info = AppInfo {
@@ -106,7 +103,7 @@ where
     let data = web::Data::new(auth);
     let app = init_service(
         App::new()
-            .configure(|cfg| configure_app(cfg, data.clone(), info, &engine))
+            .configure(|cfg| configure_app(cfg, data.clone(), info, engine.as_ref()))
             .default_service(web::to(|req: HttpRequest| async move {
                 HttpResponse::NotFound()
                     .insert_header((UNROUTED, "1"))

@@ -27,9 +27,9 @@ use reqwest::Method;
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::config::{ConfigError, Settings, Vars};
+use crate::config::{Settings, Vars};
 use crate::db::Db;
-use crate::service::{AppSpec, Engine, EngineContext};
+use crate::service::{AppSpec, EngineBuilder};
 
 /// The server the PostgreSQL tests use unless `TEST_POSTGRES_URL` says otherwise.
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -187,16 +187,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the app on a fresh database. `vars` set configuration variables
     /// (`BIND` is always `127.0.0.1:0`; `PUBLIC_URL` defaults to `http://app.test`).
-    pub async fn start<E, F>(
+    pub async fn start(
         backend: Backend,
         spec: AppSpec,
         vars: &[(&str, &str)],
-        build_engine: F,
-    ) -> Self
-    where
-        E: Engine,
-        F: FnOnce(EngineContext) -> Result<E, ConfigError>,
-    {
+        engine: EngineBuilder,
+    ) -> Self {
         let database = TestDatabase::new(backend).await;
         let mut pairs = vec![
             ("DATABASE_URL", database.url.as_str()),
@@ -211,16 +207,10 @@ impl TestServer {
         let db = crate::service::open(&spec, &settings, &clock)
             .await
             .expect("database opens");
-        let running = crate::service::start(
-            &spec,
-            &settings,
-            db.clone(),
-            clock.clone(),
-            vars,
-            build_engine,
-        )
-        .await
-        .expect("server starts");
+        let running =
+            crate::service::start(&spec, &settings, db.clone(), clock.clone(), vars, engine)
+                .await
+                .expect("server starts");
         let handle = running.server.handle();
         actix_web::rt::spawn(running.server);
         Self {

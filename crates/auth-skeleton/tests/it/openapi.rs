@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use auth_skeleton::config::ConfigError;
-use auth_skeleton::service::EngineContext;
+use auth_skeleton::service::{EngineBuilder, EngineContext};
 
 use crate::support::*;
 
 #[actix_web::test]
 async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
     let probe = Arc::new(HookProbe::default());
-    let result = auth_skeleton::testing::check_document(spec(), move |_: EngineContext| {
-        Ok::<_, ConfigError>(TestEngine(probe))
-    })
+    let result = auth_skeleton::testing::check_document(
+        spec(),
+        EngineBuilder::new(move |_: EngineContext| Ok::<_, ConfigError>(TestEngine(probe))),
+    )
     .await;
     assert_eq!(result, Ok(()));
 }
@@ -51,9 +52,10 @@ impl auth_skeleton::service::Engine for Sloppy {
 
 #[actix_web::test]
 async fn the_check_reports_undocumented_routes_and_unserved_paths() {
-    let problems = auth_skeleton::testing::check_document(spec(), |_: EngineContext| {
-        Ok::<_, ConfigError>(Sloppy)
-    })
+    let problems = auth_skeleton::testing::check_document(
+        spec(),
+        EngineBuilder::new(|_: EngineContext| Ok::<_, ConfigError>(Sloppy)),
+    )
     .await
     .unwrap_err();
     assert_eq!(

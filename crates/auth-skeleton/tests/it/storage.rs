@@ -98,9 +98,16 @@ async fn a_service_that_cannot_start_says_why(backend: Backend) {
     let settings = Settings::from_vars("app-test", 0, &vars).unwrap();
     let clock = Clock::system();
     let db = service::open(&spec(), &settings, &clock).await.unwrap();
-    let started = service::start(&spec(), &settings, db, clock, vars, |_| {
-        Ok::<_, auth_skeleton::config::ConfigError>(TestEngine(Default::default()))
-    })
+    let started = service::start(
+        &spec(),
+        &settings,
+        db,
+        clock,
+        vars,
+        service::EngineBuilder::new(|_| {
+            Ok::<_, auth_skeleton::config::ConfigError>(TestEngine(Default::default()))
+        }),
+    )
     .await;
     match started {
         Err(e @ StartError::Bind { .. }) => assert!(e.to_string().starts_with("BIND: "), "{e}"),

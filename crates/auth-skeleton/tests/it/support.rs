@@ -9,7 +9,7 @@ use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
 use auth_skeleton::db::Migrations;
 use auth_skeleton::db::Tx;
-use auth_skeleton::service::{AppSpec, Engine, EngineContext};
+use auth_skeleton::service::{AppSpec, Engine, EngineBuilder, EngineContext};
 use auth_skeleton::testing::TestServer;
 
 pub use auth_skeleton::testing::Backend;
@@ -59,9 +59,12 @@ pub fn spec() -> AppSpec {
 pub async fn start_with(backend: Backend, vars: &[(&str, &str)]) -> (TestServer, Arc<HookProbe>) {
     let probe = Arc::new(HookProbe::default());
     let engine_probe = probe.clone();
-    let server = TestServer::start(backend, spec(), vars, move |_: EngineContext| {
-        Ok::<_, ConfigError>(TestEngine(engine_probe))
-    })
+    let server = TestServer::start(
+        backend,
+        spec(),
+        vars,
+        EngineBuilder::new(move |_: EngineContext| Ok::<_, ConfigError>(TestEngine(engine_probe))),
+    )
     .await;
     (server, probe)
 }
