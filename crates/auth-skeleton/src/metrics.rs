@@ -103,7 +103,7 @@ fn describe() {
 
 /// Records one answered HTTP request. `route` must be a route pattern (`/v1/auth/sessions/{id}`)
 /// or `unmatched`, never a raw path: raw paths carry ids and would make a series per request.
-pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+pub(crate) fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
     counter!(
         HTTP_REQUESTS_TOTAL,
         "method" => method.to_owned(),
@@ -121,7 +121,7 @@ pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration)
 
 /// How a sign-in attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginOutcome {
+pub(crate) enum LoginOutcome {
     /// The credentials were right; a session was opened.
     Success,
     /// Unknown email or wrong password.
@@ -135,7 +135,7 @@ pub(crate) fn record_session_cache(hit: bool) {
 }
 
 /// Records a sign-in attempt.
-pub fn record_login(outcome: LoginOutcome) {
+pub(crate) fn record_login(outcome: LoginOutcome) {
     let outcome = match outcome {
         LoginOutcome::Success => "success",
         LoginOutcome::Failure => "failure",
@@ -144,22 +144,22 @@ pub fn record_login(outcome: LoginOutcome) {
 }
 
 /// Records a request refused by the rate limit `limit` (its configuration name, e.g. `LOGIN_IP`).
-pub fn record_rate_limited(limit: &'static str) {
+pub(crate) fn record_rate_limited(limit: &'static str) {
     counter!(AUTH_RATE_LIMITED_TOTAL, "limit" => limit).increment(1);
 }
 
 /// Sets how many messages wait in the mail outbox.
-pub fn set_mail_outbox_depth(depth: u64) {
+pub(crate) fn set_mail_outbox_depth(depth: u64) {
     gauge!(MAIL_OUTBOX_DEPTH).set(depth as f64);
 }
 
 /// Records a message handed to the mail transport.
-pub fn record_mail_sent() {
+pub(crate) fn record_mail_sent() {
     counter!(MAIL_SENT_TOTAL).increment(1);
 }
 
 /// Records a failed mail delivery attempt.
-pub fn record_mail_failure() {
+pub(crate) fn record_mail_failure() {
     counter!(MAIL_SEND_FAILURES_TOTAL).increment(1);
 }
 

@@ -33,7 +33,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// `bytes` random bytes from the OS CSPRNG, base64url-encoded without padding.
-pub fn random_token_string(bytes: usize) -> String {
+pub(crate) fn random_token_string(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     SysRng
         .try_fill_bytes(&mut buf)
@@ -78,7 +78,7 @@ impl NewSessionToken {
 
 /// A token presented by a client, split and decoded but not yet checked against storage.
 #[derive(Debug)]
-pub struct PresentedToken {
+pub(crate) struct PresentedToken {
     /// The session id half.
     pub id: String,
     secret: [u8; SECRET_BYTES],

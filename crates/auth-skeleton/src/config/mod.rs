@@ -20,8 +20,8 @@ use crate::rate_limit::{Limit, RateLimitConfig};
 
 pub use secret_key::KeySource;
 
-pub mod checks;
-pub mod file;
+pub(crate) mod checks;
+pub(crate) mod file;
 mod secret_key;
 
 /// A configuration value that is missing or malformed; names the variable.
@@ -48,7 +48,7 @@ impl ConfigError {
 /// (non-empty) value winning.
 ///
 /// A service stacks command-line flags, the environment, `*_FILE` secrets and the `--config`
-/// file (see [`mod@file`]); tests use a single map.
+/// file (see `config::file`); tests use a single map.
 ///
 /// ```
 /// use auth_skeleton::config::Vars;

@@ -2,7 +2,7 @@
 //! verified, delete an account with its app data, revoke sessions, and back up the database.
 //!
 //! These are what `APP users ...`, `APP sessions revoke` and `APP backup` run (see
-//! [`crate::service::cli`]). They act directly on the database, with no password and no HTTP request, so
+//! `service::cli`). They act directly on the database, with no password and no HTTP request, so
 //! they are for whoever runs the service, never for its clients. They reuse the same
 //! [`crate::accounts::store`] statements as the HTTP routes, and account deletion runs the app's
 //! [`AccountDataHook`]s inside the deletion transaction, exactly as `DELETE /v1/auth/account`
@@ -191,7 +191,7 @@ impl Admin {
     ///
     /// SQLite's `VACUUM INTO` reads the database in one transaction, so the copy is a snapshot
     /// even while writes go on, and it comes out compacted. `target` must not exist yet; it is
-    /// created with mode `0600` whatever the umask (see [`crate::private_files`]). A
+    /// created with mode `0600` whatever the umask (see `private_files`). A
     /// PostgreSQL database is refused with [`AdminError::BackupNeedsPgDump`].
     pub async fn backup(&self, target: &Path) -> Result<(), AdminError> {
         let Db::Sqlite(sqlite) = &self.db else {

@@ -4,7 +4,7 @@
 //! [`Engine`] (its own routes and its part in account deletion); [`main`] does the rest:
 //!
 //! 1. reads the configuration from flags, the environment, `*_FILE` secrets and an optional
-//!    TOML file ([`cli`]; a bad value stops it, naming the variable);
+//!    TOML file (`service::cli`; a bad value stops it, naming the variable);
 //! 2. opens the database and checks that it belongs to this app (refusing another app's);
 //! 3. applies the library's migrations, then the app's;
 //! 4. serves the auth routes, the engine's routes, `/healthz`, `/readyz` and `/metrics`, prints
@@ -15,7 +15,7 @@
 //! the account domain, storage), and nothing below uses it.
 
 pub mod admin;
-pub mod cli;
+mod cli;
 mod server;
 
 pub use cli::main;

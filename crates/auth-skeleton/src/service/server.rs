@@ -150,7 +150,7 @@ pub enum StartError {
 /// Opens the database, claims it for the app, and applies both sets of migrations.
 ///
 /// Logs a warning for each of the database's files (and its directory) that other users can
-/// read ([`crate::config::checks::exposed_files`]).
+/// read (`config::checks::exposed_files`).
 pub async fn open(spec: &AppSpec, settings: &Settings, clock: &Clock) -> Result<Db, StartError> {
     let db = Db::connect(settings.database_url.expose()).await?;
     // After connecting: the -wal and -shm files exist now, with the database file's mode.
