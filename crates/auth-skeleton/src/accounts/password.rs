@@ -54,6 +54,49 @@ pub fn common_password_count() -> usize {
     COMMON_PASSWORDS.len()
 }
 
+/// A password as a person typed it. It never prints: `Debug` shows `Password(***)` and there is
+/// no `Display`, so a request struct or an error that holds one cannot put it in a log. Its
+/// memory is wiped when it is dropped. Read it with [`Password::expose`], at the few places that
+/// hash, verify or check it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(zeroize::Zeroizing<String>);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(zeroize::Zeroizing::new(password.into()))
+    }
+
+    /// The password itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl From<&str> for Password {
+    fn from(password: &str) -> Self {
+        Self::new(password)
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Self::new(password)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
+    }
+}
+
 /// The rules a new password must meet.
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
@@ -374,6 +417,25 @@ fn verify_now(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_never_prints() {
+        let password: Password = serde_json::from_str(r#""hunter2-correct-horse""#).unwrap();
+        assert_eq!(password.expose(), "hunter2-correct-horse");
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Login {
+            email: String,
+            password: Password,
+        }
+        let login: Login = serde_json::from_str(
+            r#"{"email": "a@example.com", "password": "hunter2-correct-horse"}"#,
+        )
+        .unwrap();
+        let printed = format!("{login:?} {login:#?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("Password(***)"), "{printed}");
+    }
 
     fn email() -> Email {
         Email::parse("maria.lopez@example.com").unwrap()
