@@ -10,6 +10,7 @@ pub mod current_user;
 pub mod headers;
 pub mod json;
 pub mod openapi;
+pub(crate) mod operations;
 pub mod pages;
 pub mod problem;
 pub mod request_log;
