@@ -1,9 +1,10 @@
 //! The operations routes: `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::accounts::Auth;
+use crate::http::json::reply;
 
 /// The app's identity as `/healthz` reports it.
 #[derive(Debug, Clone, Copy)]
@@ -34,21 +35,62 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(openapi_json));
 }
 
+/// `/healthz`.
+#[derive(Serialize)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    /// The app's name.
+    app: &'static str,
+    /// The app's version.
+    version: &'static str,
+    /// The version of auth-skeleton it runs on.
+    auth_skeleton: &'static str,
+}
+
 async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "app": info.name,
-        "version": info.version,
-        "auth_skeleton": crate::AUTH_SKELETON_VERSION,
-    }))
+    let body = Health {
+        status: "ok",
+        app: info.name,
+        version: info.version,
+        auth_skeleton: crate::AUTH_SKELETON_VERSION,
+    };
+    reply(HttpResponse::Ok(), &body)
+}
+
+/// `/readyz`.
+#[derive(Serialize)]
+struct Readiness {
+    /// Whether the database answers.
+    status: ReadyStatus,
+}
+
+/// Whether the database answers: `ready` or `unavailable`.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ReadyStatus {
+    /// It does.
+    Ready,
+    /// It does not.
+    Unavailable,
 }
 
 async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
     match auth.db().ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(()) => reply(
+            HttpResponse::Ok(),
+            &Readiness {
+                status: ReadyStatus::Ready,
+            },
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "database not ready");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+            reply(
+                HttpResponse::ServiceUnavailable(),
+                &Readiness {
+                    status: ReadyStatus::Unavailable,
+                },
+            )
         }
     }
 }

@@ -3,18 +3,18 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
+use crate::accounts::Auth;
 use crate::accounts::email::Email;
-use crate::accounts::{Auth, SignedIn};
+use crate::accounts::model::{Session, User};
 use crate::http::client_ip::{client_ip, limit_key};
 use crate::http::cookie::{
     clearing_cookie, device_cookie, presented_device_cookie, session_cookie,
 };
 use crate::http::csrf;
 use crate::http::current_user::AccountHolder;
-use crate::http::json::Json;
+use crate::http::json::{Json, reply};
 use crate::http::problem::ApiError;
 use crate::rate_limit::Limit;
 
@@ -123,34 +123,48 @@ async fn login(
     ))
 }
 
+/// The answer to a sign-in.
+#[derive(Serialize)]
+struct SignedIn {
+    user: User,
+    session: Session,
+    /// Only for `"session": "bearer"`; shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// Only for `"session": "bearer"`: present it as `device_token` at this device's next
+    /// login (cookie clients get the `__Secure-device` cookie instead). Absent when the
+    /// account keeps as many device tokens as it may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
+}
+
 /// `{user, session, token?, device_token?}`: the session and device tokens go in the body for
 /// bearer sessions, in cookies otherwise, never both.
 fn signed_in_response(
     auth: &Auth,
     mut builder: actix_web::HttpResponseBuilder,
-    signed_in: SignedIn,
+    signed_in: crate::accounts::SignedIn,
     transport: SessionTransport,
 ) -> HttpResponse {
+    let mut body = SignedIn {
+        user: signed_in.user,
+        session: signed_in.session,
+        token: None,
+        device_token: None,
+    };
     match transport {
         SessionTransport::Bearer => {
-            let mut body = json!({
-                "user": signed_in.user,
-                "session": signed_in.session,
-                "token": signed_in.token,
-            });
-            if let Some(device_token) = signed_in.device_token {
-                body["device_token"] = device_token.into();
-            }
-            builder.json(body)
+            body.token = Some(signed_in.token);
+            body.device_token = signed_in.device_token;
         }
         SessionTransport::Cookie => {
             builder.cookie(session_cookie(auth.config(), &signed_in.token));
             if let Some(device_token) = &signed_in.device_token {
                 builder.cookie(device_cookie(auth.config(), device_token));
             }
-            builder.json(json!({"user": signed_in.user, "session": signed_in.session}))
         }
     }
+    reply(builder, &body)
 }
 
 async fn logout(
@@ -163,8 +177,25 @@ async fn logout(
         .finish())
 }
 
+/// The signed-in user and session.
+#[derive(Serialize)]
+struct Me {
+    user: User,
+    session: Session,
+}
+
 async fn me(AccountHolder(me): AccountHolder) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"user": me.user, "session": me.session}))
+    let body = Me {
+        user: me.user,
+        session: me.session,
+    };
+    reply(HttpResponse::Ok(), &body)
+}
+
+/// The caller's live sessions.
+#[derive(Serialize)]
+struct SessionList {
+    sessions: Vec<Session>,
 }
 
 async fn sessions(
@@ -172,7 +203,7 @@ async fn sessions(
     AccountHolder(me): AccountHolder,
 ) -> Result<HttpResponse, ApiError> {
     let sessions = auth.sessions(&me.authenticated()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
+    Ok(reply(HttpResponse::Ok(), &SessionList { sessions }))
 }
 
 async fn revoke_session(
@@ -236,6 +267,12 @@ struct TokenBody {
     token: String,
 }
 
+/// A user, after a change.
+#[derive(Serialize)]
+struct UserBody {
+    user: User,
+}
+
 async fn request_verification(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -254,7 +291,7 @@ async fn confirm_verification(
     Json(body): Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth.confirm_verification(&body.token).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": user })))
+    Ok(reply(HttpResponse::Ok(), &UserBody { user }))
 }
 
 #[derive(Deserialize)]
@@ -321,7 +358,7 @@ async fn confirm_email_change(
     Json(body): Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth.confirm_email_change(&body.token).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": user })))
+    Ok(reply(HttpResponse::Ok(), &UserBody { user }))
 }
 
 /// The answer to any route that does not exist: `404 not_found` as problem details.
