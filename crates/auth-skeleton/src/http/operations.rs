@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::accounts::Auth;
 use crate::http::json::reply;
@@ -35,8 +36,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/openapi.json", web::get().to(openapi_json));
 }
 
+/// The operations routes' part of the document ([`crate::http::openapi::document`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics, openapi_json))]
+pub(crate) struct OperationsApi;
+
 /// `/healthz`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Health {
     /// Always `ok`.
     status: &'static str,
@@ -48,6 +54,9 @@ struct Health {
     auth_skeleton: &'static str,
 }
 
+/// Whether the service runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The service runs", body = Health)))]
 async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
     let body = Health {
         status: "ok",
@@ -59,14 +68,14 @@ async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
 }
 
 /// `/readyz`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Readiness {
     /// Whether the database answers.
     status: ReadyStatus,
 }
 
 /// Whether the database answers: `ready` or `unavailable`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum ReadyStatus {
     /// It does.
@@ -75,6 +84,12 @@ enum ReadyStatus {
     Unavailable,
 }
 
+/// Whether the service can answer: its database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Readiness),
+        (status = 503, description = "The database does not answer", body = Readiness),
+    ))]
 async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
     match auth.db().ping().await {
         Ok(()) => reply(
@@ -95,13 +110,20 @@ async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
     }
 }
 
+/// The metrics, for Prometheus.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::metrics::render())
 }
 
-/// The document registered at start, or the library's alone when embedded without it.
+/// This document.
+///
+/// The one registered at start, or the library's alone when embedded without it.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", content_type = "application/json")))]
 async fn openapi_json(
     doc: Option<web::Data<ApiDocument>>,
     info: web::Data<AppInfo>,
