@@ -6,7 +6,7 @@ use crate::accounts::store::{SessionRow, UserRow};
 use crate::clock::rfc3339;
 
 /// A user as clients see it: `{"id", "email", "email_verified", "created_at"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Opaque id.
     pub id: String,
@@ -15,6 +15,7 @@ pub struct User {
     /// Whether the address was proven by a mailed link.
     pub email_verified: bool,
     /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -30,15 +31,19 @@ impl From<&UserRow> for User {
 }
 
 /// A session as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Session {
     /// The session's id (the public half of its token).
     pub id: String,
     /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
-    /// RFC 3339 UTC; advanced at most once an hour.
+    /// RFC 3339 UTC; advanced by use at most once an hour (or once every quarter of
+    /// `SESSION_IDLE` when that is shorter).
+    #[schema(format = DateTime)]
     pub last_seen_at: String,
     /// When the session ends if unused: the earlier of the idle and the absolute end.
+    #[schema(format = DateTime)]
     pub expires_at: String,
     /// The label given at sign-in.
     pub device_name: Option<String>,

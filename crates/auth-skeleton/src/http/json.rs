@@ -1,12 +1,14 @@
 //! The JSON body extractor: a size limit checked while reading, and errors as problem details
 //! whose detail names the offending field without echoing its value (it may be a password).
+//! Also the helper that writes the library's JSON responses.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::BytesMut;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError as _};
 use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::http::problem::ApiError;
@@ -115,6 +117,16 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
         }
 
         deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Answers `body` as JSON. The body goes through a `serde_json::Value`, whose objects keep their
+/// keys sorted at every level: the order the library's responses have always had on the wire,
+/// whatever the order of the fields of the types that document them.
+pub(crate) fn reply(mut builder: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
+    match serde_json::to_value(body) {
+        Ok(value) => builder.json(value),
+        Err(e) => ApiError::internal(e).error_response(),
     }
 }
 

@@ -10,6 +10,7 @@ mod current_user;
 pub mod headers;
 pub mod json;
 pub mod openapi;
+pub(crate) mod operations;
 pub(crate) mod pages;
 pub mod problem;
 pub(crate) mod request_log;

@@ -26,16 +26,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/verify-email", web::get().to(verify_email))
         .route("/reset-password", web::get().to(reset_password))
         .route("/confirm-email", web::get().to(confirm_email))
-        .route(
-            SCRIPT_PATH,
-            web::get().to(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            STYLE_PATH,
-            web::get().to(|| async { asset(STYLE, "text/css; charset=utf-8") }),
-        );
+        .route(SCRIPT_PATH, web::get().to(pages_script))
+        .route(STYLE_PATH, web::get().to(pages_style));
 }
 
+/// The pages' part of the document ([`crate::http::openapi::document`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(verify_email, reset_password, confirm_email, pages_script, pages_style))]
+pub(crate) struct PagesApi;
+
+/// The page of an email verification link.
+#[utoipa::path(get, path = "/verify-email", tag = "pages", operation_id = "verify_email_page",
+    params(("token" = Option<String>, Query, description = "The mailed token, spent only by the confirm call (without it, the page says the link is incomplete)")),
+    responses((status = 200, description = "A page that asks the person to confirm", content_type = "text/html")))]
 async fn verify_email(auth: web::Data<Auth>) -> HttpResponse {
     page(
         &auth,
@@ -48,6 +51,10 @@ async fn verify_email(auth: web::Data<Auth>) -> HttpResponse {
     )
 }
 
+/// The page of a password reset link.
+#[utoipa::path(get, path = "/reset-password", tag = "pages", operation_id = "reset_password_page",
+    params(("token" = Option<String>, Query, description = "The mailed token (without it, the page says the link is incomplete)")),
+    responses((status = 200, description = "A page to type a new password", content_type = "text/html")))]
 async fn reset_password(auth: web::Data<Auth>) -> HttpResponse {
     let min = auth.config().password_policy.min_chars;
     let fields = format!(
@@ -69,6 +76,10 @@ async fn reset_password(auth: web::Data<Auth>) -> HttpResponse {
     )
 }
 
+/// The page of an email change link.
+#[utoipa::path(get, path = "/confirm-email", tag = "pages", operation_id = "confirm_email_page",
+    params(("token" = Option<String>, Query, description = "The mailed token (without it, the page says the link is incomplete)")),
+    responses((status = 200, description = "A page that confirms the new address", content_type = "text/html")))]
 async fn confirm_email(auth: web::Data<Auth>) -> HttpResponse {
     page(
         &auth,
@@ -123,6 +134,20 @@ fn page(
         .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .body(body)
+}
+
+/// The pages' script.
+#[utoipa::path(get, path = "/auth-assets/pages.js", tag = "pages",
+    responses((status = 200, description = "The pages' script", content_type = "text/javascript")))]
+async fn pages_script() -> HttpResponse {
+    asset(SCRIPT, "text/javascript; charset=utf-8")
+}
+
+/// The pages' style sheet.
+#[utoipa::path(get, path = "/auth-assets/pages.css", tag = "pages",
+    responses((status = 200, description = "The pages' style sheet", content_type = "text/css")))]
+async fn pages_style() -> HttpResponse {
+    asset(STYLE, "text/css; charset=utf-8")
 }
 
 fn asset(content: &'static str, content_type: &'static str) -> HttpResponse {

@@ -13,16 +13,23 @@ use serde_json::{Map, Value};
 
 use crate::accounts::AuthError;
 
-/// An RFC 9457 problem details response.
-#[derive(Debug, Clone, Serialize)]
+/// An RFC 9457 problem details response, `application/problem+json`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// Always `about:blank`.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The status's reason phrase.
     title: String,
+    /// The HTTP status.
     #[serde(serialize_with = "serialize_status")]
+    #[schema(value_type = u16)]
     status: StatusCode,
+    /// For humans; never echoes secrets.
     detail: String,
+    /// The stable machine-readable name, e.g. `invalid_credentials`.
     code: String,
+    /// Extension members, e.g. `current` on a conflict.
     #[serde(flatten)]
     extensions: Map<String, Value>,
     #[serde(skip)]

@@ -3,18 +3,23 @@
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::accounts::Auth;
 use crate::accounts::email::Email;
-use crate::accounts::{Auth, SignedIn};
+use crate::accounts::model::{Session, User};
 use crate::http::client_ip::{client_ip, limit_key};
 use crate::http::cookie::{
     clearing_cookie, device_cookie, presented_device_cookie, session_cookie,
 };
 use crate::http::csrf;
 use crate::http::current_user::AccountHolder;
-use crate::http::json::Json;
+use crate::http::json::{Json, reply};
+use crate::http::openapi::{
+    AlreadyVerified, CsrfRejected, EmailTaken, InvalidCredentials, InvalidEmail, InvalidToken,
+    NotFound, Overloaded, Problems, RateLimited, WeakPassword,
+};
 use crate::http::problem::ApiError;
 use crate::rate_limit::Limit;
 
@@ -52,8 +57,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .configure(crate::http::pages::configure);
 }
 
+/// The auth routes' part of the document ([`crate::http::openapi::document`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    signup,
+    login,
+    logout,
+    me,
+    sessions,
+    revoke_session,
+    revoke_others,
+    request_verification,
+    confirm_verification,
+    forgot_password,
+    reset_password,
+    change_password,
+    request_email_change,
+    cancel_email_change,
+    confirm_email_change,
+    delete_account,
+))]
+pub(crate) struct AuthApi;
+
 /// Where the client wants its session token.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum SessionTransport {
     /// In an httpOnly cookie (web).
@@ -63,12 +90,15 @@ enum SessionTransport {
     Bearer,
 }
 
-#[derive(Deserialize)]
+/// Sign-up and login.
+#[derive(Deserialize, ToSchema)]
 struct Credentials {
     email: String,
     password: String,
+    /// Where the session token goes: a cookie (the default) or the body.
     #[serde(default)]
     session: SessionTransport,
+    /// A label for the session, shown in the session list.
     device_name: Option<String>,
     /// Login only: the device token this client was given at its last sign-in (cookie clients
     /// send the device cookie instead).
@@ -80,6 +110,14 @@ fn ip_key(req: &HttpRequest, auth: &Auth) -> String {
     limit_key(client_ip(req, &auth.config().trusted_proxies))
 }
 
+/// Sign up, and sign in.
+///
+/// A verification email is sent to the address.
+#[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 201, description = "Signed up and signed in; a verification email is sent", body = SignedIn),
+        Problems<(InvalidEmail, WeakPassword, CsrfRejected, EmailTaken, RateLimited, Overloaded)>,
+    ))]
 async fn signup(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -98,6 +136,14 @@ async fn signup(
     ))
 }
 
+/// Sign in.
+///
+/// An unknown email and a wrong password get the same answer, in similar time.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = SignedIn),
+        Problems<(InvalidCredentials, CsrfRejected, RateLimited, Overloaded)>,
+    ))]
 async fn login(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -123,36 +169,56 @@ async fn login(
     ))
 }
 
+/// The answer to a sign-in.
+#[derive(Serialize, ToSchema)]
+struct SignedIn {
+    user: User,
+    session: Session,
+    /// Only for `"session": "bearer"`; shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    token: Option<String>,
+    /// Only for `"session": "bearer"`: present it as `device_token` at this device's next
+    /// login (cookie clients get the `__Secure-device` cookie instead). Absent when the
+    /// account keeps as many device tokens as it may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    device_token: Option<String>,
+}
+
 /// `{user, session, token?, device_token?}`: the session and device tokens go in the body for
 /// bearer sessions, in cookies otherwise, never both.
 fn signed_in_response(
     auth: &Auth,
     mut builder: actix_web::HttpResponseBuilder,
-    signed_in: SignedIn,
+    signed_in: crate::accounts::SignedIn,
     transport: SessionTransport,
 ) -> HttpResponse {
+    let mut body = SignedIn {
+        user: signed_in.user,
+        session: signed_in.session,
+        token: None,
+        device_token: None,
+    };
     match transport {
         SessionTransport::Bearer => {
-            let mut body = json!({
-                "user": signed_in.user,
-                "session": signed_in.session,
-                "token": signed_in.token,
-            });
-            if let Some(device_token) = signed_in.device_token {
-                body["device_token"] = device_token.into();
-            }
-            builder.json(body)
+            body.token = Some(signed_in.token);
+            body.device_token = signed_in.device_token;
         }
         SessionTransport::Cookie => {
             builder.cookie(session_cookie(auth.config(), &signed_in.token));
             if let Some(device_token) = &signed_in.device_token {
                 builder.cookie(device_cookie(auth.config(), device_token));
             }
-            builder.json(json!({"user": signed_in.user, "session": signed_in.session}))
         }
     }
+    reply(builder, &body)
 }
 
+/// Sign out: revoke this session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "The session is revoked and the cookie cleared")))]
 async fn logout(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -163,18 +229,51 @@ async fn logout(
         .finish())
 }
 
-async fn me(AccountHolder(me): AccountHolder) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"user": me.user, "session": me.session}))
+/// The signed-in user and session.
+#[derive(Serialize, ToSchema)]
+struct Me {
+    user: User,
+    session: Session,
 }
 
+/// The signed-in user and session.
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The signed-in user and session", body = Me)))]
+async fn me(AccountHolder(me): AccountHolder) -> HttpResponse {
+    let body = Me {
+        user: me.user,
+        session: me.session,
+    };
+    reply(HttpResponse::Ok(), &body)
+}
+
+/// The caller's live sessions.
+#[derive(Serialize, ToSchema)]
+struct SessionList {
+    sessions: Vec<Session>,
+}
+
+/// The caller's live sessions.
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The caller's live sessions", body = SessionList)))]
 async fn sessions(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
 ) -> Result<HttpResponse, ApiError> {
     let sessions = auth.sessions(&me.authenticated()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
+    Ok(reply(HttpResponse::Ok(), &SessionList { sessions }))
 }
 
+/// Revoke one of the caller's sessions.
+#[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth",
+    params(("id" = String, Path, description = "A session id")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        Problems<NotFound>,
+    ))]
 async fn revoke_session(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -184,6 +283,10 @@ async fn revoke_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Revoke every session of the caller but this one.
+#[utoipa::path(post, path = "/v1/auth/sessions/revoke-others", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Every other session is revoked")))]
 async fn revoke_others(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -192,12 +295,22 @@ async fn revoke_others(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+/// A password change.
+#[derive(Deserialize, ToSchema)]
 struct PasswordChange {
     current_password: String,
     new_password: String,
 }
 
+/// Change the password.
+///
+/// Every other session is revoked.
+#[utoipa::path(post, path = "/v1/auth/password/change", tag = "auth", request_body = PasswordChange,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Changed; every other session is revoked"),
+        Problems<(WeakPassword, InvalidCredentials, RateLimited, Overloaded)>,
+    ))]
 async fn change_password(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -212,15 +325,25 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
-struct AccountDeletion {
+/// A password, to confirm a sensitive operation.
+#[derive(Deserialize, ToSchema)]
+struct PasswordBody {
     password: String,
 }
 
+/// Delete the account.
+///
+/// The user, its sessions and all its app data are deleted.
+#[utoipa::path(delete, path = "/v1/auth/account", tag = "auth", request_body = PasswordBody,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "The user, its sessions and all its app data are gone"),
+        Problems<(InvalidCredentials, RateLimited, Overloaded)>,
+    ))]
 async fn delete_account(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
-    Json(body): Json<AccountDeletion>,
+    Json(body): Json<PasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     auth.delete_account(&me.authenticated(), &body.password)
         .await?;
@@ -231,11 +354,25 @@ async fn delete_account(
     Ok(response.finish())
 }
 
-#[derive(Deserialize)]
+/// A mailed token.
+#[derive(Deserialize, ToSchema)]
 struct TokenBody {
     token: String,
 }
 
+/// A user, after a change.
+#[derive(Serialize, ToSchema)]
+struct UserBody {
+    user: User,
+}
+
+/// Send a fresh verification email.
+#[utoipa::path(post, path = "/v1/auth/verify-email/request", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 202, description = "A fresh verification email is on its way"),
+        Problems<(AlreadyVerified, RateLimited)>,
+    ))]
 async fn request_verification(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -249,23 +386,39 @@ async fn request_verification(
     Ok(HttpResponse::Accepted().finish())
 }
 
+/// Verify the address with the mailed token.
+#[utoipa::path(post, path = "/v1/auth/verify-email/confirm", tag = "auth", request_body = TokenBody,
+    responses(
+        (status = 200, description = "The address is verified", body = UserBody),
+        Problems<InvalidToken>,
+    ))]
 async fn confirm_verification(
     auth: web::Data<Auth>,
     Json(body): Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth.confirm_verification(&body.token).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": user })))
+    Ok(reply(HttpResponse::Ok(), &UserBody { user }))
 }
 
-#[derive(Deserialize)]
-struct ForgotBody {
+/// An address.
+#[derive(Deserialize, ToSchema)]
+struct EmailBody {
     email: String,
 }
 
+/// Mail a password reset link.
+///
+/// The answer is the same whether or not the account exists. Past the address's own limit it
+/// is still `202` (and no mail goes): only the per-IP limit answers `429`.
+#[utoipa::path(post, path = "/v1/auth/password/forgot", tag = "auth", request_body = EmailBody,
+    responses(
+        (status = 202, description = "Always, whether or not the account exists, and also past the address's own limit (then no mail is sent)"),
+        Problems<(InvalidEmail, RateLimited)>,
+    ))]
 async fn forgot_password(
     req: HttpRequest,
     auth: web::Data<Auth>,
-    Json(body): Json<ForgotBody>,
+    Json(body): Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     auth.check_limit(Limit::ForgotIp, &ip_key(&req, &auth))?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
@@ -277,30 +430,50 @@ async fn forgot_password(
     Ok(HttpResponse::Accepted().finish())
 }
 
-#[derive(Deserialize)]
-struct ResetBody {
+/// A password reset.
+#[derive(Deserialize, ToSchema)]
+struct PasswordReset {
     token: String,
     new_password: String,
 }
 
+/// Set a new password with the mailed token.
+///
+/// Every session of the user is revoked.
+#[utoipa::path(post, path = "/v1/auth/password/reset", tag = "auth", request_body = PasswordReset,
+    responses(
+        (status = 204, description = "The password is set and every session revoked"),
+        Problems<(InvalidToken, WeakPassword, Overloaded)>,
+    ))]
 async fn reset_password(
     auth: web::Data<Auth>,
-    Json(body): Json<ResetBody>,
+    Json(body): Json<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     auth.reset_password(&body.token, &body.new_password).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
-struct EmailChangeBody {
+/// An email change.
+#[derive(Deserialize, ToSchema)]
+struct EmailChange {
     new_email: String,
     password: String,
 }
 
+/// Ask to move the account to a new address.
+///
+/// A confirmation mail goes to the new address and a notice to the old one; nothing changes
+/// until the new address is confirmed.
+#[utoipa::path(post, path = "/v1/auth/email/change", tag = "auth", request_body = EmailChange,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 202, description = "A confirmation mail goes to the new address"),
+        Problems<(InvalidEmail, InvalidCredentials, EmailTaken, RateLimited, Overloaded)>,
+    ))]
 async fn request_email_change(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
-    Json(body): Json<EmailChangeBody>,
+    Json(body): Json<EmailChange>,
 ) -> Result<HttpResponse, ApiError> {
     auth.check_limit(Limit::EmailChangeUser, me.user_id())?;
     auth.request_email_change(&me.authenticated(), &body.new_email, &body.password)
@@ -308,6 +481,10 @@ async fn request_email_change(
     Ok(HttpResponse::Accepted().finish())
 }
 
+/// Cancel every pending email change.
+#[utoipa::path(delete, path = "/v1/auth/email/change", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Every pending email change is cancelled; its links stop working")))]
 async fn cancel_email_change(
     auth: web::Data<Auth>,
     AccountHolder(me): AccountHolder,
@@ -316,12 +493,18 @@ async fn cancel_email_change(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Confirm the new address with the mailed token.
+#[utoipa::path(post, path = "/v1/auth/email/confirm", tag = "auth", request_body = TokenBody,
+    responses(
+        (status = 200, description = "The new address, verified", body = UserBody),
+        Problems<(InvalidToken, EmailTaken)>,
+    ))]
 async fn confirm_email_change(
     auth: web::Data<Auth>,
     Json(body): Json<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = auth.confirm_email_change(&body.token).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user": user })))
+    Ok(reply(HttpResponse::Ok(), &UserBody { user }))
 }
 
 /// The answer to any route that does not exist: `404 not_found` as problem details.

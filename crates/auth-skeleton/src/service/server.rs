@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
-use serde_json::json;
+use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Auth;
 use crate::accounts::hooks::AccountDataHook;
@@ -13,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, LogFormat, Settings, Vars};
 use crate::db::Db;
 use crate::db::{Migrations, claim_ownership};
+pub use crate::http::operations::{ApiDocument, AppInfo};
 use crate::secret_key::Keyring;
 
 /// How often expired sessions are swept from the database.
@@ -271,15 +271,6 @@ pub async fn start(
     })
 }
 
-/// The app's identity as `/healthz` reports it.
-#[derive(Debug, Clone, Copy)]
-pub struct AppInfo {
-    /// The app's name.
-    pub name: &'static str,
-    /// The app's version.
-    pub version: &'static str,
-}
-
 /// Mounts everything a service serves: the library's routes, the engine's, and `/openapi.json`
 /// documenting both. [`start`] calls it; tests use it to build the same app in-process.
 pub fn configure_app(
@@ -297,17 +288,6 @@ pub fn configure_app(
     engine.configure(cfg);
 }
 
-/// The serialized OpenAPI document that `/openapi.json` serves.
-#[derive(Debug, Clone)]
-pub struct ApiDocument(String);
-
-impl ApiDocument {
-    /// Serializes `doc` once, at start.
-    pub fn new(doc: &utoipa::openapi::OpenApi) -> Self {
-        Self(doc.to_json().unwrap_or_else(|_| "{}".to_owned()))
-    }
-}
-
 /// Mounts everything the library serves: app data, `/healthz`, `/readyz`, `/metrics`,
 /// `/openapi.json` and `/v1/auth/*`.
 ///
@@ -316,38 +296,8 @@ impl ApiDocument {
 pub fn configure_service(cfg: &mut web::ServiceConfig, auth: web::Data<Auth>, info: AppInfo) {
     cfg.app_data(auth)
         .app_data(web::Data::new(info))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
-        .route("/openapi.json", web::get().to(openapi_json))
+        .configure(crate::http::operations::configure)
         .configure(crate::http::configure);
-}
-
-/// The document [`configure_app`] registered, or the library's alone when embedded without it.
-async fn openapi_json(
-    doc: Option<web::Data<ApiDocument>>,
-    info: web::Data<AppInfo>,
-) -> HttpResponse {
-    let body = match doc {
-        Some(doc) => doc.0.clone(),
-        None => {
-            ApiDocument::new(&crate::http::openapi::document(
-                info.name,
-                info.version,
-                utoipa::openapi::OpenApi::default(),
-            ))
-            .0
-        }
-    };
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body)
-}
-
-async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render())
 }
 
 /// Folds histogram samples in periodically, so that memory stays bounded between scrapes.
@@ -359,25 +309,6 @@ fn spawn_metrics_upkeep() {
             crate::metrics::handle().run_upkeep();
         }
     });
-}
-
-async fn healthz(info: web::Data<AppInfo>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "app": info.name,
-        "version": info.version,
-        "auth_skeleton": crate::AUTH_SKELETON_VERSION,
-    }))
-}
-
-async fn readyz(auth: web::Data<Auth>) -> HttpResponse {
-    match auth.db().ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Err(e) => {
-            tracing::warn!(error = %e, "database not ready");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
-        }
-    }
 }
 
 /// Keeps rate-limit memory bounded under a flood of distinct IPs or emails.
