@@ -8,8 +8,8 @@ use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
 use crate::accounts::store;
 use crate::db::{Tx, is_unique_violation};
+use crate::execute_tx;
 use crate::mail::templates::Template;
-use crate::with_tx;
 
 impl Auth {
     /// Starts moving the signed-in account to `new_email`: re-checks the password, mails a
@@ -134,7 +134,8 @@ async fn set_email(
     stamp: i64,
     now: i64,
 ) -> Result<bool, AuthError> {
-    let result = with_tx!(tx, |conn| {
+    let result = execute_tx!(
+        tx,
         sqlx::query(
             "UPDATE auth_users
              SET email = $2, email_verified = $3, updated_at = $4,
@@ -146,10 +147,7 @@ async fn set_email(
         .bind(true)
         .bind(now)
         .bind(stamp)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    });
+    );
     match result {
         Ok(n) => Ok(n == 1),
         Err(e) if is_unique_violation(&e) => Err(AuthError::EmailTaken),

@@ -8,7 +8,7 @@ use sqlx::FromRow;
 
 use crate::db::{Db, Tx};
 use crate::token::{hash_secret, random_token_string};
-use crate::{with_db, with_tx};
+use crate::{execute_db, execute_tx, read_db, with_tx};
 
 const TOKEN_BYTES: usize = 32;
 /// Length of a token's base64url form.
@@ -91,7 +91,8 @@ pub async fn insert(
     } else {
         None
     };
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO auth_mailed_tokens
                  (token_hash, purpose, user_id, email, security_stamp, created_at, expires_at)
@@ -104,10 +105,7 @@ pub async fn insert(
         .bind(stamp)
         .bind(now)
         .bind(expires_at)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -165,7 +163,7 @@ pub async fn peek(
     let Some(hash) = presented_hash(token) else {
         return Ok(None);
     };
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as::<_, Redeemed>(
             "SELECT user_id, email, security_stamp FROM auth_mailed_tokens
              WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3
@@ -182,23 +180,18 @@ pub async fn peek(
 
 /// Deletes every pending token of `purpose` for a user, inside `tx`.
 pub async fn revoke_all(tx: &mut Tx, user_id: &str, purpose: Purpose) -> Result<u64, sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("DELETE FROM auth_mailed_tokens WHERE user_id = $1 AND purpose = $2")
             .bind(user_id)
             .bind(purpose.as_str())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    )
 }
 
 /// Deletes expired tokens; returns how many.
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    with_db!(write db, |pool| {
-        sqlx::query("DELETE FROM auth_mailed_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    execute_db!(
+        db,
+        sqlx::query("DELETE FROM auth_mailed_tokens WHERE expires_at <= $1").bind(now)
+    )
 }

@@ -6,7 +6,7 @@
 use sqlx::FromRow;
 
 use crate::db::{Db, Tx, is_unique_violation};
-use crate::{with_db, with_tx};
+use crate::{execute_db, execute_tx, read_db, with_tx};
 
 /// A stored account.
 #[derive(Debug, Clone, FromRow)]
@@ -71,9 +71,11 @@ pub enum InsertUserError {
 
 /// Inserts an account inside `tx`.
 pub async fn insert_user(tx: &mut Tx, user: &UserRow) -> Result<(), InsertUserError> {
-    let result = with_tx!(tx, |conn| {
+    let result = execute_tx!(
+        tx,
         sqlx::query(
-            "INSERT INTO auth_users (id, email, email_verified, password_hash, created_at, updated_at)
+            "INSERT INTO auth_users
+                 (id, email, email_verified, password_hash, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(&user.id)
@@ -81,10 +83,7 @@ pub async fn insert_user(tx: &mut Tx, user: &UserRow) -> Result<(), InsertUserEr
         .bind(user.email_verified)
         .bind(&user.password_hash)
         .bind(user.created_at)
-        .execute(conn)
-        .await
-            .map(|r| r.rows_affected())
-    });
+    );
     match result {
         Ok(_) => Ok(()),
         Err(e) if is_unique_violation(&e) => Err(InsertUserError::EmailTaken),
@@ -94,25 +93,27 @@ pub async fn insert_user(tx: &mut Tx, user: &UserRow) -> Result<(), InsertUserEr
 
 /// The account with this normalised email.
 pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
-        sqlx::query_as::<_, UserRow>("SELECT id, email, email_verified, password_hash, created_at, security_stamp
+    read_db!(db, |pool| {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, email_verified, password_hash, created_at, security_stamp
              FROM auth_users WHERE email = $1",
         )
-            .bind(email)
-            .fetch_optional(pool)
-            .await
+        .bind(email)
+        .fetch_optional(pool)
+        .await
     })
 }
 
 /// The account with this id.
 pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
-        sqlx::query_as::<_, UserRow>("SELECT id, email, email_verified, password_hash, created_at, security_stamp
+    read_db!(db, |pool| {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, email_verified, password_hash, created_at, security_stamp
              FROM auth_users WHERE id = $1",
         )
-            .bind(id)
-            .fetch_optional(pool)
-            .await
+        .bind(id)
+        .fetch_optional(pool)
+        .await
     })
 }
 
@@ -125,7 +126,8 @@ pub async fn replace_password_hash(
     new_hash: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = with_db!(write db, |pool| {
+    let done = execute_db!(
+        db,
         sqlx::query(
             "UPDATE auth_users SET password_hash = $3, updated_at = $4
              WHERE id = $1 AND password_hash = $2",
@@ -134,10 +136,7 @@ pub async fn replace_password_hash(
         .bind(old_hash)
         .bind(new_hash)
         .bind(now)
-        .execute(pool)
-        .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done == 1)
 }
 
@@ -148,15 +147,13 @@ pub async fn set_password_hash(
     new_hash: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("UPDATE auth_users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
             .bind(new_hash)
             .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     // A new password is a credential event, whichever route set it.
     move_security_stamp(tx, user_id).await
 }
@@ -164,7 +161,7 @@ pub async fn set_password_hash(
 /// The account's security stamp: the value that every credential event moves (see
 /// [`move_security_stamp`]); `None` when there is no such account.
 pub async fn security_stamp(db: &Db, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar("SELECT security_stamp FROM auth_users WHERE id = $1")
             .bind(user_id)
             .fetch_optional(pool)
@@ -179,15 +176,13 @@ pub async fn security_stamp(db: &Db, user_id: &str) -> Result<Option<i64>, sqlx:
 /// transactions at once (an email confirmation and a revoke-others, say) PostgreSQL would find a
 /// deadlock and fail one of them.
 pub async fn lock_account(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
-    let done = with_tx!(tx, |conn| {
-        // A write that changes nothing: portable (SQLite has no FOR UPDATE), and it moves no
-        // trigger (they watch the email, the verification and deletions).
+    // A write that changes nothing: portable (SQLite has no FOR UPDATE), and it moves no
+    // trigger (they watch the email, the verification and deletions).
+    let done = execute_tx!(
+        tx,
         sqlx::query("UPDATE auth_users SET security_stamp = security_stamp WHERE id = $1")
             .bind(user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done == 1)
 }
 
@@ -199,41 +194,38 @@ pub async fn lock_account(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Erro
 /// account before the event can use a link mailed to them then, e.g. to move the account to
 /// their own address.
 pub async fn move_security_stamp(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("UPDATE auth_users SET security_stamp = security_stamp + 1 WHERE id = $1")
             .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
+    )?;
+    execute_tx!(
+        tx,
         sqlx::query(
             "DELETE FROM auth_mailed_tokens WHERE user_id = $1 AND security_stamp IS NOT NULL",
         )
         .bind(user_id)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// Deletes an account inside `tx` (its sessions go with it by `ON DELETE CASCADE`).
 pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
-    let done = with_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM auth_users WHERE id = $1")
-            .bind(user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1").bind(user_id)
+    )?;
+    let done = execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM auth_users WHERE id = $1").bind(user_id)
+    )?;
     Ok(done == 1)
 }
 
 /// Inserts a session inside `tx`.
 pub async fn insert_session(tx: &mut Tx, s: &SessionRow) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO auth_sessions
                  (id, user_id, secret_hash, created_at, last_seen_at, expires_at, device_name)
@@ -246,16 +238,13 @@ pub async fn insert_session(tx: &mut Tx, s: &SessionRow) -> Result<(), sqlx::Err
         .bind(s.last_seen_at)
         .bind(s.expires_at)
         .bind(&s.device_name)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// A session and its owner, by session id.
 pub async fn session_with_user(db: &Db, id: &str) -> Result<Option<SessionWithUser>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as::<_, SessionWithUser>(
             "SELECT s.id, s.user_id, s.secret_hash, s.created_at, s.last_seen_at, s.expires_at,
                     s.device_name, u.email, u.email_verified, u.created_at AS user_created_at
@@ -271,7 +260,7 @@ pub async fn session_with_user(db: &Db, id: &str) -> Result<Option<SessionWithUs
 /// The counter that triggers move whenever a session is deleted or an account's email,
 /// verification or existence changes (see migration 0003); a session cache compares it.
 pub async fn change_counter(db: &Db) -> Result<i64, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar("SELECT changes FROM auth_change_counter WHERE id = 1")
             .fetch_one(pool)
             .await
@@ -286,15 +275,15 @@ pub async fn touch_session(
     now: i64,
     not_before: i64,
 ) -> Result<(), sqlx::Error> {
-    with_db!(write db, |pool| {
-        sqlx::query("UPDATE auth_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at <= $3")
-            .bind(id)
-            .bind(now)
-            .bind(not_before)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    execute_db!(
+        db,
+        sqlx::query(
+            "UPDATE auth_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at <= $3"
+        )
+        .bind(id)
+        .bind(now)
+        .bind(not_before)
+    )?;
     Ok(())
 }
 
@@ -306,7 +295,7 @@ pub async fn live_sessions(
     now: i64,
     idle_cutoff: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as::<_, SessionRow>(
             "SELECT id, user_id, secret_hash, created_at, last_seen_at, expires_at, device_name
              FROM auth_sessions
@@ -323,14 +312,12 @@ pub async fn live_sessions(
 
 /// Deletes one session of a user; `false` when there was none (or it is another user's).
 pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let done = with_db!(write db, |pool| {
+    let done = execute_db!(
+        db,
         sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done == 1)
 }
 
@@ -339,14 +326,12 @@ pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sq
 /// is another user's), and then nothing changes.
 pub async fn revoke_session(tx: &mut Tx, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
     lock_account(tx, user_id).await?;
-    let done = with_tx!(tx, |conn| {
+    let done = execute_tx!(
+        tx,
         sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     if done == 1 {
         move_security_stamp(tx, user_id).await?;
     }
@@ -362,27 +347,23 @@ pub async fn delete_sessions_except(
 ) -> Result<u64, sqlx::Error> {
     // The account's row first (see `lock_account`).
     move_security_stamp(tx, user_id).await?;
-    let done = with_tx!(tx, |conn| {
+    let done = execute_tx!(
+        tx,
         sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
             .bind(user_id)
             .bind(keep)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done)
 }
 
 /// Deletes sessions past their absolute end or idle since `idle_cutoff`; returns how many.
 pub async fn purge_dead_sessions(db: &Db, now: i64, idle_cutoff: i64) -> Result<u64, sqlx::Error> {
-    let done = with_db!(write db, |pool| {
+    let done = execute_db!(
+        db,
         sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(idle_cutoff)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done)
 }
 
@@ -409,7 +390,8 @@ pub async fn insert_device_token(
     row: &DeviceTokenRow,
     created_at: i64,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO auth_device_tokens
                  (id, user_id, secret_hash, failures, security_stamp, created_at, expires_at)
@@ -422,16 +404,13 @@ pub async fn insert_device_token(
         .bind(row.security_stamp)
         .bind(created_at)
         .bind(row.expires_at)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// A device token by id.
 pub async fn device_token(db: &Db, id: &str) -> Result<Option<DeviceTokenRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as::<_, DeviceTokenRow>(
             "SELECT id, user_id, secret_hash, failures, security_stamp, expires_at
              FROM auth_device_tokens WHERE id = $1",
@@ -451,7 +430,8 @@ pub async fn reserve_device_attempt(
     max_failures: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = with_db!(write db, |pool| {
+    let done = execute_db!(
+        db,
         sqlx::query(
             "UPDATE auth_device_tokens SET failures = failures + 1
              WHERE id = $1 AND failures < $2 AND expires_at > $3",
@@ -459,25 +439,20 @@ pub async fn reserve_device_attempt(
         .bind(id)
         .bind(max_failures)
         .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done == 1)
 }
 
 /// Gives back an attempt counted by [`reserve_device_attempt`] that never checked a password
 /// (the hashing queue was full, the database failed).
 pub async fn release_device_attempt(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query(
             "UPDATE auth_device_tokens SET failures = failures - 1 WHERE id = $1 AND failures > 0",
         )
         .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -490,7 +465,8 @@ pub async fn renew_device_token(
     security_stamp: i64,
     expires_at: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = with_tx!(tx, |conn| {
+    let done = execute_tx!(
+        tx,
         sqlx::query(
             "UPDATE auth_device_tokens SET failures = 0, security_stamp = $2, expires_at = $3
              WHERE id = $1",
@@ -498,10 +474,7 @@ pub async fn renew_device_token(
         .bind(id)
         .bind(security_stamp)
         .bind(expires_at)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done == 1)
 }
 
@@ -527,13 +500,11 @@ pub async fn count_device_tokens(
 
 /// Deletes device tokens that expired or reached `max_failures`; returns how many.
 pub async fn purge_device_tokens(db: &Db, now: i64, max_failures: i64) -> Result<u64, sqlx::Error> {
-    let done = with_db!(write db, |pool| {
+    let done = execute_db!(
+        db,
         sqlx::query("DELETE FROM auth_device_tokens WHERE expires_at <= $1 OR failures >= $2")
             .bind(now)
             .bind(max_failures)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(done)
 }

@@ -6,8 +6,8 @@ use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
 use crate::accounts::store;
 use crate::db::Tx;
+use crate::execute_tx;
 use crate::mail::templates::Template;
-use crate::with_tx;
 
 impl Auth {
     /// Mails a verification link for `email` to `email`, inside `tx`.
@@ -82,15 +82,16 @@ pub(super) async fn mark_verified(
     email: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let updated = with_tx!(tx, |conn| {
-        sqlx::query("UPDATE auth_users SET email_verified = $3, updated_at = $4 WHERE id = $1 AND email = $2")
-            .bind(user_id)
-            .bind(email)
-            .bind(true)
-            .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    let updated = execute_tx!(
+        tx,
+        sqlx::query(
+            "UPDATE auth_users SET email_verified = $3, updated_at = $4
+             WHERE id = $1 AND email = $2",
+        )
+        .bind(user_id)
+        .bind(email)
+        .bind(true)
+        .bind(now)
+    )?;
     Ok(updated == 1)
 }

@@ -25,7 +25,7 @@ use crate::mail::Transport;
 use crate::mail::templates::Rendered;
 use crate::secret_key::Keyring;
 use crate::token::new_id;
-use crate::{with_db, with_tx};
+use crate::{execute_db, execute_tx, read_db};
 
 /// How long a claimed message is reserved for the instance sending it.
 const CLAIM_LEASE: Duration = Duration::from_secs(120);
@@ -56,10 +56,12 @@ pub async fn enqueue(
     let id = new_id();
     let text = seal(keys, &id, "text", &message.text);
     let html = seal(keys, &id, "html", &message.html);
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO auth_mail_outbox
-                 (id, recipient, subject, body_text, body_html, created_at, next_attempt_at, attempts, discard_after)
+                 (id, recipient, subject, body_text, body_html, created_at, next_attempt_at,
+                  attempts, discard_after)
              VALUES ($1, $2, $3, $4, $5, $6, $6, 0, $7)",
         )
         .bind(&id)
@@ -69,10 +71,7 @@ pub async fn enqueue(
         .bind(&html)
         .bind(now)
         .bind(discard_after)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -162,7 +161,7 @@ impl Outbox {
 
     /// How many messages wait for delivery.
     pub async fn depth(&self) -> Result<i64, sqlx::Error> {
-        with_db!(read self.db, |pool| {
+        read_db!(self.db, |pool| {
             sqlx::query_scalar("SELECT COUNT(*) FROM auth_mail_outbox")
                 .fetch_one(pool)
                 .await
@@ -174,9 +173,10 @@ impl Outbox {
         let mut report = DeliveryReport::default();
         loop {
             let now = self.clock.now_ms();
-            let due: Vec<Pending> = with_db!(read self.db, |pool| {
+            let due: Vec<Pending> = read_db!(self.db, |pool| {
                 sqlx::query_as::<_, Pending>(
-                    "SELECT id, recipient, subject, body_text, body_html, next_attempt_at, attempts, discard_after
+                    "SELECT id, recipient, subject, body_text, body_html, next_attempt_at, attempts,
+                            discard_after
                      FROM auth_mail_outbox WHERE next_attempt_at <= $1
                      ORDER BY next_attempt_at, created_at LIMIT 20",
                 )
@@ -210,7 +210,8 @@ impl Outbox {
         }
         // Claim it: only the instance whose UPDATE matches sends it.
         let lease_until = now + CLAIM_LEASE.as_millis() as i64;
-        let claimed = with_db!(write self.db, |pool| {
+        let claimed = execute_db!(
+            self.db,
             sqlx::query(
                 "UPDATE auth_mail_outbox SET next_attempt_at = $3
                  WHERE id = $1 AND next_attempt_at = $2",
@@ -218,10 +219,7 @@ impl Outbox {
             .bind(&m.id)
             .bind(m.next_attempt_at)
             .bind(lease_until)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
+        )?;
         if claimed != 1 {
             return Ok(());
         }
@@ -250,19 +248,18 @@ impl Outbox {
                 let attempts = m.attempts + 1;
                 let backoff = backoff(attempts);
                 let next = self.clock.now_ms() + backoff.as_millis() as i64;
-                with_db!(write self.db, |pool| {
+                execute_db!(
+                    self.db,
                     sqlx::query(
-                        "UPDATE auth_mail_outbox SET attempts = $2, next_attempt_at = $3, last_error = $4
+                        "UPDATE auth_mail_outbox
+                         SET attempts = $2, next_attempt_at = $3, last_error = $4
                          WHERE id = $1",
                     )
                     .bind(&m.id)
                     .bind(attempts)
                     .bind(next)
                     .bind(&error)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                })?;
+                )?;
                 // The error comes from the transport and never contains the message.
                 tracing::warn!(outbox_id = %m.id, attempts, retry_in_s = backoff.as_secs(), %error, "mail delivery failed");
                 crate::metrics::record_mail_failure();
@@ -286,13 +283,10 @@ impl Outbox {
     }
 
     async fn delete(&self, id: &str) -> Result<(), sqlx::Error> {
-        with_db!(write self.db, |pool| {
-            sqlx::query("DELETE FROM auth_mail_outbox WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        execute_db!(
+            self.db,
+            sqlx::query("DELETE FROM auth_mail_outbox WHERE id = $1").bind(id)
+        )?;
         Ok(())
     }
 

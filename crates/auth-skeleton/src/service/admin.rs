@@ -20,7 +20,7 @@ use crate::accounts::model::{Session, User};
 use crate::accounts::store::{self, UserRow};
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::with_db;
+use crate::{execute_db, read_db};
 
 /// Why an operator action failed.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +121,7 @@ impl Admin {
 
     /// Every account, oldest first, with its live sessions.
     pub async fn list(&self) -> Result<Vec<Account>, AdminError> {
-        let rows: Vec<UserRow> = with_db!(read self.db, |pool| {
+        let rows: Vec<UserRow> = read_db!(self.db, |pool| {
             sqlx::query_as::<_, UserRow>(
                 "SELECT id, email, email_verified, password_hash, created_at, security_stamp
                  FROM auth_users
@@ -150,15 +150,13 @@ impl Admin {
             return Ok(Verification::AlreadyVerified);
         }
         let now = self.clock.now_ms();
-        with_db!(write self.db, |pool| {
+        execute_db!(
+            self.db,
             sqlx::query("UPDATE auth_users SET email_verified = $2, updated_at = $3 WHERE id = $1")
                 .bind(&row.id)
                 .bind(true)
                 .bind(now)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        )?;
         tracing::info!(user_id = %row.id, "email verified by an operator");
         Ok(Verification::Verified)
     }
