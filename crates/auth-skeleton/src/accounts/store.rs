@@ -117,6 +117,19 @@ pub async fn user_by_id(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Erro
     })
 }
 
+/// Every account, oldest first.
+pub async fn all_users(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
+    read_db!(db, |pool| {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, email_verified, password_hash, created_at, security_stamp
+             FROM auth_users
+             ORDER BY created_at, id",
+        )
+        .fetch_all(pool)
+        .await
+    })
+}
+
 /// Replaces an account's password hash, but only if it is still `old_hash` (a concurrent
 /// password change wins over a login's opportunistic rehash).
 pub async fn replace_password_hash(
