@@ -5,14 +5,13 @@
 //! the environment.
 //!
 //! Sign-up, login and sessions are here; the flows that go through a mailed link have a module
-//! each; every `auth_*` statement is in [`store`].
+//! each; every `auth_*` statement is in [`crate::store`].
 
 pub mod email;
 pub mod hooks;
 pub mod mailed_token;
 pub mod model;
 pub mod password;
-pub mod store;
 
 mod error;
 mod settings;
@@ -45,11 +44,11 @@ use crate::mail::Transport;
 use crate::mail::outbox::{self, NOTICE_LIFETIME, Outbox};
 use crate::mail::templates::Template;
 use crate::rate_limit::{InMemoryRateLimiter, Limit, RateLimiter};
+use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
 use crate::web_origin::origin_of;
 use mailed_token::Purpose;
 use session_cache::SessionCache;
-use store::{InsertUserError, SessionRow, UserRow};
 
 /// `last_seen_at` is written at most this often per session (less when `SESSION_IDLE` is
 /// short: see [`Auth::touch_interval_ms`]).

@@ -8,8 +8,7 @@ use super::Auth;
 use crate::accounts::AuthError;
 use crate::accounts::email::Email;
 use crate::accounts::model::{Session, User};
-use crate::accounts::store;
-use crate::accounts::verification::mark_verified;
+use crate::store;
 
 impl Auth {
     /// Every account, oldest first.
@@ -33,7 +32,7 @@ impl Auth {
     /// provided its address is still `email`; `false` when it is not (or there is no account).
     pub async fn mark_verified(&self, user_id: &str, email: &str) -> Result<bool, AuthError> {
         let mut tx = self.db().begin().await?;
-        let updated = mark_verified(&mut tx, user_id, email, self.now()).await?;
+        let updated = store::mark_verified(&mut tx, user_id, email, self.now()).await?;
         tx.commit().await?;
         self.sessions_changed();
         Ok(updated)

@@ -49,12 +49,15 @@ pub enum Backend {
 /// ```no_run
 /// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), sqlx::Error> {
 /// use auth_skeleton::{execute_db, read_db};
-/// let users: i64 = read_db!(db, |pool| {
-///     sqlx::query_scalar("SELECT COUNT(*) FROM auth_users")
+/// let notes: i64 = read_db!(db, |pool| {
+///     sqlx::query_scalar("SELECT COUNT(*) FROM notes")
 ///         .fetch_one(pool)
 ///         .await
 /// })?;
-/// let purged: u64 = execute_db!(db, sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1").bind(0_i64))?;
+/// let stale: u64 = execute_db!(
+///     db,
+///     sqlx::query("DELETE FROM notes WHERE updated_at < $1").bind(0_i64)
+/// )?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -292,8 +295,8 @@ fn reader_pool_size() -> u32 {
 /// ```no_run
 /// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), sqlx::Error> {
 /// use auth_skeleton::read_db;
-/// let users: i64 = read_db!(db, |pool| {
-///     sqlx::query_scalar("SELECT COUNT(*) FROM auth_users")
+/// let notes: i64 = read_db!(db, |pool| {
+///     sqlx::query_scalar("SELECT COUNT(*) FROM notes")
 ///         .fetch_one(pool)
 ///         .await
 /// })?;

@@ -221,7 +221,7 @@ async fn login_rehashes_a_weaker_stored_hash(backend: Backend) {
             .status,
         200
     );
-    let stored = auth_skeleton::accounts::store::user_by_id(&server.db, &user_id)
+    let stored = auth_skeleton::store::user_by_id(&server.db, &user_id)
         .await
         .unwrap()
         .unwrap();

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "private_files",
             "rate_limit",
             "secret_key",
+            "store",
             "token",
             "web_origin",
         ],

@@ -38,7 +38,7 @@ async fn delete_session_elsewhere(server: &TestServer, token: &str) {
 }
 
 async fn change_counter(server: &TestServer) -> i64 {
-    auth_skeleton::accounts::store::change_counter(&server.db)
+    auth_skeleton::store::change_counter(&server.db)
         .await
         .unwrap()
 }
