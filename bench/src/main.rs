@@ -14,7 +14,7 @@ use app_rows::store;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, Block, Params};
 use auth_skeleton::db::Db;
-use auth_skeleton::{with_db, with_tx};
+use auth_skeleton::{execute_db, execute_tx, read_db};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
@@ -157,7 +157,7 @@ async fn run(command: Command) -> Result<(), Error> {
             secs,
         } => {
             let db = Db::connect(&db).await?;
-            let phc: String = with_db!(read db, |pool| {
+            let phc: String = read_db!(db, |pool| {
                 sqlx::query_scalar("SELECT password_hash FROM auth_users WHERE email = $1")
                     .bind(&email)
                     .fetch_one(pool)
@@ -551,34 +551,27 @@ async fn blob_put_rate(db: &Db, user: &str, mib: usize, secs: f64) -> Result<f64
     let bytes_per_sec = timed(secs, |round| async move {
         let generation = -1 - round as i64;
         let mut tx = db.begin().await?;
-        with_tx!(&mut tx, |conn| {
+        execute_tx!(
+            &mut tx,
             sqlx::query("DELETE FROM blob_data WHERE user_id = $1 AND generation = $2")
                 .bind(user)
                 .bind(generation + 1)
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        with_tx!(&mut tx, |conn| {
+        )?;
+        execute_tx!(
+            &mut tx,
             sqlx::query("INSERT INTO blob_data (user_id, generation, data) VALUES ($1, $2, $3)")
                 .bind(user)
                 .bind(generation)
                 .bind(bytes.as_slice())
-                .execute(conn)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        )?;
         tx.commit().await?;
         Ok(bytes.len() as u64)
     })
     .await?;
-    with_db!(write db, |pool| {
-        sqlx::query("DELETE FROM blob_data WHERE user_id = $1 AND generation < 0")
-            .bind(user)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    execute_db!(
+        db,
+        sqlx::query("DELETE FROM blob_data WHERE user_id = $1 AND generation < 0").bind(user)
+    )?;
     Ok(bytes_per_sec / (1 << 20) as f64)
 }
 

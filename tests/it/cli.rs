@@ -196,8 +196,10 @@ async fn users_commands_manage_accounts_of_a_running_service(backend: Backend) {
     assert!(delete.status.success(), "{}", stderr(&delete));
     assert_eq!(me_status(&service.base_url, &bob).await, 401);
     let db = auth_skeleton::db::Db::connect(&database.url).await.unwrap();
-    let rows: i64 = auth_skeleton::with_db!(read db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM rows_items").fetch_one(pool).await
+    let rows: i64 = auth_skeleton::read_db!(db, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM rows_items")
+            .fetch_one(pool)
+            .await
     })
     .unwrap();
     assert_eq!(

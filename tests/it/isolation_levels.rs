@@ -130,7 +130,7 @@ async fn an_account_deleted_while_it_pushes_is_gone_under_every_isolation_level(
             );
         }
         let db = Db::connect(&database.url).await.unwrap();
-        let rows: i64 = auth_skeleton::with_db!(read db, |pool| {
+        let rows: i64 = auth_skeleton::read_db!(db, |pool| {
             sqlx::query_scalar("SELECT COUNT(*) FROM rows_items")
                 .fetch_one(pool)
                 .await

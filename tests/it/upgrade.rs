@@ -10,7 +10,7 @@ use auth_skeleton::db::Db;
 use auth_skeleton::db::{AUTH_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
 use auth_skeleton::token::NewSessionToken;
-use auth_skeleton::with_db;
+use auth_skeleton::{execute_db, read_db};
 use reqwest::Method;
 use system_tests::binary;
 
@@ -39,9 +39,11 @@ struct OldAccount {
 async fn write_account(db: &Db, hasher: &Hasher, account: &OldAccount, now: i64) {
     let hash = hasher.hash(account.password).await.expect("a hash");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query(
-            "INSERT INTO auth_users (id, email, email_verified, password_hash, created_at, updated_at)
+            "INSERT INTO auth_users
+                 (id, email, email_verified, password_hash, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(&account.id)
@@ -49,12 +51,10 @@ async fn write_account(db: &Db, hasher: &Hasher, account: &OldAccount, now: i64)
         .bind(false)
         .bind(&hash)
         .bind(now - 10 * DAY_MS)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })
+    )
     .expect("the user row");
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query(
             "INSERT INTO auth_sessions
                  (id, user_id, secret_hash, created_at, last_seen_at, expires_at, device_name)
@@ -66,16 +66,13 @@ async fn write_account(db: &Db, hasher: &Hasher, account: &OldAccount, now: i64)
         .bind(now - 2 * DAY_MS)
         .bind(now - DAY_MS)
         .bind(now + 60 * DAY_MS)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })
+    )
     .expect("the session row");
 }
 
 /// Every user and session column that a migration must leave alone, in a fixed order.
 async fn snapshot(db: &Db) -> Vec<String> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar(
             "SELECT u.id || ' ' || u.email || ' ' || u.password_hash || ' ' || s.id || ' ' ||
                     s.created_at || ' ' || s.expires_at

@@ -1,11 +1,11 @@
 //! The notes table's SQL, one function per statement, for SQLite and PostgreSQL alike.
 
 use auth_skeleton::db::Db;
-use auth_skeleton::with_db;
+use auth_skeleton::{execute_db, read_db};
 
 /// The user's note, if one was written.
 pub async fn note(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar::<_, String>("SELECT text FROM notes WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(pool)
@@ -15,7 +15,8 @@ pub async fn note(db: &Db, user_id: &str) -> Result<Option<String>, sqlx::Error>
 
 /// Writes the user's note, replacing any earlier one.
 pub async fn put_note(db: &Db, user_id: &str, text: &str, now_ms: i64) -> Result<(), sqlx::Error> {
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query(
             "INSERT INTO notes (user_id, text, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (user_id) DO UPDATE SET text = $2, updated_at = $3",
@@ -23,9 +24,6 @@ pub async fn put_note(db: &Db, user_id: &str, text: &str, now_ms: i64) -> Result
         .bind(user_id)
         .bind(text)
         .bind(now_ms)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected())
-    })?;
+    )?;
     Ok(())
 }

@@ -72,7 +72,7 @@ async fn deleting_the_account_deletes_only_that_users_note(backend: Backend) {
     let notes_of = |user_id: String| {
         let db = server.db.clone();
         async move {
-            auth_skeleton::with_db!(read db, |pool| {
+            auth_skeleton::read_db!(db, |pool| {
                 sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM notes WHERE user_id = $1")
                     .bind(&user_id)
                     .fetch_one(pool)

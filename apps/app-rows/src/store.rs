@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use auth_skeleton::db::{Db, Tx};
-use auth_skeleton::{with_db, with_tx};
+use auth_skeleton::{execute_tx, read_db, with_tx};
 
 use crate::change::Change;
 use crate::lww::Version;
@@ -104,7 +104,8 @@ pub async fn save_counters(
     user_id: &str,
     counters: &Counters,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "UPDATE rows_users SET last_seq = $2, row_count = $3, horizon = $4, purge_epoch = $5,
                  data_bytes = $6
@@ -116,10 +117,7 @@ pub async fn save_counters(
         .bind(counters.horizon)
         .bind(counters.epoch)
         .bind(counters.data_bytes)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -257,7 +255,8 @@ pub async fn write_row(
     seq: i64,
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO rows_items
                  (user_id, collection, id, ts, counter, node, deleted, data, seq, applied_at)
@@ -277,10 +276,7 @@ pub async fn write_row(
         .bind(change.data.as_deref())
         .bind(seq)
         .bind(now_ms)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -340,7 +336,7 @@ pub async fn users_with_tombstones_before(
     cutoff_ms: i64,
     limit: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM rows_items
              WHERE deleted AND applied_at < $1 AND ts < $1 LIMIT $2",

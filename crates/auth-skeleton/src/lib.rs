@@ -65,6 +65,7 @@ pub mod metrics;
 pub(crate) mod private_files;
 pub mod rate_limit;
 pub mod secret_key;
+pub mod store;
 pub mod token;
 mod web_origin;
 // Domain: accounts and mail.

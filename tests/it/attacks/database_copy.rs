@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use auth_skeleton::read_db;
 use auth_skeleton::secret_key::SecretKey;
 use auth_skeleton::testing::{Backend, ServiceProcess, SmtpSink, TestDatabase};
-use auth_skeleton::with_db;
 use reqwest::Method;
 use serde_json::json;
 use system_tests::binary;
@@ -59,7 +59,7 @@ async fn copy_of(database: &TestDatabase) -> String {
         return String::from_utf8_lossy(&bytes).into_owned();
     }
     let db = auth_skeleton::db::Db::connect(&database.url).await.unwrap();
-    let rows: Vec<String> = with_db!(read db, |pool| {
+    let rows: Vec<String> = read_db!(db, |pool| {
         sqlx::query_scalar("SELECT CAST(o.* AS TEXT) FROM auth_mail_outbox o")
             .fetch_all(pool)
             .await

@@ -8,7 +8,7 @@ use auth_skeleton::config::{Settings, Vars};
 use auth_skeleton::db::Db;
 use auth_skeleton::db::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestDatabase};
-use auth_skeleton::{Auth, service, with_db};
+use auth_skeleton::{Auth, execute_db, read_db, service};
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
@@ -71,17 +71,16 @@ struct OldSaves {
 }
 
 async fn write_old(db: &Db, user_id: &str, saves: &OldSaves) {
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query("INSERT INTO blob_counters (user_id, generation) VALUES ($1, $2)")
             .bind(user_id)
             .bind(saves.counter)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    )
     .expect("the counter row");
     if let Some(v) = &saves.current {
-        with_db!(write db, |pool| {
+        execute_db!(
+            db,
             sqlx::query(
                 "INSERT INTO blob_saves
                      (user_id, generation, tag, size, sha256, updated_at, device_name, data)
@@ -95,14 +94,12 @@ async fn write_old(db: &Db, user_id: &str, saves: &OldSaves) {
             .bind(v.row.updated_at)
             .bind(&v.row.device_name)
             .bind(&v.bytes)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        )
         .expect("the save row");
     }
     for v in &saves.history {
-        with_db!(write db, |pool| {
+        execute_db!(
+            db,
             sqlx::query(
                 "INSERT INTO blob_history
                      (user_id, generation, tag, size, sha256, updated_at, device_name, data,
@@ -118,10 +115,7 @@ async fn write_old(db: &Db, user_id: &str, saves: &OldSaves) {
             .bind(&v.row.device_name)
             .bind(&v.bytes)
             .bind(v.row.updated_at + 500)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        )
         .expect("a history row");
     }
 }
@@ -150,8 +144,10 @@ fn json(bytes: &[u8]) -> Value {
 async fn assert_no_data_column(db: &Db, table: &str) {
     // The table name is one of the test's own literals.
     let sql = format!("SELECT COUNT(data) FROM {table}");
-    let result: Result<i64, _> = with_db!(read db, |pool| {
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await
+    let result: Result<i64, _> = read_db!(db, |pool| {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
     });
     assert!(result.is_err(), "{table} still has a data column");
 }

@@ -1,14 +1,14 @@
 //! Account deletion takes the user's rows with it, in the same transaction.
 
+use auth_skeleton::read_db;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestServer};
-use auth_skeleton::with_db;
 use serde_json::json;
 
 use crate::support::*;
 
 async fn count(server: &TestServer, table: &str, user_id: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1");
-    with_db!(read server.db, |pool| {
+    read_db!(server.db, |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
             .bind(user_id)
             .fetch_one(pool)

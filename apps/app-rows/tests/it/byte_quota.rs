@@ -11,7 +11,7 @@ use auth_skeleton::config::{Settings, Vars};
 use auth_skeleton::db::Db;
 use auth_skeleton::db::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestDatabase, TestServer};
-use auth_skeleton::{Auth, with_db};
+use auth_skeleton::{Auth, execute_db, read_db};
 use serde_json::{Value, json};
 use sqlx::migrate::Migrator;
 
@@ -34,7 +34,7 @@ fn data_bytes_sql(db: &Db) -> &'static str {
 
 /// The user's byte counter, after checking that it equals the bytes of the stored rows.
 async fn counted_bytes(db: &Db, user_id: &str) -> i64 {
-    let counter: i64 = with_db!(read db, |pool| {
+    let counter: i64 = read_db!(db, |pool| {
         sqlx::query_scalar("SELECT data_bytes FROM rows_users WHERE user_id = $1")
             .bind(user_id)
             .fetch_one(pool)
@@ -45,7 +45,7 @@ async fn counted_bytes(db: &Db, user_id: &str) -> i64 {
         "SELECT CAST(COALESCE(SUM({}), 0) AS BIGINT) FROM rows_items WHERE user_id = $1",
         data_bytes_sql(db)
     );
-    let stored: i64 = with_db!(read db, |pool| {
+    let stored: i64 = read_db!(db, |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
             .bind(user_id)
             .fetch_one(pool)
@@ -203,7 +203,8 @@ fn before_the_byte_counter() -> Migrations {
 }
 
 async fn write_old_row(db: &Db, user_id: &str, id: &str, seq: i64, data: Option<&str>) {
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query(
             "INSERT INTO rows_items
                  (user_id, collection, id, ts, counter, node, deleted, data, seq, applied_at)
@@ -214,10 +215,7 @@ async fn write_old_row(db: &Db, user_id: &str, id: &str, seq: i64, data: Option<
         .bind(data.is_none())
         .bind(data)
         .bind(seq)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
-    })
+    )
     .expect("an old row");
 }
 
@@ -247,7 +245,8 @@ async fn the_upgrade_fills_the_counter_from_the_stored_rows(backend: Backend) {
     // ann: ASCII, multi-byte text (2 and 4 bytes a character) and a tombstone; bob: only a
     // tombstone; cy: counters but no rows.
     for (user_id, last_seq, rows) in [(ann, 4, 4), (bob, 1, 1), (cy, 0, 0)] {
-        with_db!(write db, |pool| {
+        execute_db!(
+            db,
             sqlx::query(
                 "INSERT INTO rows_users (user_id, last_seq, row_count, horizon, purge_epoch)
                  VALUES ($1, $2, $3, 0, 0)",
@@ -255,10 +254,7 @@ async fn the_upgrade_fills_the_counter_from_the_stored_rows(backend: Backend) {
             .bind(user_id)
             .bind(last_seq)
             .bind(rows)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        )
         .expect("old counters");
     }
     write_old_row(&db, ann, "a", 1, Some(r#"{"v":"abc"}"#)).await;

@@ -58,14 +58,12 @@ async fn concurrent_pushes_under(backend: Backend, level: Option<&str>) {
     if let Some(level) = level {
         let db = auth_skeleton::db::Db::connect(&database.url).await.unwrap();
         let name = database.url.rsplit('/').next().unwrap().to_owned();
-        auth_skeleton::with_db!(write db, |pool| {
+        auth_skeleton::execute_db!(
+            db,
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "ALTER DATABASE {name} SET default_transaction_isolation = '{level}'"
             )))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        )
         .unwrap();
         db.close().await;
     }

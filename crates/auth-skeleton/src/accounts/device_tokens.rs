@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use super::Auth;
 use crate::accounts::AuthError;
-use crate::accounts::store::{self, DeviceTokenRow, UserRow};
 use crate::db::Tx;
 use crate::rate_limit::Limit;
+use crate::store::{self, DeviceTokenRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken};
 
 /// A device token lives this long after the last sign-in that presented it.

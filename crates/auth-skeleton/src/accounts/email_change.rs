@@ -6,10 +6,9 @@ use crate::accounts::AuthError;
 use crate::accounts::email::Email;
 use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
-use crate::accounts::store;
 use crate::db::{Tx, is_unique_violation};
 use crate::mail::templates::Template;
-use crate::with_tx;
+use crate::store;
 
 impl Auth {
     /// Starts moving the signed-in account to `new_email`: re-checks the password, mails a
@@ -125,8 +124,7 @@ impl Auth {
     }
 }
 
-/// Moves the account to `email`, verified, if its security stamp is still `stamp`; the change is
-/// itself a credential event (the stamp moves). `false` when the stamp had moved.
+/// [`store::set_email`], with another account's taking the address meanwhile as `EmailTaken`.
 async fn set_email(
     tx: &mut Tx,
     user_id: &str,
@@ -134,24 +132,8 @@ async fn set_email(
     stamp: i64,
     now: i64,
 ) -> Result<bool, AuthError> {
-    let result = with_tx!(tx, |conn| {
-        sqlx::query(
-            "UPDATE auth_users
-             SET email = $2, email_verified = $3, updated_at = $4,
-                 security_stamp = security_stamp + 1
-             WHERE id = $1 AND security_stamp = $5",
-        )
-        .bind(user_id)
-        .bind(email)
-        .bind(true)
-        .bind(now)
-        .bind(stamp)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    });
-    match result {
-        Ok(n) => Ok(n == 1),
+    match store::set_email(tx, user_id, email, stamp, now).await {
+        Ok(moved) => Ok(moved),
         Err(e) if is_unique_violation(&e) => Err(AuthError::EmailTaken),
         Err(e) => Err(e.into()),
     }

@@ -16,7 +16,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// ```
 /// use auth_skeleton::db::Tx;
 /// use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
-/// use auth_skeleton::with_tx;
+/// use auth_skeleton::execute_tx;
 ///
 /// struct Notes;
 ///
@@ -27,13 +27,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///         user_id: &'a str,
 ///     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
 ///         Box::pin(async move {
-///             with_tx!(tx, |conn| {
-///                 sqlx::query("DELETE FROM notes WHERE user_id = $1")
-///                     .bind(user_id)
-///                     .execute(conn)
-///                     .await
-///                     .map(|done| done.rows_affected())
-///             })?;
+///             execute_tx!(
+///                 tx,
+///                 sqlx::query("DELETE FROM notes WHERE user_id = $1").bind(user_id)
+///             )?;
 ///             Ok(())
 ///         })
 ///     }
@@ -75,13 +72,7 @@ pub fn delete_rows<'a>(
 ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
     Box::pin(async move {
         for &sql in statements {
-            crate::with_tx!(&mut *tx, |conn| {
-                sqlx::query(sql)
-                    .bind(user_id)
-                    .execute(conn)
-                    .await
-                    .map(|done| done.rows_affected())
-            })?;
+            crate::execute_tx!(&mut *tx, sqlx::query(sql).bind(user_id))?;
         }
         Ok(())
     })

@@ -1,14 +1,13 @@
 //! Tokens sent by mail: email verification, password reset and email change.
 //!
 //! A token is 256 random bits from the OS CSPRNG, base64url-encoded; only its SHA-256 is stored,
-//! with its purpose, its user, the address it was mailed to and its expiry. Spending it is a
-//! single `DELETE ... RETURNING`, so of two concurrent redemptions exactly one gets the row.
-
-use sqlx::FromRow;
+//! with its purpose, its user, the address it was mailed to and its expiry (the statements are
+//! in [`crate::store`]). Spending it is a single `DELETE ... RETURNING`, so of two concurrent
+//! redemptions exactly one gets the row.
 
 use crate::db::{Db, Tx};
+use crate::store::{self, MailedTokenOwner};
 use crate::token::{hash_secret, random_token_string};
-use crate::{with_db, with_tx};
 
 const TOKEN_BYTES: usize = 32;
 /// Length of a token's base64url form.
@@ -27,7 +26,7 @@ pub enum Purpose {
 
 impl Purpose {
     /// Whether a token of this purpose works only while the account's security stamp is the one
-    /// it was mailed under (see [`crate::accounts::store::move_security_stamp`]).
+    /// it was mailed under (see [`crate::store::move_security_stamp`]).
     pub fn bound_to_security_stamp(self) -> bool {
         matches!(self, Purpose::ChangeEmail)
     }
@@ -58,17 +57,6 @@ impl NewMailedToken {
     }
 }
 
-/// Whom a redeemed token belongs to.
-#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
-pub struct Redeemed {
-    /// The user it was issued to.
-    pub user_id: String,
-    /// The address it was mailed to.
-    pub email: String,
-    /// The account's security stamp when the token was mailed, for purposes bound to it.
-    pub security_stamp: Option<i64>,
-}
-
 /// Stores a token for `user_id` mailed to `email`, valid until `expires_at`, inside `tx`.
 ///
 /// `stamp` is the account's security stamp as read *before* the request was authorised (for a
@@ -91,24 +79,17 @@ pub async fn insert(
     } else {
         None
     };
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO auth_mailed_tokens
-                 (token_hash, purpose, user_id, email, security_stamp, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&token.hash)
-        .bind(purpose.as_str())
-        .bind(user_id)
-        .bind(email)
-        .bind(stamp)
-        .bind(now)
-        .bind(expires_at)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
-    Ok(())
+    store::insert_mailed_token(
+        tx,
+        &token.hash,
+        purpose.as_str(),
+        user_id,
+        email,
+        stamp,
+        now,
+        expires_at,
+    )
+    .await
 }
 
 /// Whether `token` has the shape of a token of ours (43 base64url characters).
@@ -135,24 +116,11 @@ pub async fn spend(
     purpose: Purpose,
     token: &str,
     now: i64,
-) -> Result<Option<Redeemed>, sqlx::Error> {
+) -> Result<Option<MailedTokenOwner>, sqlx::Error> {
     let Some(hash) = presented_hash(token) else {
         return Ok(None);
     };
-    with_tx!(tx, |conn| {
-        sqlx::query_as::<_, Redeemed>(
-            "DELETE FROM auth_mailed_tokens
-             WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3
-               AND (security_stamp IS NULL OR security_stamp =
-                    (SELECT u.security_stamp FROM auth_users u WHERE u.id = user_id))
-             RETURNING user_id, email, security_stamp",
-        )
-        .bind(&hash)
-        .bind(purpose.as_str())
-        .bind(now)
-        .fetch_optional(conn)
-        .await
-    })
+    store::spend_mailed_token(tx, &hash, purpose.as_str(), now).await
 }
 
 /// Looks a live token up without spending it.
@@ -161,44 +129,19 @@ pub async fn peek(
     purpose: Purpose,
     token: &str,
     now: i64,
-) -> Result<Option<Redeemed>, sqlx::Error> {
+) -> Result<Option<MailedTokenOwner>, sqlx::Error> {
     let Some(hash) = presented_hash(token) else {
         return Ok(None);
     };
-    with_db!(read db, |pool| {
-        sqlx::query_as::<_, Redeemed>(
-            "SELECT user_id, email, security_stamp FROM auth_mailed_tokens
-             WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3
-               AND (security_stamp IS NULL OR security_stamp =
-                    (SELECT u.security_stamp FROM auth_users u WHERE u.id = user_id))",
-        )
-        .bind(&hash)
-        .bind(purpose.as_str())
-        .bind(now)
-        .fetch_optional(pool)
-        .await
-    })
+    store::peek_mailed_token(db, &hash, purpose.as_str(), now).await
 }
 
 /// Deletes every pending token of `purpose` for a user, inside `tx`.
 pub async fn revoke_all(tx: &mut Tx, user_id: &str, purpose: Purpose) -> Result<u64, sqlx::Error> {
-    with_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM auth_mailed_tokens WHERE user_id = $1 AND purpose = $2")
-            .bind(user_id)
-            .bind(purpose.as_str())
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    store::delete_mailed_tokens(tx, user_id, purpose.as_str()).await
 }
 
 /// Deletes expired tokens; returns how many.
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
-    with_db!(write db, |pool| {
-        sqlx::query("DELETE FROM auth_mailed_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    store::purge_mailed_tokens(db, now).await
 }

@@ -5,14 +5,13 @@
 //! the environment.
 //!
 //! Sign-up, login and sessions are here; the flows that go through a mailed link have a module
-//! each; every `auth_*` statement is in [`store`].
+//! each; every `auth_*` statement is in [`crate::store`].
 
 pub mod email;
 pub mod hooks;
 pub mod mailed_token;
 pub mod model;
 pub mod password;
-pub mod store;
 
 mod error;
 mod settings;
@@ -25,6 +24,7 @@ pub use device_tokens::{
     MAX_PER_ACCOUNT as DEVICE_TOKENS_PER_ACCOUNT,
 };
 mod email_change;
+mod operator;
 mod recovery;
 mod session_cache;
 mod verification;
@@ -44,11 +44,11 @@ use crate::mail::Transport;
 use crate::mail::outbox::{self, NOTICE_LIFETIME, Outbox};
 use crate::mail::templates::Template;
 use crate::rate_limit::{InMemoryRateLimiter, Limit, RateLimiter};
+use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
 use crate::web_origin::origin_of;
 use mailed_token::Purpose;
 use session_cache::SessionCache;
-use store::{InsertUserError, SessionRow, UserRow};
 
 /// `last_seen_at` is written at most this often per session (less when `SESSION_IDLE` is
 /// short: see [`Auth::touch_interval_ms`]).
@@ -568,11 +568,21 @@ impl Auth {
 
     /// The caller's live sessions, newest first, the calling one marked `current`.
     pub async fn sessions(&self, who: &Authenticated) -> Result<Vec<Session>, AuthError> {
+        self.live_sessions(&who.user.id, Some(&who.session.id))
+            .await
+    }
+
+    /// A user's live sessions, newest first, the one with id `current` (if any) marked so.
+    async fn live_sessions(
+        &self,
+        user_id: &str,
+        current: Option<&str>,
+    ) -> Result<Vec<Session>, AuthError> {
         let now = self.now();
-        let rows = store::live_sessions(self.db(), &who.user.id, now, now - self.idle_ms()).await?;
+        let rows = store::live_sessions(self.db(), user_id, now, now - self.idle_ms()).await?;
         Ok(rows
             .iter()
-            .map(|r| Session::from_row(r, self.idle_ms(), r.id == who.session.id))
+            .map(|r| Session::from_row(r, self.idle_ms(), current == Some(r.id.as_str())))
             .collect())
     }
 
@@ -596,12 +606,20 @@ impl Auth {
 
     /// Revokes every session of the caller but the calling one.
     pub async fn revoke_other_sessions(&self, who: &Authenticated) -> Result<(), AuthError> {
-        let mut tx = self.db().begin().await?;
-        let n = store::delete_sessions_except(&mut tx, &who.user.id, Some(&who.session.id)).await?;
-        tx.commit().await?;
-        self.sessions_changed();
+        let n = self
+            .end_sessions(&who.user.id, Some(&who.session.id))
+            .await?;
         tracing::info!(user_id = %who.user.id, revoked = n, "other sessions revoked");
         Ok(())
+    }
+
+    /// Ends every session of a user except `keep`, as a credential event; returns how many went.
+    async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, AuthError> {
+        let mut tx = self.db().begin().await?;
+        let n = store::delete_sessions_except(&mut tx, user_id, keep).await?;
+        tx.commit().await?;
+        self.sessions_changed();
+        Ok(n)
     }
 
     /// Changes the caller's password and revokes every other session.
@@ -638,13 +656,7 @@ impl Auth {
         password: &str,
     ) -> Result<(), AuthError> {
         let user = self.check_password(who, password).await?;
-        let mut tx = self.db().begin().await?;
-        for hook in &self.inner.data_hooks {
-            hook.delete_user_data(&mut tx, &user.id).await?;
-        }
-        store::delete_user(&mut tx, &user.id).await?;
-        tx.commit().await?;
-        self.sessions_changed();
+        self.delete_user(&user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted");
         Ok(())
     }

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::accounts::store::{SessionRow, UserRow};
 use crate::clock::rfc3339;
+use crate::store::{SessionRow, UserRow};
 
 /// A user as clients see it: `{"id", "email", "email_verified", "created_at"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -5,13 +5,12 @@
 //! the status nor the time of the answer depends on the address.
 
 use super::Auth;
-use super::verification::mark_verified;
 use crate::accounts::AuthError;
 use crate::accounts::email::Email;
 use crate::accounts::mailed_token::{self, Purpose};
-use crate::accounts::store;
 use crate::mail::templates::Template;
 use crate::rate_limit::Limit;
+use crate::store;
 
 impl Auth {
     /// Accepts a reset request for `email`; if an account has that address, a reset link is
@@ -77,7 +76,7 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         store::set_password_hash(&mut tx, &user.id, &new_hash, now).await?;
-        mark_verified(&mut tx, &user.id, &user.email, now).await?;
+        store::mark_verified(&mut tx, &user.id, &user.email, now).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
         store::delete_sessions_except(&mut tx, &user.id, None).await?;
         self.enqueue_notice(&mut tx, &user.email, Template::PasswordWasReset)

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::accounts::store::{self, SessionWithUser};
 use crate::db::Db;
+use crate::store::{self, SessionWithUser};
 
 /// Entries kept at most; past that an arbitrary entry makes room (its next request reloads it).
 const MAX_ENTRIES: usize = 100_000;
@@ -141,7 +141,7 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::store::SessionRow;
+    use crate::store::SessionRow;
 
     fn row(id: &str) -> SessionWithUser {
         SessionWithUser {

@@ -4,10 +4,9 @@ use super::{Auth, Authenticated};
 use crate::accounts::AuthError;
 use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
-use crate::accounts::store;
 use crate::db::Tx;
 use crate::mail::templates::Template;
-use crate::with_tx;
+use crate::store;
 
 impl Auth {
     /// Mails a verification link for `email` to `email`, inside `tx`.
@@ -61,7 +60,8 @@ impl Auth {
         let redeemed = mailed_token::spend(&mut tx, Purpose::VerifyEmail, token, now)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        let updated = mark_verified(&mut tx, &redeemed.user_id, &redeemed.email, now).await?;
+        let updated =
+            store::mark_verified(&mut tx, &redeemed.user_id, &redeemed.email, now).await?;
         if !updated {
             return Err(AuthError::InvalidToken);
         }
@@ -73,24 +73,4 @@ impl Auth {
         tracing::info!(user_id = %user.id, "email verified");
         Ok(User::from(&user))
     }
-}
-
-/// Marks `user_id` verified if its address is still `email`; `false` otherwise.
-pub(super) async fn mark_verified(
-    tx: &mut Tx,
-    user_id: &str,
-    email: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let updated = with_tx!(tx, |conn| {
-        sqlx::query("UPDATE auth_users SET email_verified = $3, updated_at = $4 WHERE id = $1 AND email = $2")
-            .bind(user_id)
-            .bind(email)
-            .bind(true)
-            .bind(now)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(updated == 1)
 }

@@ -1,8 +1,10 @@
 //! The database handle: SQLite or PostgreSQL, chosen at run time from the URL.
 //!
 //! Every query in this crate (and in the apps built on it) is written once, with `$1`-style
-//! placeholders that both backends accept, and run through [`with_db!`](crate::with_db) or
-//! [`with_tx!`](crate::with_tx), which expand the same code once per backend. The rest of the
+//! placeholders that both backends accept, and run through [`read_db!`](crate::read_db),
+//! [`write_db!`](crate::write_db), [`with_tx!`](crate::with_tx) or, for a statement whose rows
+//! affected are its result, [`execute_db!`](crate::execute_db) and
+//! [`execute_tx!`](crate::execute_tx), which expand the same code once per backend. The rest of the
 //! code never matches on the backend itself. See `docs/adr/0002-one-binary-two-backends.md`.
 //!
 //! SQLite gets one writer connection and a pool of readers: SQLite allows one writer at a time
@@ -41,14 +43,21 @@ pub enum Backend {
 
 /// A connection pool to the service's database.
 ///
-/// Cheap to clone. Run queries on it with [`with_db!`](crate::with_db):
+/// Cheap to clone. Run queries on it with [`read_db!`](crate::read_db),
+/// [`write_db!`](crate::write_db) and [`execute_db!`](crate::execute_db):
 ///
 /// ```no_run
 /// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), sqlx::Error> {
-/// use auth_skeleton::with_db;
-/// let users: i64 = with_db!(read db, |pool| {
-///     sqlx::query_scalar("SELECT COUNT(*) FROM auth_users").fetch_one(pool).await
+/// use auth_skeleton::{execute_db, read_db};
+/// let notes: i64 = read_db!(db, |pool| {
+///     sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+///         .fetch_one(pool)
+///         .await
 /// })?;
+/// let stale: u64 = execute_db!(
+///     db,
+///     sqlx::query("DELETE FROM notes WHERE updated_at < $1").bind(0_i64)
+/// )?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -186,8 +195,8 @@ impl Db {
 
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        crate::with_db!(read self, |pool| {
-            sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected())
+        let _: i32 = crate::read_db!(self, |pool| {
+            sqlx::query_scalar("SELECT 1").fetch_one(pool).await
         })?;
         Ok(())
     }
@@ -270,14 +279,32 @@ fn reader_pool_size() -> u32 {
     std::thread::available_parallelism().map_or(4, |n| (n.get() as u32 * 2).clamp(2, 16))
 }
 
-/// Runs `body` with `pool` bound to the right pool of a [`Db`].
+// The macros below take ordinary Rust expressions as arguments (`read_db!(db, |pool| ...)`,
+// `execute_tx!(tx, query)`), so rustfmt formats their bodies like any other code: it skips a
+// macro call whose arguments do not parse as expressions, as the former `with_db!(read db, ...)`
+// did not.
+
+/// Runs `body` with `pool` bound to the pool of a [`Db`] that serves reads: SQLite's reader
+/// pool, PostgreSQL's one pool.
 ///
-/// `read` picks SQLite's reader pool, `write` its single writer; on PostgreSQL both are the one
-/// pool. The body is compiled once per backend, so the same query text and the same
-/// `FromRow` types serve both.
+/// The body is compiled once per backend, so the same query text and the same `FromRow` types
+/// serve both; both expansions must have one type (for a statement's rows affected, use
+/// [`execute_db!`](crate::execute_db)). The arguments are plain expressions, so rustfmt formats
+/// the body.
+///
+/// ```no_run
+/// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), sqlx::Error> {
+/// use auth_skeleton::read_db;
+/// let notes: i64 = read_db!(db, |pool| {
+///     sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+///         .fetch_one(pool)
+///         .await
+/// })?;
+/// # Ok(()) }
+/// ```
 #[macro_export]
-macro_rules! with_db {
-    (read $db:expr, |$pool:ident| $body:expr) => {
+macro_rules! read_db {
+    ($db:expr, |$pool:ident| $body:expr $(,)?) => {
         match &$db {
             $crate::db::Db::Sqlite(s) => {
                 let $pool = &s.reader;
@@ -289,7 +316,17 @@ macro_rules! with_db {
             }
         }
     };
-    (write $db:expr, |$pool:ident| $body:expr) => {
+}
+
+/// Runs `body` with `pool` bound to the pool of a [`Db`] that takes writes: SQLite's single
+/// writer, PostgreSQL's one pool.
+///
+/// As [`read_db!`](crate::read_db), the body is compiled once per backend and both expansions
+/// must have one type; a single statement whose rows affected are all that matters is shorter
+/// with [`execute_db!`](crate::execute_db).
+#[macro_export]
+macro_rules! write_db {
+    ($db:expr, |$pool:ident| $body:expr $(,)?) => {
         match &$db {
             $crate::db::Db::Sqlite(s) => {
                 let $pool = &s.writer;
@@ -303,14 +340,42 @@ macro_rules! with_db {
     };
 }
 
+/// Executes `query` (a `sqlx::query(..)` with its binds, not yet executed) on the writer of a
+/// [`Db`] and evaluates to `Result<u64, sqlx::Error>`: the rows it affected.
+///
+/// Each backend has its own query-result type; this is the one place that turns both into the
+/// count, so call sites need no `.map(|r| r.rows_affected())`. Must be used in an `async` context.
+///
+/// ```no_run
+/// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), sqlx::Error> {
+/// use auth_skeleton::execute_db;
+/// let deleted: u64 = execute_db!(
+///     db,
+///     sqlx::query("DELETE FROM notes WHERE updated_at < $1").bind(0_i64)
+/// )?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! execute_db {
+    ($db:expr, $query:expr $(,)?) => {
+        match &$db {
+            $crate::db::Db::Sqlite(s) => $query
+                .execute(&s.writer)
+                .await
+                .map(|done| done.rows_affected()),
+            $crate::db::Db::Postgres(p) => $query.execute(p).await.map(|done| done.rows_affected()),
+        }
+    };
+}
+
 /// Runs `body` with `conn` bound to the connection of a [`Tx`] (a `&mut Tx`).
 ///
-/// As with [`with_db!`](crate::with_db), both expansions must have one type: end an
-/// `.execute(..).await` with `.map(|done| done.rows_affected())`, since each backend has its own
-/// query-result type.
+/// As with [`read_db!`](crate::read_db), the body is compiled once per backend and both
+/// expansions must have one type; to execute a statement for its rows affected, use
+/// [`execute_tx!`](crate::execute_tx).
 #[macro_export]
 macro_rules! with_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
+    ($tx:expr, |$conn:ident| $body:expr $(,)?) => {
         match $tx {
             $crate::db::Tx::Sqlite(t) => {
                 let $conn = &mut **t;
@@ -320,6 +385,32 @@ macro_rules! with_tx {
                 let $conn = &mut **t;
                 $body
             }
+        }
+    };
+}
+
+/// Executes `query` (a `sqlx::query(..)` with its binds, not yet executed) inside a [`Tx`] (a
+/// `&mut Tx`) and evaluates to `Result<u64, sqlx::Error>`: the rows it affected. See
+/// [`execute_db!`](crate::execute_db).
+///
+/// ```no_run
+/// # async fn demo(tx: &mut auth_skeleton::db::Tx) -> Result<(), sqlx::Error> {
+/// use auth_skeleton::execute_tx;
+/// execute_tx!(tx, sqlx::query("DELETE FROM notes WHERE user_id = $1").bind("u1"))?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! execute_tx {
+    ($tx:expr, $query:expr $(,)?) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => $query
+                .execute(&mut **t)
+                .await
+                .map(|done| done.rows_affected()),
+            $crate::db::Tx::Postgres(t) => $query
+                .execute(&mut **t)
+                .await
+                .map(|done| done.rows_affected()),
         }
     };
 }

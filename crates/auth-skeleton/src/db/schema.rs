@@ -73,8 +73,10 @@ impl Migrations {
         };
         // The table name is one of this module's constants, never user input.
         let sql = format!("SELECT MAX(version) FROM {table} WHERE success");
-        let result = crate::with_db!(read db, |pool| {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await
+        let result = crate::read_db!(db, |pool| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
         });
         match result {
             Ok(v) => Ok(v),
@@ -114,7 +116,8 @@ pub enum OwnershipError {
 ///
 /// Runs before any migration, so an app never alters another app's database.
 pub async fn claim_ownership(db: &Db, app: &str, now_ms: i64) -> Result<(), OwnershipError> {
-    crate::with_db!(write db, |pool| {
+    crate::execute_db!(
+        db,
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS _app_owner (
                 singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -122,21 +125,16 @@ pub async fn claim_ownership(db: &Db, app: &str, now_ms: i64) -> Result<(), Owne
                 claimed_at BIGINT NOT NULL
             )",
         )
-        .execute(pool)
-        .await
-            .map(|r| r.rows_affected())
-    })?;
-    crate::with_db!(write db, |pool| {
+    )?;
+    crate::execute_db!(
+        db,
         sqlx::query(
             "INSERT INTO _app_owner (singleton, app_name, claimed_at) VALUES (1, $1, $2)
              ON CONFLICT (singleton) DO NOTHING",
         )
         .bind(app)
         .bind(now_ms)
-        .execute(pool)
-        .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     let owner = owner(db).await?.unwrap_or_default();
     if owner == app {
         Ok(())
@@ -150,7 +148,7 @@ pub async fn claim_ownership(db: &Db, app: &str, now_ms: i64) -> Result<(), Owne
 
 /// The app recorded as the database's owner, if any.
 pub async fn owner(db: &Db) -> Result<Option<String>, sqlx::Error> {
-    let result = crate::with_db!(write db, |pool| {
+    let result = crate::write_db!(db, |pool| {
         sqlx::query_scalar("SELECT app_name FROM _app_owner WHERE singleton = 1")
             .fetch_optional(pool)
             .await

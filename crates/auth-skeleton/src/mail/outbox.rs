@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
-use sqlx::FromRow;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -24,8 +23,8 @@ use crate::db::{Db, Tx};
 use crate::mail::Transport;
 use crate::mail::templates::Rendered;
 use crate::secret_key::Keyring;
+use crate::store::{self, OutboxMessage};
 use crate::token::new_id;
-use crate::{with_db, with_tx};
 
 /// How long a claimed message is reserved for the instance sending it.
 const CLAIM_LEASE: Duration = Duration::from_secs(120);
@@ -56,24 +55,17 @@ pub async fn enqueue(
     let id = new_id();
     let text = seal(keys, &id, "text", &message.text);
     let html = seal(keys, &id, "html", &message.html);
-    with_tx!(tx, |conn| {
-        sqlx::query(
-            "INSERT INTO auth_mail_outbox
-                 (id, recipient, subject, body_text, body_html, created_at, next_attempt_at, attempts, discard_after)
-             VALUES ($1, $2, $3, $4, $5, $6, $6, 0, $7)",
-        )
-        .bind(&id)
-        .bind(recipient)
-        .bind(&message.subject)
-        .bind(&text)
-        .bind(&html)
-        .bind(now)
-        .bind(discard_after)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
-    Ok(())
+    store::insert_mail(
+        tx,
+        &id,
+        recipient,
+        &message.subject,
+        &text,
+        &html,
+        now,
+        discard_after,
+    )
+    .await
 }
 
 /// `body` sealed for the outbox row `id`, as the column stores it.
@@ -101,18 +93,6 @@ fn open(keys: &Keyring, id: &str, part: &str, stored: &str) -> Option<String> {
         .ok()?;
     let opened = keys.open(SEAL_PURPOSE, &sealed, format!("{id}/{part}").as_bytes())?;
     String::from_utf8(opened.to_vec()).ok()
-}
-
-#[derive(Debug, FromRow)]
-struct Pending {
-    id: String,
-    recipient: String,
-    subject: String,
-    body_text: String,
-    body_html: String,
-    next_attempt_at: i64,
-    attempts: i64,
-    discard_after: i64,
 }
 
 /// What one delivery pass did.
@@ -162,11 +142,7 @@ impl Outbox {
 
     /// How many messages wait for delivery.
     pub async fn depth(&self) -> Result<i64, sqlx::Error> {
-        with_db!(read self.db, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM auth_mail_outbox")
-                .fetch_one(pool)
-                .await
-        })
+        store::count_mail(&self.db).await
     }
 
     /// Sends every message that is due now; returns what happened.
@@ -174,16 +150,7 @@ impl Outbox {
         let mut report = DeliveryReport::default();
         loop {
             let now = self.clock.now_ms();
-            let due: Vec<Pending> = with_db!(read self.db, |pool| {
-                sqlx::query_as::<_, Pending>(
-                    "SELECT id, recipient, subject, body_text, body_html, next_attempt_at, attempts, discard_after
-                     FROM auth_mail_outbox WHERE next_attempt_at <= $1
-                     ORDER BY next_attempt_at, created_at LIMIT 20",
-                )
-                .bind(now)
-                .fetch_all(pool)
-                .await
-            })?;
+            let due = store::due_mail(&self.db, now).await?;
             if due.is_empty() {
                 if let Ok(depth) = self.depth().await {
                     crate::metrics::set_mail_outbox_depth(depth.max(0) as u64);
@@ -198,7 +165,7 @@ impl Outbox {
 
     async fn deliver_one(
         &self,
-        m: Pending,
+        m: OutboxMessage,
         report: &mut DeliveryReport,
     ) -> Result<(), sqlx::Error> {
         let now = self.clock.now_ms();
@@ -210,19 +177,8 @@ impl Outbox {
         }
         // Claim it: only the instance whose UPDATE matches sends it.
         let lease_until = now + CLAIM_LEASE.as_millis() as i64;
-        let claimed = with_db!(write self.db, |pool| {
-            sqlx::query(
-                "UPDATE auth_mail_outbox SET next_attempt_at = $3
-                 WHERE id = $1 AND next_attempt_at = $2",
-            )
-            .bind(&m.id)
-            .bind(m.next_attempt_at)
-            .bind(lease_until)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?;
-        if claimed != 1 {
+        let claimed = store::claim_mail(&self.db, &m.id, m.next_attempt_at, lease_until).await?;
+        if !claimed {
             return Ok(());
         }
         let (Some(text), Some(html)) = (
@@ -250,19 +206,7 @@ impl Outbox {
                 let attempts = m.attempts + 1;
                 let backoff = backoff(attempts);
                 let next = self.clock.now_ms() + backoff.as_millis() as i64;
-                with_db!(write self.db, |pool| {
-                    sqlx::query(
-                        "UPDATE auth_mail_outbox SET attempts = $2, next_attempt_at = $3, last_error = $4
-                         WHERE id = $1",
-                    )
-                    .bind(&m.id)
-                    .bind(attempts)
-                    .bind(next)
-                    .bind(&error)
-                    .execute(pool)
-                    .await
-                    .map(|r| r.rows_affected())
-                })?;
+                store::reschedule_mail(&self.db, &m.id, attempts, next, &error).await?;
                 // The error comes from the transport and never contains the message.
                 tracing::warn!(outbox_id = %m.id, attempts, retry_in_s = backoff.as_secs(), %error, "mail delivery failed");
                 crate::metrics::record_mail_failure();
@@ -272,7 +216,7 @@ impl Outbox {
         Ok(())
     }
 
-    fn build(&self, m: &Pending, text: String, html: String) -> Result<Message, String> {
+    fn build(&self, m: &OutboxMessage, text: String, html: String) -> Result<Message, String> {
         let to: Mailbox = m
             .recipient
             .parse()
@@ -286,14 +230,7 @@ impl Outbox {
     }
 
     async fn delete(&self, id: &str) -> Result<(), sqlx::Error> {
-        with_db!(write self.db, |pool| {
-            sqlx::query("DELETE FROM auth_mail_outbox WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        Ok(())
+        store::delete_mail(&self.db, id).await
     }
 
     /// Runs the delivery loop until the process ends: a pass whenever a message is enqueued,

@@ -2,25 +2,21 @@
 //! verified, delete an account with its app data, revoke sessions, and back up the database.
 //!
 //! These are what `APP users ...`, `APP sessions revoke` and `APP backup` run (see
-//! `service::cli`). They act directly on the database, with no password and no HTTP request, so
-//! they are for whoever runs the service, never for its clients. They reuse the same
-//! [`crate::accounts::store`] statements as the HTTP routes, and account deletion runs the app's
-//! [`AccountDataHook`]s inside the deletion transaction, exactly as `DELETE /v1/auth/account`
-//! does: the account and all its app data go together, or nothing does.
+//! `service::cli`). They act directly on the database, with no password and no HTTP
+//! request, so they are for whoever runs the service, never for its clients. The account actions
+//! are [`Auth`]'s own (its operator methods, next to the routes' ones): account deletion runs the
+//! app's [`AccountDataHook`](crate::accounts::hooks::AccountDataHook)s inside the deletion
+//! transaction, exactly as `DELETE /v1/auth/account` does, and revoking sessions is the same
+//! credential event as a client's revoke.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::accounts::email::Email;
-use crate::accounts::hooks::AccountDataHook;
 use crate::accounts::model::{Session, User};
-use crate::accounts::store::{self, UserRow};
-use crate::clock::Clock;
+use crate::accounts::{Auth, AuthError};
 use crate::db::Db;
-use crate::with_db;
 
 /// Why an operator action failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +44,22 @@ pub enum AdminError {
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// An account operation failed otherwise.
+    #[error("{0}")]
+    Account(#[source] AuthError),
+}
+
+impl From<AuthError> for AdminError {
+    /// A database failure stays one, so that the operator sees its message.
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Internal(source) => match source.downcast::<sqlx::Error>() {
+                Ok(db) => AdminError::Db(*db),
+                Err(source) => AdminError::Account(AuthError::Internal(source)),
+            },
+            other => AdminError::Account(other),
+        }
+    }
 }
 
 /// An account as an operator sees it: the client's view plus how many sessions it holds.
@@ -69,121 +81,81 @@ pub enum Verification {
     AlreadyVerified,
 }
 
-/// Operator actions on one service's database.
+/// Operator actions on one service's database, through its [`Auth`].
 ///
 /// ```no_run
-/// # async fn demo(db: auth_skeleton::db::Db) -> Result<(), auth_skeleton::service::admin::AdminError> {
-/// use std::time::Duration;
+/// # async fn demo(auth: auth_skeleton::Auth) -> Result<(), auth_skeleton::service::admin::AdminError> {
 /// use auth_skeleton::service::admin::Admin;
-/// use auth_skeleton::clock::Clock;
 ///
-/// let admin = Admin::new(db, Clock::system(), Duration::from_secs(30 * 86_400), Vec::new());
+/// let admin = Admin::new(auth);
 /// for account in admin.list().await? {
 ///     println!("{} {}", account.user.email, account.sessions.len());
 /// }
 /// # Ok(()) }
 /// ```
 pub struct Admin {
-    db: Db,
-    clock: Clock,
-    session_idle: Duration,
-    data_hooks: Vec<Arc<dyn AccountDataHook>>,
+    auth: Auth,
 }
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Admin")
-            .field("db", &self.db.backend())
+            .field("db", &self.auth.db().backend())
             .finish_non_exhaustive()
     }
 }
 
 impl Admin {
-    /// Actions on `db`; `session_idle` is the configured `SESSION_IDLE` (it decides which
-    /// sessions are live) and `data_hooks` delete the app's data with an account.
-    pub fn new(
-        db: Db,
-        clock: Clock,
-        session_idle: Duration,
-        data_hooks: Vec<Arc<dyn AccountDataHook>>,
-    ) -> Self {
-        Self {
-            db,
-            clock,
-            session_idle,
-            data_hooks,
-        }
-    }
-
-    fn idle_ms(&self) -> i64 {
-        self.session_idle.as_millis() as i64
+    /// Actions through `auth`: its `session_idle` decides which sessions are live, and its
+    /// account-data hooks delete the app's data with an account.
+    pub fn new(auth: Auth) -> Self {
+        Self { auth }
     }
 
     /// Every account, oldest first, with its live sessions.
     pub async fn list(&self) -> Result<Vec<Account>, AdminError> {
-        let rows: Vec<UserRow> = with_db!(read self.db, |pool| {
-            sqlx::query_as::<_, UserRow>(
-                "SELECT id, email, email_verified, password_hash, created_at, security_stamp
-                 FROM auth_users
-                 ORDER BY created_at, id",
-            )
-            .fetch_all(pool)
-            .await
-        })?;
-        let mut accounts = Vec::with_capacity(rows.len());
-        for row in &rows {
-            accounts.push(self.account(row).await?);
+        let users = self.auth.users().await?;
+        let mut accounts = Vec::with_capacity(users.len());
+        for user in users {
+            accounts.push(self.account(user).await?);
         }
         Ok(accounts)
     }
 
     /// The account with this address (compared after normalisation, as sign-in does).
     pub async fn show(&self, email: &str) -> Result<Account, AdminError> {
-        let row = self.find(email).await?;
-        self.account(&row).await
+        let user = self.find(email).await?;
+        self.account(user).await
     }
 
     /// Marks the account's address verified, as following the mailed link would.
     pub async fn verify_email(&self, email: &str) -> Result<Verification, AdminError> {
-        let row = self.find(email).await?;
-        if row.email_verified {
+        let user = self.find(email).await?;
+        if user.email_verified {
             return Ok(Verification::AlreadyVerified);
         }
-        let now = self.clock.now_ms();
-        with_db!(write self.db, |pool| {
-            sqlx::query("UPDATE auth_users SET email_verified = $2, updated_at = $3 WHERE id = $1")
-                .bind(&row.id)
-                .bind(true)
-                .bind(now)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
-        tracing::info!(user_id = %row.id, "email verified by an operator");
+        // `false` only if the account lost the address since `find`.
+        if !self.auth.mark_verified(&user.id, &user.email).await? {
+            return Err(AdminError::NoSuchUser(user.email));
+        }
+        tracing::info!(user_id = %user.id, "email verified by an operator");
         Ok(Verification::Verified)
     }
 
     /// Deletes the account, its sessions and, through the hooks, all its app data, in one
     /// transaction. Returns the deleted account's id.
     pub async fn delete(&self, email: &str) -> Result<String, AdminError> {
-        let row = self.find(email).await?;
-        let mut tx = self.db.begin().await?;
-        for hook in &self.data_hooks {
-            hook.delete_user_data(&mut tx, &row.id).await?;
-        }
-        store::delete_user(&mut tx, &row.id).await?;
-        tx.commit().await?;
-        tracing::info!(user_id = %row.id, "account deleted by an operator");
-        Ok(row.id)
+        let user = self.find(email).await?;
+        self.auth.delete_user(&user.id).await?;
+        tracing::info!(user_id = %user.id, "account deleted by an operator");
+        Ok(user.id)
     }
 
     /// Revokes every session of the account (signing it out everywhere); returns how many.
     pub async fn revoke_sessions(&self, email: &str) -> Result<u64, AdminError> {
-        let row = self.find(email).await?;
-        let mut tx = self.db.begin().await?;
-        let n = store::delete_sessions_except(&mut tx, &row.id, None).await?;
-        tx.commit().await?;
-        tracing::info!(user_id = %row.id, revoked = n, "sessions revoked by an operator");
+        let user = self.find(email).await?;
+        let n = self.auth.revoke_all_sessions(&user.id).await?;
+        tracing::info!(user_id = %user.id, revoked = n, "sessions revoked by an operator");
         Ok(n)
     }
 
@@ -194,7 +166,7 @@ impl Admin {
     /// created with mode `0600` whatever the umask (see `private_files`). A
     /// PostgreSQL database is refused with [`AdminError::BackupNeedsPgDump`].
     pub async fn backup(&self, target: &Path) -> Result<(), AdminError> {
-        let Db::Sqlite(sqlite) = &self.db else {
+        let Db::Sqlite(sqlite) = self.auth.db() else {
             return Err(AdminError::BackupNeedsPgDump);
         };
         let path = target.display().to_string();
@@ -234,23 +206,17 @@ impl Admin {
         Ok(())
     }
 
-    async fn find(&self, email: &str) -> Result<UserRow, AdminError> {
+    async fn find(&self, email: &str) -> Result<User, AdminError> {
         let normalised =
             Email::parse(email).map_err(|_| AdminError::InvalidEmail(email.to_owned()))?;
-        store::user_by_email(&self.db, normalised.as_str())
+        self.auth
+            .user_by_email(&normalised)
             .await?
             .ok_or_else(|| AdminError::NoSuchUser(normalised.as_str().to_owned()))
     }
 
-    async fn account(&self, row: &UserRow) -> Result<Account, AdminError> {
-        let now = self.clock.now_ms();
-        let sessions = store::live_sessions(&self.db, &row.id, now, now - self.idle_ms()).await?;
-        Ok(Account {
-            user: User::from(row),
-            sessions: sessions
-                .iter()
-                .map(|s| Session::from_row(s, self.idle_ms(), false))
-                .collect(),
-        })
+    async fn account(&self, user: User) -> Result<Account, AdminError> {
+        let sessions = self.auth.user_sessions(&user.id).await?;
+        Ok(Account { user, sessions })
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
+use crate::accounts::Auth;
 use crate::accounts::hooks::AccountDataHook;
 use crate::clock::Clock;
 use crate::config::KeySource;
@@ -523,7 +524,14 @@ async fn admin(
         })
         .map_err(|e| format!("configuration error: {e}"))?;
     let hooks: Vec<Arc<dyn AccountDataHook>> = vec![engine];
-    Ok(Admin::new(db, clock, settings.auth.session_idle, hooks))
+    // No operator action sends mail (and the ephemeral key could not seal it for the service):
+    // no transport is set up, so no mail directory is created and no SMTP client built. Nor
+    // does one hash a password, so one hashing thread will do.
+    let mut config = settings.auth.clone();
+    config.mail.transport = crate::mail::TransportConfig::Log;
+    config.hash_concurrency = 1;
+    let auth = Auth::new(db, config, clock, hooks).map_err(|e| e.to_string())?;
+    Ok(Admin::new(auth))
 }
 
 /// Connects to a database that `APP migrate` (or `serve`) has set up for this app and whose

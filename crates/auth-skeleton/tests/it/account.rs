@@ -108,7 +108,7 @@ async fn account_deletion_removes_the_user_its_sessions_and_app_data(backend: Ba
         401
     );
     assert!(
-        auth_skeleton::accounts::store::user_by_id(&server.db, &user_id)
+        auth_skeleton::store::user_by_id(&server.db, &user_id)
             .await
             .unwrap()
             .is_none()
@@ -142,7 +142,7 @@ async fn account_deletion_is_all_or_nothing(backend: Backend) {
         "no internals in the body"
     );
     assert!(
-        auth_skeleton::accounts::store::user_by_id(&server.db, &user_id)
+        auth_skeleton::store::user_by_id(&server.db, &user_id)
             .await
             .unwrap()
             .is_some()

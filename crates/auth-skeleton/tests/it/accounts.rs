@@ -208,14 +208,12 @@ async fn login_rehashes_a_weaker_stored_hash(backend: Backend) {
     )
     .unwrap();
     let weak_hash = weak.hash(TEST_PASSWORD).await.unwrap();
-    auth_skeleton::with_db!(write server.db, |pool| {
+    auth_skeleton::execute_db!(
+        server.db,
         sqlx::query("UPDATE auth_users SET password_hash = $1 WHERE id = $2")
             .bind(&weak_hash)
             .bind(&user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    )
     .unwrap();
     assert_eq!(
         login(&server, "jan@example.com", TEST_PASSWORD)
@@ -223,7 +221,7 @@ async fn login_rehashes_a_weaker_stored_hash(backend: Backend) {
             .status,
         200
     );
-    let stored = auth_skeleton::accounts::store::user_by_id(&server.db, &user_id)
+    let stored = auth_skeleton::store::user_by_id(&server.db, &user_id)
         .await
         .unwrap()
         .unwrap();

@@ -61,7 +61,7 @@ async fn login_and_signup_refuse_a_foreign_origin(backend: Backend) {
         .await;
     assert_problem(&foreign, 403, "csrf_rejected");
     assert!(
-        auth_skeleton::accounts::store::user_by_email(&server.db, "cat@example.com")
+        auth_skeleton::store::user_by_email(&server.db, "cat@example.com")
             .await
             .unwrap()
             .is_none()

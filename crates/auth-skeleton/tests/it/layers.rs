@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "private_files",
             "rate_limit",
             "secret_key",
+            "store",
             "token",
             "web_origin",
         ],
@@ -34,7 +35,13 @@ const LAYERS: &[(&str, &[&str])] = &[
 const FRAMEWORK_FREE: &[&str] = &["foundation", "domain"];
 
 /// `#[macro_export]` macros live at the crate root; this is the module that defines each.
-const MACROS: &[(&str, &str)] = &[("with_db", "db"), ("with_tx", "db")];
+const MACROS: &[(&str, &str)] = &[
+    ("execute_db", "db"),
+    ("execute_tx", "db"),
+    ("read_db", "db"),
+    ("with_tx", "db"),
+    ("write_db", "db"),
+];
 
 /// Items `lib.rs` itself defines, which import nothing, so any layer may name them.
 const ROOT_ITEMS: &[&str] = &["AUTH_SKELETON_VERSION"];
@@ -236,7 +243,7 @@ fn the_checker_sees_an_upward_import_and_ignores_comments_and_tests() {
         "{code}"
     );
     assert_eq!(
-        crate_paths("$crate::with_db!(x); my_crate::nope"),
+        crate_paths("$crate::read_db!(x); my_crate::nope"),
         BTreeSet::from(["db".to_owned()])
     );
 }

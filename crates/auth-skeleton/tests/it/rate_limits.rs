@@ -162,7 +162,7 @@ async fn a_locked_out_owner_gets_back_in_through_a_reset(backend: Backend) {
 
 /// Reset links mailed to an address so far.
 async fn reset_links(server: &auth_skeleton::testing::TestServer) -> i64 {
-    auth_skeleton::with_db!(read server.db, |pool| {
+    auth_skeleton::read_db!(server.db, |pool| {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM auth_mailed_tokens WHERE purpose = 'reset_password'",
         )

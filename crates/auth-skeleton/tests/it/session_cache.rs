@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use auth_skeleton::testing::TestServer;
-use auth_skeleton::{with_db, with_tx};
+use auth_skeleton::{execute_db, execute_tx};
 use serde_json::json;
 
 use crate::support::*;
@@ -29,19 +29,16 @@ async fn me(server: &TestServer, token: &str) -> Reply {
 /// Ends a session behind the service's back, as another process would.
 async fn delete_session_elsewhere(server: &TestServer, token: &str) {
     let id = token.split('.').next().unwrap().to_owned();
-    let deleted = with_db!(write & server.db, |pool| {
-        sqlx::query("DELETE FROM auth_sessions WHERE id = $1")
-            .bind(&id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    let deleted = execute_db!(
+        &server.db,
+        sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(&id)
+    )
     .unwrap();
     assert_eq!(deleted, 1);
 }
 
 async fn change_counter(server: &TestServer) -> i64 {
-    auth_skeleton::accounts::store::change_counter(&server.db)
+    auth_skeleton::store::change_counter(&server.db)
         .await
         .unwrap()
 }
@@ -257,13 +254,10 @@ async fn the_counter_moves_with_every_ending_and_account_change_and_only_then(ba
     );
 
     let mut tx = server.db.begin().await.unwrap();
-    with_tx!(&mut tx, |conn| {
-        sqlx::query("UPDATE auth_users SET email_verified = TRUE WHERE id = $1")
-            .bind(&user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    execute_tx!(
+        &mut tx,
+        sqlx::query("UPDATE auth_users SET email_verified = TRUE WHERE id = $1").bind(&user_id)
+    )
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(change_counter(&server).await, start + 1, "verified");
@@ -271,13 +265,10 @@ async fn the_counter_moves_with_every_ending_and_account_change_and_only_then(ba
     delete_session_elsewhere(&server, &token).await;
     assert_eq!(change_counter(&server).await, start + 2, "a session ended");
 
-    with_db!(write & server.db, |pool| {
-        sqlx::query("DELETE FROM auth_users WHERE id = $1")
-            .bind(&user_id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    execute_db!(
+        &server.db,
+        sqlx::query("DELETE FROM auth_users WHERE id = $1").bind(&user_id)
+    )
     .unwrap();
     assert!(
         change_counter(&server).await > start + 2,

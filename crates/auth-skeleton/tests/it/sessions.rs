@@ -241,7 +241,7 @@ async fn last_seen_is_written_at_most_hourly(backend: Backend) {
         let db = server.db.clone();
         let id = id.to_owned();
         async move {
-            auth_skeleton::accounts::store::session_with_user(&db, &id)
+            auth_skeleton::store::session_with_user(&db, &id)
                 .await
                 .unwrap()
                 .unwrap()

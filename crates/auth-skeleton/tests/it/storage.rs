@@ -3,7 +3,7 @@
 use auth_skeleton::db::Db;
 use auth_skeleton::db::{Migrations, OwnershipError, claim_ownership};
 use auth_skeleton::testing::TestDatabase;
-use auth_skeleton::with_db;
+use auth_skeleton::{execute_db, read_db};
 
 use crate::support::*;
 
@@ -11,7 +11,7 @@ async fn no_token_or_password_is_stored_in_the_clear(backend: Backend) {
     let server = start(backend).await;
     let token = bearer(&server, "ann@example.com").await;
     let (_, secret) = token.split_once('.').unwrap();
-    let dump: Vec<String> = with_db!(read server.db, |pool| {
+    let dump: Vec<String> = read_db!(server.db, |pool| {
         sqlx::query_scalar(
             "SELECT id || ' ' || email || ' ' || password_hash FROM auth_users
              UNION ALL
@@ -21,8 +21,10 @@ async fn no_token_or_password_is_stored_in_the_clear(backend: Backend) {
         .await
     })
     .unwrap();
-    let hashes: Vec<Vec<u8>> = with_db!(read server.db, |pool| {
-        sqlx::query_scalar("SELECT secret_hash FROM auth_sessions").fetch_all(pool).await
+    let hashes: Vec<Vec<u8>> = read_db!(server.db, |pool| {
+        sqlx::query_scalar("SELECT secret_hash FROM auth_sessions")
+            .fetch_all(pool)
+            .await
     })
     .unwrap();
     assert_eq!(dump.len(), 2);
@@ -138,8 +140,10 @@ async fn migrations_are_idempotent_and_tracked_apart_from_the_apps(backend: Back
         None,
         "the app's table is separate"
     );
-    let default_table: Option<i64> = with_db!(read db, |pool| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM _auth_skeleton_migrations").fetch_optional(pool).await
+    let default_table: Option<i64> = read_db!(db, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM _auth_skeleton_migrations")
+            .fetch_optional(pool)
+            .await
     })
     .unwrap();
     assert_eq!(
@@ -178,13 +182,7 @@ async fn a_deleted_account_is_gone_from_the_sqlite_file() {
         .await;
     assert_eq!(reply.status, 204, "{:?}", reply.body);
     // The pages go back from the WAL into the database file.
-    with_db!(write server.db, |pool| {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
-    .unwrap();
+    execute_db!(server.db, sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")).unwrap();
     let file = auth_skeleton::db::sqlite_file(&server.database.url).unwrap();
     let bytes = std::fs::read(&file).unwrap();
     assert!(
