@@ -37,7 +37,7 @@ struct OldAccount {
 }
 
 async fn write_account(db: &Db, hasher: &Hasher, account: &OldAccount, now: i64) {
-    let hash = hasher.hash(account.password).await.expect("a hash");
+    let hash = hasher.hash(&account.password.into()).await.expect("a hash");
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     execute_db!(
         db,

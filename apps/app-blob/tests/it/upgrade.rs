@@ -174,11 +174,11 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
     assert_eq!(current.applied_version(&db).await.unwrap(), Some(1));
     let auth = Auth::new(db.clone(), settings.auth.clone(), clock.clone(), Vec::new()).unwrap();
     let ann = auth
-        .signup("ann@example.com", TEST_PASSWORD, None)
+        .signup("ann@example.com", &TEST_PASSWORD.into(), None)
         .await
         .unwrap();
     let bob = auth
-        .signup("bob@example.com", TEST_PASSWORD, None)
+        .signup("bob@example.com", &TEST_PASSWORD.into(), None)
         .await
         .unwrap();
     let ann_saves = OldSaves {

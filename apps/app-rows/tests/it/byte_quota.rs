@@ -238,7 +238,10 @@ async fn the_upgrade_fills_the_counter_from_the_stored_rows(backend: Backend) {
     let auth = Auth::new(db.clone(), settings.auth, Clock::manual(NOW_MS), Vec::new()).unwrap();
     let mut users = Vec::new();
     for email in ["ann@example.com", "bob@example.com", "cy@example.com"] {
-        let signed_up = auth.signup(email, TEST_PASSWORD, None).await.unwrap();
+        let signed_up = auth
+            .signup(email, &TEST_PASSWORD.into(), None)
+            .await
+            .unwrap();
         users.push(signed_up.user.id);
     }
     let (ann, bob, cy) = (&users[0], &users[1], &users[2]);

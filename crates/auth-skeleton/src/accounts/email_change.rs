@@ -6,6 +6,7 @@ use crate::accounts::AuthError;
 use crate::accounts::email::Email;
 use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
+use crate::accounts::password::Password;
 use crate::db::{Tx, is_unique_violation};
 use crate::mail::templates::Template;
 use crate::store;
@@ -17,7 +18,7 @@ impl Auth {
         &self,
         who: &Authenticated,
         new_email: &str,
-        password: &str,
+        password: &Password,
     ) -> Result<(), AuthError> {
         let new_email =
             Email::parse(new_email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;

@@ -37,7 +37,7 @@ use tokio::sync::Semaphore;
 use crate::accounts::email::Email;
 use crate::accounts::hooks::AccountDataHook;
 use crate::accounts::model::{Session, User};
-use crate::accounts::password::{Hasher, PasswordPolicy, Verified};
+use crate::accounts::password::{Hasher, Password, PasswordPolicy, Verified};
 use crate::clock::Clock;
 use crate::db::{Db, Tx};
 use crate::mail::Transport;
@@ -309,7 +309,7 @@ impl Auth {
     pub async fn signup(
         &self,
         email: &str,
-        password: &str,
+        password: &Password,
         device_name: Option<&str>,
     ) -> Result<SignedIn, AuthError> {
         let email = Email::parse(email).map_err(|e| AuthError::InvalidEmail(e.to_string()))?;
@@ -362,7 +362,7 @@ impl Auth {
     pub async fn login(
         &self,
         email: &str,
-        password: &str,
+        password: &Password,
         device_name: Option<&str>,
         device_token: Option<&str>,
     ) -> Result<SignedIn, AuthError> {
@@ -416,7 +416,7 @@ impl Auth {
     }
 
     /// Upgrades a hash made with weaker parameters; a failure only postpones it to the next login.
-    async fn rehash(&self, user: &UserRow, password: &str, now: i64) {
+    async fn rehash(&self, user: &UserRow, password: &Password, now: i64) {
         match self.inner.hasher.hash(password).await {
             Ok(new_hash) => {
                 if let Err(e) = store::replace_password_hash(
@@ -626,8 +626,8 @@ impl Auth {
     pub async fn change_password(
         &self,
         who: &Authenticated,
-        current_password: &str,
-        new_password: &str,
+        current_password: &Password,
+        new_password: &Password,
     ) -> Result<(), AuthError> {
         let email = Email::parse(&who.user.email).map_err(AuthError::internal)?;
         self.policy()
@@ -653,7 +653,7 @@ impl Auth {
     pub async fn delete_account(
         &self,
         who: &Authenticated,
-        password: &str,
+        password: &Password,
     ) -> Result<(), AuthError> {
         let user = self.check_password(who, password).await?;
         self.delete_user(&user.id).await?;
@@ -667,7 +667,7 @@ impl Auth {
     async fn check_password(
         &self,
         who: &Authenticated,
-        password: &str,
+        password: &Password,
     ) -> Result<UserRow, AuthError> {
         self.check_limit(Limit::PasswordUser, &who.user.id)?;
         if PasswordPolicy::is_overlong(password) {

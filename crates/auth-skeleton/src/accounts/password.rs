@@ -112,12 +112,13 @@ impl Default for PasswordPolicy {
 
 impl PasswordPolicy {
     /// Whether `password` is too long to be hashed at all (checked on every path, login too).
-    pub fn is_overlong(password: &str) -> bool {
-        password.chars().count() > MAX_PASSWORD_CHARS
+    pub fn is_overlong(password: &Password) -> bool {
+        password.expose().chars().count() > MAX_PASSWORD_CHARS
     }
 
     /// Checks a new password; the error says which rule it breaks.
-    pub fn check(&self, password: &str, email: &Email) -> Result<(), String> {
+    pub fn check(&self, password: &Password, email: &Email) -> Result<(), String> {
+        let password = password.expose();
         let chars = password.chars().count();
         if chars < self.min_chars {
             return Err(format!(
@@ -283,10 +284,10 @@ impl Hasher {
     }
 
     /// Hashes a password into a PHC string.
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let cost = self.cost;
-        let password = password.to_owned();
-        self.run_blocking(move |memory| hash_now(cost, &password, memory))
+        let password = password.clone();
+        self.run_blocking(move |memory| hash_now(cost, password.expose(), memory))
             .await
     }
 
@@ -294,17 +295,17 @@ impl Hasher {
     /// that an unknown email costs the same work as a wrong password (the result is then `No`).
     pub async fn verify(
         &self,
-        password: &str,
+        password: &Password,
         stored: Option<&str>,
     ) -> Result<Verified, HashError> {
         let (phc, real) = match stored {
             Some(s) => (s.to_owned(), true),
             None => ((*self.dummy_hash).clone(), false),
         };
-        let password = password.to_owned();
+        let password = password.clone();
         let configured = self.cost;
         let verified = self
-            .run_blocking(move |memory| verify_now(&password, &phc, configured, memory))
+            .run_blocking(move |memory| verify_now(password.expose(), &phc, configured, memory))
             .await?;
         Ok(if real { verified } else { Verified::No })
     }
@@ -456,32 +457,38 @@ mod tests {
     fn policy_refuses_short_long_common_and_local_part() {
         let p = PasswordPolicy { min_chars: 8 };
         assert!(
-            p.check("short", &email())
+            p.check(&Password::from("short"), &email())
                 .unwrap_err()
                 .contains("at least 8")
         );
         assert!(
-            p.check(&"x".repeat(257), &email())
+            p.check(&Password::from("x".repeat(257)), &email())
                 .unwrap_err()
                 .contains("at most 256")
         );
         assert!(
-            p.check(&"é".repeat(256), &email()).is_ok(),
+            p.check(&Password::from("é".repeat(256)), &email()).is_ok(),
             "length counts characters, not bytes"
         );
         assert!(
-            p.check("iloveyou", &email())
+            p.check(&Password::from("iloveyou"), &email())
                 .unwrap_err()
                 .contains("common")
         );
         assert!(
-            p.check("xxMaria.Lopez99", &email())
+            p.check(&Password::from("xxMaria.Lopez99"), &email())
                 .unwrap_err()
                 .contains("local part")
         );
-        assert!(p.check("tangerine-orbit-41", &email()).is_ok());
+        assert!(
+            p.check(&Password::from("tangerine-orbit-41"), &email())
+                .is_ok()
+        );
         let short_local = Email::parse("jo@example.com").unwrap();
-        assert!(p.check("jo-tangerine-orbit", &short_local).is_ok());
+        assert!(
+            p.check(&Password::from("jo-tangerine-orbit"), &short_local)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -536,7 +543,7 @@ mod tests {
         let hasher = Hasher::with_queue(cost, 1, 1).unwrap();
         let results = futures_util::future::join_all((0..3).map(|i| {
             let hasher = hasher.clone();
-            async move { hasher.hash(&format!("password-{i}")).await }
+            async move { hasher.hash(&Password::from(format!("password-{i}"))).await }
         }))
         .await;
         let overloaded = results
@@ -545,7 +552,12 @@ mod tests {
             .count();
         assert_eq!(overloaded, 1, "{results:?}");
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2);
-        assert!(hasher.hash("once-the-queue-drains").await.is_ok());
+        assert!(
+            hasher
+                .hash(&Password::from("once-the-queue-drains"))
+                .await
+                .is_ok()
+        );
         assert_eq!(
             hasher.computations_started(),
             3,
@@ -563,7 +575,12 @@ mod tests {
         let hasher = Hasher::new(cost, 2).unwrap();
         let hashes = futures_util::future::join_all((0..8).map(|i| {
             let hasher = hasher.clone();
-            async move { hasher.hash(&format!("password-{i}")).await.unwrap() }
+            async move {
+                hasher
+                    .hash(&Password::from(format!("password-{i}")))
+                    .await
+                    .unwrap()
+            }
         }))
         .await;
         assert_eq!(hashes.len(), 8);
@@ -579,7 +596,10 @@ mod tests {
             p: 1,
         };
         let old = Hasher::new(weak, 2).unwrap();
-        let stored = old.hash("tangerine-orbit-41").await.unwrap();
+        let stored = old
+            .hash(&Password::from("tangerine-orbit-41"))
+            .await
+            .unwrap();
         assert!(
             stored.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
             "{stored}"
@@ -588,26 +608,29 @@ mod tests {
         let current = Hasher::new(HashCost::MINIMUM, 2).unwrap();
         assert_eq!(
             current
-                .verify("tangerine-orbit-41", Some(&stored))
+                .verify(&Password::from("tangerine-orbit-41"), Some(&stored))
                 .await
                 .unwrap(),
             Verified::Yes { needs_rehash: true }
         );
         assert_eq!(
             current
-                .verify("tangerine-orbit-42", Some(&stored))
+                .verify(&Password::from("tangerine-orbit-42"), Some(&stored))
                 .await
                 .unwrap(),
             Verified::No
         );
-        let fresh = current.hash("tangerine-orbit-41").await.unwrap();
+        let fresh = current
+            .hash(&Password::from("tangerine-orbit-41"))
+            .await
+            .unwrap();
         assert!(
             fresh.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{fresh}"
         );
         assert_eq!(
             current
-                .verify("tangerine-orbit-41", Some(&fresh))
+                .verify(&Password::from("tangerine-orbit-41"), Some(&fresh))
                 .await
                 .unwrap(),
             Verified::Yes {
@@ -615,7 +638,10 @@ mod tests {
             }
         );
         assert_eq!(
-            current.verify("anything", None).await.unwrap(),
+            current
+                .verify(&Password::from("anything"), None)
+                .await
+                .unwrap(),
             Verified::No
         );
     }

@@ -8,6 +8,7 @@ use super::Auth;
 use crate::accounts::AuthError;
 use crate::accounts::email::Email;
 use crate::accounts::mailed_token::{self, Purpose};
+use crate::accounts::password::Password;
 use crate::mail::templates::Template;
 use crate::rate_limit::Limit;
 use crate::store;
@@ -53,7 +54,11 @@ impl Auth {
     /// Sets a new password with a reset token: spends every pending reset token of the user,
     /// marks the address verified (the inbox was proven), revokes every session, and mails a
     /// notice to the account's address.
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), AuthError> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &Password,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         // Look before spending, so a weak new password does not burn the link.
         let redeemed = mailed_token::peek(self.db(), Purpose::ResetPassword, token, now)

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use crate::accounts::Auth;
 use crate::accounts::email::Email;
 use crate::accounts::model::{Session, User};
+use crate::accounts::password::Password;
 use crate::http::client_ip::{client_ip, limit_key};
 use crate::http::cookie::{
     clearing_cookie, device_cookie, presented_device_cookie, session_cookie,
@@ -94,7 +95,8 @@ enum SessionTransport {
 #[derive(Deserialize, ToSchema)]
 struct Credentials {
     email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
     /// Where the session token goes: a cookie (the default) or the body.
     #[serde(default)]
     session: SessionTransport,
@@ -298,8 +300,10 @@ async fn revoke_others(
 /// A password change.
 #[derive(Deserialize, ToSchema)]
 struct PasswordChange {
-    current_password: String,
-    new_password: String,
+    #[schema(value_type = String)]
+    current_password: Password,
+    #[schema(value_type = String)]
+    new_password: Password,
 }
 
 /// Change the password.
@@ -328,7 +332,8 @@ async fn change_password(
 /// A password, to confirm a sensitive operation.
 #[derive(Deserialize, ToSchema)]
 struct PasswordBody {
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
 }
 
 /// Delete the account.
@@ -434,7 +439,8 @@ async fn forgot_password(
 #[derive(Deserialize, ToSchema)]
 struct PasswordReset {
     token: String,
-    new_password: String,
+    #[schema(value_type = String)]
+    new_password: Password,
 }
 
 /// Set a new password with the mailed token.
@@ -457,7 +463,8 @@ async fn reset_password(
 #[derive(Deserialize, ToSchema)]
 struct EmailChange {
     new_email: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: Password,
 }
 
 /// Ask to move the account to a new address.

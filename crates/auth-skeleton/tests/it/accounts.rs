@@ -207,7 +207,7 @@ async fn login_rehashes_a_weaker_stored_hash(backend: Backend) {
         1,
     )
     .unwrap();
-    let weak_hash = weak.hash(TEST_PASSWORD).await.unwrap();
+    let weak_hash = weak.hash(&TEST_PASSWORD.into()).await.unwrap();
     auth_skeleton::execute_db!(
         server.db,
         sqlx::query("UPDATE auth_users SET password_hash = $1 WHERE id = $2")
