@@ -10,6 +10,7 @@
 //! in the SQLite WAL and checkpoint, or in PostgreSQL's TOAST and WAL
 //! (`docs/adr/0012-save-bytes-written-once.md`).
 
+use auth_skeleton::accounts::UserId;
 use auth_skeleton::db::{Db, Tx};
 use auth_skeleton::{execute_db, execute_tx, read_db, with_tx};
 
@@ -318,7 +319,7 @@ pub async fn history_bytes(
 /// records. Going through the parent row also takes the locks in the same order as a write
 /// (counter first), so a deletion and a concurrent write queue up instead of deadlocking on
 /// PostgreSQL.
-pub async fn delete_user_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete_user_data(tx: &mut Tx, user_id: &UserId) -> Result<(), sqlx::Error> {
     auth_skeleton::accounts::hooks::delete_rows(
         tx,
         user_id,

@@ -6,6 +6,7 @@ pub mod store;
 
 use actix_web::{HttpResponse, web};
 use auth_skeleton::ApiError;
+use auth_skeleton::accounts::UserId;
 use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture, delete_rows};
 use auth_skeleton::db::{Migrations, Tx};
 use auth_skeleton::http::openapi::schemas::Problem;
@@ -98,7 +99,7 @@ impl AccountDataHook for Engine {
     fn delete_user_data<'a>(
         &'a self,
         tx: &'a mut Tx,
-        user_id: &'a str,
+        user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         delete_rows(tx, user_id, &["DELETE FROM notes WHERE user_id = $1"])
     }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use actix_web::web;
+use auth_skeleton::accounts::UserId;
 use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
 use auth_skeleton::db::Tx;
@@ -55,7 +56,7 @@ impl AccountDataHook for Engine {
     fn delete_user_data<'a>(
         &'a self,
         tx: &'a mut Tx,
-        user_id: &'a str,
+        user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(store::delete_user(tx, user_id))
     }

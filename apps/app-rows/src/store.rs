@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use auth_skeleton::accounts::UserId;
 use auth_skeleton::db::{Db, Tx};
 use auth_skeleton::{execute_tx, read_db, with_tx};
 
@@ -374,7 +375,7 @@ pub async fn delete_tombstones_before(
 }
 
 /// Deletes all of the user's rows and counters, inside the account-deletion transaction.
-pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+pub async fn delete_user(tx: &mut Tx, user_id: &UserId) -> Result<(), sqlx::Error> {
     // The counters go first: deleting them takes the same lock a push takes first, so a push in
     // flight finishes before its rows are deleted, and the two never wait on each other.
     auth_skeleton::accounts::hooks::delete_rows(

@@ -62,7 +62,7 @@
 pub mod clock;
 pub mod db;
 pub mod metrics;
-pub(crate) mod private_files;
+pub mod private_files;
 pub mod rate_limit;
 pub mod secret_key;
 pub mod store;

@@ -12,10 +12,10 @@
 //!   existing ones as they are;
 //! - [`exposure`] tells whether an existing file or directory is open to group or others, with
 //!   the `chmod` that fixes it. Existing files are never changed behind the operator's back: the
-//!   service warns at start instead (see [`crate::config::checks::exposed_files`]).
+//!   service warns at start instead (see `config::checks::exposed_files`).
 //!
 //! Code that writes a secret to disk (a generated key file, say) should create it with
-//! [`write_new`] and add its path to [`crate::config::checks::exposed_files`], so that `serve`
+//! [`write_new`] and add its path to `config::checks::exposed_files`, so that `serve`
 //! and `check-config` warn when an operator's copy of it is readable by others:
 //!
 //! ```no_run

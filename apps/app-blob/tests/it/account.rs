@@ -85,7 +85,10 @@ async fn the_deletion_hook_removes_everything_of_one_user(backend: Backend) {
     })
     .unwrap();
     let mut tx = server.db.begin().await.unwrap();
-    engine.delete_user_data(&mut tx, &ann.id).await.unwrap();
+    engine
+        .delete_user_data(&mut tx, &ann.id.as_str().into())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     for (table, rows) in TABLES {
         assert_eq!(rows_of(&server, table, &ann.id).await, 0, "{table}");

@@ -219,7 +219,7 @@ impl Fixture {
     /// Forgets the user's rows, so that every case starts empty.
     async fn reset(&self) {
         let mut tx = self.server.db.begin().await.unwrap();
-        app_rows::store::delete_user(&mut tx, &self.direct.user_id)
+        app_rows::store::delete_user(&mut tx, &self.direct.user_id.as_str().into())
             .await
             .unwrap();
         tx.commit().await.unwrap();

@@ -460,7 +460,7 @@ impl World {
     async fn reset(&self) {
         let mut tx = self.server.db.begin().await.unwrap();
         for user in &self.users {
-            app_rows::store::delete_user(&mut tx, &user.id)
+            app_rows::store::delete_user(&mut tx, &user.id.as_str().into())
                 .await
                 .unwrap();
         }

@@ -104,7 +104,7 @@ impl Auth {
         let expires_at = now.saturating_add(LIFETIME.as_millis() as i64);
         // The stamp as read with the account before the password check: a credential event
         // since then makes the token stale at once, which errs on the safe side.
-        let (user_id, stamp) = (user.id.as_str(), user.security_stamp);
+        let (user_id, stamp) = (&user.id, user.security_stamp);
         // A reserved token may have been purged meanwhile (it had reached its failures): then a
         // new one.
         if let Some(reserved) = reserved
@@ -118,7 +118,7 @@ impl Auth {
         let minted = NewSessionToken::generate();
         let row = DeviceTokenRow {
             id: minted.id,
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             secret_hash: minted.secret_hash,
             failures: 0,
             security_stamp: stamp,

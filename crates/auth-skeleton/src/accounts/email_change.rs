@@ -3,6 +3,7 @@
 
 use super::{Auth, Authenticated};
 use crate::accounts::AuthError;
+use crate::accounts::UserId;
 use crate::accounts::email::Email;
 use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
@@ -128,7 +129,7 @@ impl Auth {
 /// [`store::set_email`], with another account's taking the address meanwhile as `EmailTaken`.
 async fn set_email(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
     stamp: i64,
     now: i64,

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::accounts::UserId;
 use crate::db::Tx;
 
 /// A boxed future, as returned by hook methods (so that hooks can be stored as trait objects).
@@ -14,6 +15,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// go, or nothing does.
 ///
 /// ```
+/// use auth_skeleton::accounts::UserId;
 /// use auth_skeleton::db::Tx;
 /// use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 /// use auth_skeleton::execute_tx;
@@ -24,7 +26,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///     fn delete_user_data<'a>(
 ///         &'a self,
 ///         tx: &'a mut Tx,
-///         user_id: &'a str,
+///         user_id: &'a UserId,
 ///     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
 ///         Box::pin(async move {
 ///             execute_tx!(
@@ -41,7 +43,7 @@ pub trait AccountDataHook: Send + Sync + 'static {
     fn delete_user_data<'a>(
         &'a self,
         tx: &'a mut Tx,
-        user_id: &'a str,
+        user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 }
 
@@ -50,6 +52,7 @@ pub trait AccountDataHook: Send + Sync + 'static {
 /// tables they reference.
 ///
 /// ```
+/// use auth_skeleton::accounts::UserId;
 /// use auth_skeleton::db::Tx;
 /// use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture, delete_rows};
 ///
@@ -59,7 +62,7 @@ pub trait AccountDataHook: Send + Sync + 'static {
 ///     fn delete_user_data<'a>(
 ///         &'a self,
 ///         tx: &'a mut Tx,
-///         user_id: &'a str,
+///         user_id: &'a UserId,
 ///     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
 ///         delete_rows(tx, user_id, &["DELETE FROM notes WHERE user_id = $1"])
 ///     }
@@ -67,7 +70,7 @@ pub trait AccountDataHook: Send + Sync + 'static {
 /// ```
 pub fn delete_rows<'a>(
     tx: &'a mut Tx,
-    user_id: &'a str,
+    user_id: &'a UserId,
     statements: &'a [&'static str],
 ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
     Box::pin(async move {

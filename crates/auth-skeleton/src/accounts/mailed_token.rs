@@ -5,6 +5,7 @@
 //! in [`crate::store`]). Spending it is a single `DELETE ... RETURNING`, so of two concurrent
 //! redemptions exactly one gets the row.
 
+use crate::accounts::UserId;
 use crate::db::{Db, Tx};
 use crate::store::{self, MailedTokenOwner};
 use crate::token::{hash_secret, random_token_string};
@@ -67,7 +68,7 @@ pub async fn insert(
     tx: &mut Tx,
     token: &NewMailedToken,
     purpose: Purpose,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
     stamp: Option<i64>,
     now: i64,
@@ -137,7 +138,11 @@ pub async fn peek(
 }
 
 /// Deletes every pending token of `purpose` for a user, inside `tx`.
-pub async fn revoke_all(tx: &mut Tx, user_id: &str, purpose: Purpose) -> Result<u64, sqlx::Error> {
+pub async fn revoke_all(
+    tx: &mut Tx,
+    user_id: &UserId,
+    purpose: Purpose,
+) -> Result<u64, sqlx::Error> {
     store::delete_mailed_tokens(tx, user_id, purpose.as_str()).await
 }
 

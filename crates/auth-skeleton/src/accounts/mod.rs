@@ -15,6 +15,7 @@ pub mod password;
 
 mod error;
 mod settings;
+pub use crate::store::UserId;
 pub use error::AuthError;
 pub use settings::{AuthConfig, TokenLifetimes};
 
@@ -242,7 +243,7 @@ impl Auth {
         &self,
         tx: &mut Tx,
         purpose: Purpose,
-        (user_id, stamp): (&str, Option<i64>),
+        (user_id, stamp): (&UserId, Option<i64>),
         email: &str,
         template: for<'a> fn(&'a str, &'a str) -> Template<'a>,
     ) -> Result<(), AuthError> {
@@ -327,7 +328,7 @@ impl Auth {
         let password_hash = self.inner.hasher.hash(password).await?;
         let now = self.now();
         let user = UserRow {
-            id: new_id(),
+            id: UserId::from(new_id()),
             email: email.as_str().to_owned(),
             email_verified: false,
             password_hash,
@@ -575,7 +576,7 @@ impl Auth {
     /// A user's live sessions, newest first, the one with id `current` (if any) marked so.
     async fn live_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         current: Option<&str>,
     ) -> Result<Vec<Session>, AuthError> {
         let now = self.now();
@@ -614,7 +615,7 @@ impl Auth {
     }
 
     /// Ends every session of a user except `keep`, as a credential event; returns how many went.
-    async fn end_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, AuthError> {
+    async fn end_sessions(&self, user_id: &UserId, keep: Option<&str>) -> Result<u64, AuthError> {
         let mut tx = self.db().begin().await?;
         let n = store::delete_sessions_except(&mut tx, user_id, keep).await?;
         tx.commit().await?;

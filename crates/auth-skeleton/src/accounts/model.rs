@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::accounts::UserId;
 use crate::clock::rfc3339;
 use crate::store::{SessionRow, UserRow};
 
@@ -9,7 +10,8 @@ use crate::store::{SessionRow, UserRow};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Opaque id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
     /// The normalised email address.
     pub email: String,
     /// Whether the address was proven by a mailed link.

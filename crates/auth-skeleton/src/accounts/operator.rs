@@ -6,6 +6,7 @@
 
 use super::Auth;
 use crate::accounts::AuthError;
+use crate::accounts::UserId;
 use crate::accounts::email::Email;
 use crate::accounts::model::{Session, User};
 use crate::store;
@@ -24,13 +25,13 @@ impl Auth {
     }
 
     /// A user's live sessions, newest first (none is `current`).
-    pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>, AuthError> {
+    pub async fn user_sessions(&self, user_id: &UserId) -> Result<Vec<Session>, AuthError> {
         self.live_sessions(user_id, None).await
     }
 
     /// Marks the account's address verified, as following a mailed verification link would,
     /// provided its address is still `email`; `false` when it is not (or there is no account).
-    pub async fn mark_verified(&self, user_id: &str, email: &str) -> Result<bool, AuthError> {
+    pub async fn mark_verified(&self, user_id: &UserId, email: &str) -> Result<bool, AuthError> {
         let mut tx = self.db().begin().await?;
         let updated = store::mark_verified(&mut tx, user_id, email, self.now()).await?;
         tx.commit().await?;
@@ -41,7 +42,7 @@ impl Auth {
     /// Deletes the account, its sessions and, through the hooks, all its app data, in one
     /// transaction, as [`Auth::delete_account`] does but without the password; `false` when
     /// there was no such account.
-    pub async fn delete_user(&self, user_id: &str) -> Result<bool, AuthError> {
+    pub async fn delete_user(&self, user_id: &UserId) -> Result<bool, AuthError> {
         let mut tx = self.db().begin().await?;
         for hook in &self.inner.data_hooks {
             hook.delete_user_data(&mut tx, user_id).await?;
@@ -54,7 +55,7 @@ impl Auth {
 
     /// Revokes every session of the account (signing it out everywhere), a credential event as
     /// [`Auth::revoke_other_sessions`] is; returns how many sessions went.
-    pub async fn revoke_all_sessions(&self, user_id: &str) -> Result<u64, AuthError> {
+    pub async fn revoke_all_sessions(&self, user_id: &UserId) -> Result<u64, AuthError> {
         self.end_sessions(user_id, None).await
     }
 }

@@ -147,7 +147,7 @@ mod tests {
         SessionWithUser {
             session: SessionRow {
                 id: id.to_owned(),
-                user_id: "u".to_owned(),
+                user_id: "u".into(),
                 secret_hash: vec![0; 32],
                 created_at: 0,
                 last_seen_at: 0,

@@ -2,6 +2,7 @@
 
 use super::{Auth, Authenticated};
 use crate::accounts::AuthError;
+use crate::accounts::UserId;
 use crate::accounts::mailed_token::{self, Purpose};
 use crate::accounts::model::User;
 use crate::db::Tx;
@@ -13,7 +14,7 @@ impl Auth {
     pub(super) async fn mail_verification(
         &self,
         tx: &mut Tx,
-        user_id: &str,
+        user_id: &UserId,
         email: &str,
     ) -> Result<(), AuthError> {
         self.mail_token(

@@ -45,7 +45,7 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     /// The user's id (the key for the app's own data).
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &crate::accounts::UserId {
         &self.user.id
     }
 

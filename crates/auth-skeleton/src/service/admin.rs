@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::accounts::email::Email;
 use crate::accounts::model::{Session, User};
-use crate::accounts::{Auth, AuthError};
+use crate::accounts::{Auth, AuthError, UserId};
 use crate::db::Db;
 
 /// Why an operator action failed.
@@ -144,7 +144,7 @@ impl Admin {
 
     /// Deletes the account, its sessions and, through the hooks, all its app data, in one
     /// transaction. Returns the deleted account's id.
-    pub async fn delete(&self, email: &str) -> Result<String, AdminError> {
+    pub async fn delete(&self, email: &str) -> Result<UserId, AdminError> {
         let user = self.find(email).await?;
         self.auth.delete_user(&user.id).await?;
         tracing::info!(user_id = %user.id, "account deleted by an operator");

@@ -244,10 +244,10 @@ impl ConfigArgs {
 ///
 /// ```no_run
 /// use auth_skeleton::db::Migrations;
-/// use auth_skeleton::service::{self, AppSpec, EngineContext};
+/// use auth_skeleton::service::{self, AppSpec, EngineBuilder, EngineContext};
 /// # struct Notes;
 /// # impl auth_skeleton::accounts::hooks::AccountDataHook for Notes {
-/// #     fn delete_user_data<'a>(&'a self, _: &'a mut auth_skeleton::db::Tx, _: &'a str)
+/// #     fn delete_user_data<'a>(&'a self, _: &'a mut auth_skeleton::db::Tx, _: &'a auth_skeleton::accounts::UserId)
 /// #         -> auth_skeleton::accounts::hooks::BoxFuture<'a, Result<(), sqlx::Error>> { Box::pin(async { Ok(()) }) }
 /// # }
 /// # impl service::Engine for Notes {
@@ -262,7 +262,7 @@ impl ConfigArgs {
 ///         default_port: 8082,
 ///         migrations: Migrations::none(),
 ///     };
-///     service::main(spec, Notes::new)
+///     service::main(spec, EngineBuilder::new(Notes::new))
 /// }
 /// ```
 pub fn main(spec: AppSpec, engine: EngineBuilder) -> ExitCode {

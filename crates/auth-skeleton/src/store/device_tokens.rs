@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use crate::db::{Db, Tx};
+use crate::store::UserId;
 use crate::{execute_db, execute_tx, read_db, with_tx};
 
 /// A stored device token (see migration 0005).
@@ -11,7 +12,7 @@ pub struct DeviceTokenRow {
     /// The token's public half.
     pub id: String,
     /// The account it was issued to.
-    pub user_id: String,
+    pub user_id: UserId,
     /// SHA-256 of the token's secret half.
     pub secret_hash: Vec<u8>,
     /// Login attempts with it that failed (or are under way) since its last success.
@@ -119,7 +120,7 @@ pub async fn renew_device_token(
 /// How many live (unexpired) device tokens a user has that carry `security_stamp`, inside `tx`.
 pub async fn count_device_tokens(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     security_stamp: i64,
     now: i64,
 ) -> Result<i64, sqlx::Error> {

@@ -5,13 +5,14 @@
 use sqlx::FromRow;
 
 use crate::db::{Db, Tx};
+use crate::store::UserId;
 use crate::{execute_db, execute_tx, read_db, with_tx};
 
 /// Whom a mailed token belongs to.
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct MailedTokenOwner {
     /// The user it was issued to.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The address it was mailed to.
     pub email: String,
     /// The account's security stamp when the token was mailed, for purposes bound to it.
@@ -26,7 +27,7 @@ pub async fn insert_mailed_token(
     tx: &mut Tx,
     token_hash: &[u8],
     purpose: &str,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
     security_stamp: Option<i64>,
     now: i64,
@@ -101,7 +102,7 @@ pub async fn peek_mailed_token(
 /// Deletes every pending token of `purpose` for a user, inside `tx`; returns how many.
 pub async fn delete_mailed_tokens(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     purpose: &str,
 ) -> Result<u64, sqlx::Error> {
     execute_tx!(

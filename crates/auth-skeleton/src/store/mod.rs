@@ -34,7 +34,7 @@ pub use sessions::{
     touch_session,
 };
 pub use users::{
-    InsertUserError, UserRow, all_users, delete_user, insert_user, lock_account, mark_verified,
-    move_security_stamp, replace_password_hash, security_stamp, set_email, set_password_hash,
-    user_by_email, user_by_id,
+    InsertUserError, UserId, UserRow, all_users, delete_user, insert_user, lock_account,
+    mark_verified, move_security_stamp, replace_password_hash, security_stamp, set_email,
+    set_password_hash, user_by_email, user_by_id,
 };

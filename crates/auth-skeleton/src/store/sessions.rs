@@ -4,6 +4,7 @@ use sqlx::FromRow;
 
 use super::users::{lock_account, move_security_stamp};
 use crate::db::{Db, Tx};
+use crate::store::UserId;
 use crate::{execute_db, execute_tx, read_db};
 
 /// A stored session.
@@ -12,7 +13,7 @@ pub struct SessionRow {
     /// The token's public half.
     pub id: String,
     /// The owner.
-    pub user_id: String,
+    pub user_id: UserId,
     /// SHA-256 of the token's secret half.
     pub secret_hash: Vec<u8>,
     /// Unix ms.
@@ -108,7 +109,7 @@ pub async fn touch_session(
 /// newest first.
 pub async fn live_sessions(
     db: &Db,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
     idle_cutoff: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
@@ -128,7 +129,7 @@ pub async fn live_sessions(
 }
 
 /// Deletes one session of a user; `false` when there was none (or it is another user's).
-pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+pub async fn delete_session(db: &Db, user_id: &UserId, id: &str) -> Result<bool, sqlx::Error> {
     let done = execute_db!(
         db,
         sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
@@ -141,7 +142,7 @@ pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sq
 /// Revokes one session of a user by its id, inside `tx`, as a credential event (the owner
 /// signing another device out; see [`move_security_stamp`]); `false` when there was none (or it
 /// is another user's), and then nothing changes.
-pub async fn revoke_session(tx: &mut Tx, user_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+pub async fn revoke_session(tx: &mut Tx, user_id: &UserId, id: &str) -> Result<bool, sqlx::Error> {
     lock_account(tx, user_id).await?;
     let done = execute_tx!(
         tx,
@@ -159,7 +160,7 @@ pub async fn revoke_session(tx: &mut Tx, user_id: &str, id: &str) -> Result<bool
 /// This is a credential event (see [`move_security_stamp`]), even when no session went.
 pub async fn delete_sessions_except(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     keep: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
     // The account's row first (see `lock_account`).

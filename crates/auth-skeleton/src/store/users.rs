@@ -5,11 +5,81 @@ use sqlx::FromRow;
 use crate::db::{Db, Tx, is_unique_violation};
 use crate::{execute_db, execute_tx, read_db};
 
+/// An account's id: opaque to clients (they get it as a string), and a type of its own here so
+/// that a session id or an email cannot be passed where an account is meant. It reads as a
+/// `&str` (`Deref`) for SQL binds and keys, and binds and decodes as text on both backends.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for UserId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for UserId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl std::ops::Deref for UserId {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for UserId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for UserId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for UserId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A stored account.
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
     /// Opaque id.
-    pub id: String,
+    pub id: UserId,
     /// Normalised email.
     pub email: String,
     /// Whether the address was proven.
@@ -98,7 +168,7 @@ pub async fn all_users(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
 /// password change wins over a login's opportunistic rehash).
 pub async fn replace_password_hash(
     db: &Db,
-    user_id: &str,
+    user_id: &UserId,
     old_hash: &str,
     new_hash: &str,
     now: i64,
@@ -120,7 +190,7 @@ pub async fn replace_password_hash(
 /// Sets an account's password hash inside `tx`.
 pub async fn set_password_hash(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     new_hash: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -138,7 +208,7 @@ pub async fn set_password_hash(
 /// Marks `user_id` verified if its address is still `email`, inside `tx`; `false` otherwise.
 pub async fn mark_verified(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -161,7 +231,7 @@ pub async fn mark_verified(
 /// a [unique violation](crate::db::is_unique_violation) when another account has `email`.
 pub async fn set_email(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
     stamp: i64,
     now: i64,
@@ -185,7 +255,7 @@ pub async fn set_email(
 
 /// The account's security stamp: the value that every credential event moves (see
 /// [`move_security_stamp`]); `None` when there is no such account.
-pub async fn security_stamp(db: &Db, user_id: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn security_stamp(db: &Db, user_id: &UserId) -> Result<Option<i64>, sqlx::Error> {
     read_db!(db, |pool| {
         sqlx::query_scalar("SELECT security_stamp FROM auth_users WHERE id = $1")
             .bind(user_id)
@@ -200,7 +270,7 @@ pub async fn security_stamp(db: &Db, user_id: &str) -> Result<Option<i64>, sqlx:
 /// account's row first and the tokens and sessions after it; taken in the other order by two
 /// transactions at once (an email confirmation and a revoke-others, say) PostgreSQL would find a
 /// deadlock and fail one of them.
-pub async fn lock_account(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn lock_account(tx: &mut Tx, user_id: &UserId) -> Result<bool, sqlx::Error> {
     // A write that changes nothing: portable (SQLite has no FOR UPDATE), and it moves no
     // trigger (they watch the email, the verification and deletions).
     let done = execute_tx!(
@@ -218,7 +288,7 @@ pub async fn lock_account(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Erro
 /// call it themselves, so a route built on them cannot forget it. Afterwards nobody who held the
 /// account before the event can use a link mailed to them then, e.g. to move the account to
 /// their own address.
-pub async fn move_security_stamp(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
+pub async fn move_security_stamp(tx: &mut Tx, user_id: &UserId) -> Result<(), sqlx::Error> {
     execute_tx!(
         tx,
         sqlx::query("UPDATE auth_users SET security_stamp = security_stamp + 1 WHERE id = $1")
@@ -235,7 +305,7 @@ pub async fn move_security_stamp(tx: &mut Tx, user_id: &str) -> Result<(), sqlx:
 }
 
 /// Deletes an account inside `tx` (its sessions go with it by `ON DELETE CASCADE`).
-pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn delete_user(tx: &mut Tx, user_id: &UserId) -> Result<bool, sqlx::Error> {
     execute_tx!(
         tx,
         sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1").bind(user_id)

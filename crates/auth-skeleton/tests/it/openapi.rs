@@ -25,7 +25,7 @@ impl auth_skeleton::accounts::hooks::AccountDataHook for Sloppy {
     fn delete_user_data<'a>(
         &'a self,
         _: &'a mut auth_skeleton::db::Tx,
-        _: &'a str,
+        _: &'a auth_skeleton::accounts::UserId,
     ) -> auth_skeleton::accounts::hooks::BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(async { Ok(()) })
     }

@@ -28,7 +28,7 @@ impl AccountDataHook for TestEngine {
     fn delete_user_data<'a>(
         &'a self,
         _tx: &'a mut Tx,
-        _user_id: &'a str,
+        _user_id: &'a auth_skeleton::accounts::UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(async move {
             self.0.calls.fetch_add(1, Ordering::SeqCst);
