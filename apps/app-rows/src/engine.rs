@@ -21,7 +21,7 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     auth_skeleton::service::main(app_rows::spec(), app_rows::Engine::new)
+///     auth_skeleton::service::main(app_rows::spec(), app_rows::engine())
 /// }
 /// ```
 #[derive(Debug, Clone)]

@@ -70,13 +70,16 @@ pub fn document(
 fn add_common_problems(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
+            (false, &mut item.get),
+            (true, &mut item.put),
+            (true, &mut item.post),
+            (true, &mut item.delete),
+            (true, &mut item.patch),
         ];
-        for operation in operations.into_iter().flatten() {
+        for (unsafe_method, operation) in operations {
+            let Some(operation) = operation else {
+                continue;
+            };
             let reads_body = operation.request_body.is_some();
             let signed_in = operation
                 .security
@@ -85,9 +88,14 @@ fn add_common_problems(doc: &mut utoipa::openapi::OpenApi) {
             let responses = &mut operation.responses.responses;
             if reads_body {
                 add_problem::<InvalidRequest>(responses);
+                add_problem::<PayloadTooLarge>(responses);
             }
             if signed_in {
                 add_problem::<Unauthenticated>(responses);
+            }
+            // A cookie session's unsafe request from an origin that is not allowed.
+            if signed_in && unsafe_method {
+                add_problem::<CsrfRejected>(responses);
             }
         }
     }
@@ -207,6 +215,9 @@ problem_codes! {
     /// [`ApiError::InvalidRequest`].
     InvalidRequest = ApiError::InvalidRequest(String::new()),
         "a malformed body, a wrong type, a missing field or an invalid value (the detail names the field)";
+    /// [`ApiError::PayloadTooLarge`].
+    PayloadTooLarge = ApiError::PayloadTooLarge { limit: 0 },
+        "the body is larger than the route takes";
     /// [`ApiError::Unauthenticated`].
     Unauthenticated = ApiError::Unauthenticated,
         "no live session";

@@ -109,6 +109,23 @@ async fn the_served_document_is_openapi_3_1_with_security_schemes(backend: Backe
     assert_eq!(doc["info"]["version"], "9.9.9");
     let login = &doc["paths"]["/v1/auth/login"]["post"];
     assert!(login["responses"]["401"].is_object(), "{login}");
+    // Every route with a body has a size limit, and every signed-in unsafe route refuses a
+    // cookie from a foreign origin: both are documented.
+    assert!(
+        login["responses"]["413"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("payload_too_large")),
+        "{login}"
+    );
+    let logout = &doc["paths"]["/v1/auth/logout"]["post"];
+    assert!(
+        logout["responses"]["403"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("csrf_rejected")),
+        "{logout}"
+    );
+    let me_doc = &doc["paths"]["/v1/auth/me"]["get"];
+    assert!(me_doc["responses"]["403"].is_null(), "{me_doc}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["securitySchemes"]["cookie"].is_object());
     // The user schema has the fields a real response has.
