@@ -289,7 +289,7 @@ impl InMemoryRateLimiter {
     }
 
     /// Limits per `config`, holding at most `max_cells` cells (the oldest go first).
-    pub fn with_max_cells(config: RateLimitConfig, max_cells: usize) -> Self {
+    pub(crate) fn with_max_cells(config: RateLimitConfig, max_cells: usize) -> Self {
         Self {
             config,
             clock: DefaultClock::default(),

@@ -45,12 +45,13 @@ static COMMON_PASSWORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 });
 
 /// Whether `password` is on the shipped common-password list (case-insensitively).
-pub fn is_common(password: &str) -> bool {
+pub(crate) fn is_common(password: &str) -> bool {
     COMMON_PASSWORDS.contains(&password.to_lowercase())
 }
 
 /// How many distinct passwords the shipped list holds.
-pub fn common_password_count() -> usize {
+#[cfg(test)]
+fn common_password_count() -> usize {
     COMMON_PASSWORDS.len()
 }
 
@@ -252,7 +253,11 @@ impl Hasher {
     /// A hasher that runs at most `concurrency` hashes at once and lets at most `queue` more
     /// wait; past that, [`Hasher::hash`] and [`Hasher::verify`] fail at once with an error
     /// that [is overloaded](HashError::is_overloaded).
-    pub fn with_queue(cost: HashCost, concurrency: usize, queue: usize) -> Result<Self, HashError> {
+    pub(crate) fn with_queue(
+        cost: HashCost,
+        concurrency: usize,
+        queue: usize,
+    ) -> Result<Self, HashError> {
         let dummy_password = crate::token::random_token_string(32);
         let dummy_hash = hash_now(cost, &dummy_password, &mut Vec::new())?;
         let concurrency = concurrency.max(1);
@@ -278,7 +283,9 @@ impl Hasher {
         self.concurrency
     }
 
-    /// How many hash or verify computations have started since this hasher was built.
+    /// How many hash or verify computations have started since this hasher was built (feature
+    /// `testing`: tests prove with it that a refused request hashed nothing).
+    #[cfg(feature = "testing")]
     pub fn computations_started(&self) -> u64 {
         self.started.load(Ordering::Relaxed)
     }
