@@ -9,7 +9,7 @@
 //! - [`store`]: the SQL, for SQLite and PostgreSQL;
 //! - [`sync`]: push, pull and the tombstone purge as transactions;
 //! - [`routes`]: the HTTP face;
-//! - [`engine`]: what the service runs (routes, purge job, account deletion);
+//! - [`engine`](mod@engine): what the service runs (routes, purge job, account deletion);
 //! - [`limits`]: the configuration.
 //!
 //! Why a per-user sequence is the cursor and how tombstones expire:

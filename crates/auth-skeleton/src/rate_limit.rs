@@ -221,7 +221,7 @@ type Cell = Gcra<governor::state::NotKeyed, governor::state::InMemoryState, Defa
 /// back to the system when pruned. The hash key is random per process, so nobody can make two
 /// keys share a cell on purpose.
 ///
-/// The table holds at most [`MAX_CELLS`] cells (see [`InMemoryRateLimiter::with_max_cells`]):
+/// The table holds at most [`MAX_CELLS`] cells:
 /// past that, the oldest cell goes first, so a flood of distinct keys within one period costs a
 /// bounded amount of memory and forgives only the longest-standing keys. Measured in a release
 /// build, a million cells took 186 MiB of RSS (about 190 bytes a cell with the table's slack), so
