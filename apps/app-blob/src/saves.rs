@@ -313,6 +313,10 @@ impl Saves {
 
     /// The bytes of a kept version.
     pub async fn history_bytes(&self, user_id: &str, tag: &str) -> Result<Vec<u8>, SaveError> {
+        // No tag holds a NUL, and PostgreSQL refuses one in text: not found, not a fault.
+        if tag.contains('\0') {
+            return Err(SaveError::VersionNotFound);
+        }
         store::history_bytes(&self.db, user_id, tag)
             .await?
             .ok_or(SaveError::VersionNotFound)

@@ -71,6 +71,12 @@ async fn put_note(
     engine: web::Data<Engine>,
     Json(note): Json<Note>,
 ) -> Result<HttpResponse, ApiError> {
+    // PostgreSQL text cannot hold U+0000; refused on both backends, so they answer alike.
+    if note.text.contains('\0') {
+        return Err(ApiError::InvalidRequest(
+            "text: must not contain the NUL character (U+0000)".to_owned(),
+        ));
+    }
     let now = engine.0.clock.now_ms();
     store::put_note(&engine.0.db, me.user_id(), &note.text, now).await?;
     Ok(HttpResponse::Ok().json(note))

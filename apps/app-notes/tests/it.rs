@@ -87,7 +87,60 @@ async fn deleting_the_account_deletes_only_that_users_note(backend: Backend) {
     assert_eq!(reply.body, json!({"text": "mine"}));
 }
 
+/// PostgreSQL text cannot hold U+0000, so neither backend takes it: a clear `400`, the same on
+/// both, instead of a server fault on one.
+async fn a_note_with_a_nul_character_is_refused(backend: Backend) {
+    let server = start(backend).await;
+    let (ann, _) = server.signup_bearer("ann@example.com").await;
+    let put = |text: &str| {
+        server
+            .request(Method::PUT, "/v1/note")
+            .bearer_auth(ann.clone())
+            .json(&json!({"text": text}))
+    };
+    let reply = server.send(put("a\u{0}b")).await;
+    assert_eq!((reply.status, reply.code()), (400, "invalid_request"));
+    assert!(reply.body["detail"].as_str().unwrap().contains("text"));
+    let reply = server
+        .send(server.get("/v1/note").bearer_auth(ann.clone()))
+        .await;
+    assert_eq!(reply.status, 404, "nothing was stored");
+    assert_eq!(server.send(put("a\tb")).await.status, 200);
+}
+
+/// The document names what a client of the note routes can meet besides success.
+async fn the_document_lists_the_note_routes_problems(backend: Backend) {
+    let server = start(backend).await;
+    let doc = server.send(server.get("/openapi.json")).await.body;
+    let put = &doc["paths"]["/v1/note"]["put"]["responses"];
+    for (status, code) in [
+        ("400", "invalid_request"),
+        ("401", "unauthenticated"),
+        ("403", "csrf_rejected"),
+        ("403", "email_not_verified"),
+        ("413", "payload_too_large"),
+    ] {
+        let description = put[status]["description"].as_str().unwrap_or_default();
+        assert!(description.contains(code), "{status} {code}: {put}");
+    }
+    let get = &doc["paths"]["/v1/note"]["get"]["responses"];
+    assert!(
+        get["403"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("email_not_verified")
+    );
+    assert!(
+        !get["403"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("csrf_rejected")
+    );
+}
+
 auth_skeleton::both_backends!(
+    the_document_lists_the_note_routes_problems,
+    a_note_with_a_nul_character_is_refused,
     each_user_reads_and_replaces_only_their_own_note,
     deleting_the_account_deletes_only_that_users_note,
 );

@@ -46,6 +46,13 @@ pub fn new_id() -> String {
     hex::encode(random_bytes::<16>())
 }
 
+/// Whether `s` has the shape of a session id (the public half of a [`NewSessionToken`]). Any
+/// other id names no session and is answered without a query: PostgreSQL refuses text with a
+/// NUL in it.
+pub(crate) fn is_session_id(s: &str) -> bool {
+    s.len() == b64_len(ID_BYTES) && URL_SAFE_NO_PAD.decode(s).is_ok()
+}
+
 /// SHA-256 of a secret, as stored at rest.
 pub fn hash_secret(secret: &[u8]) -> Vec<u8> {
     Sha256::digest(secret).to_vec()

@@ -593,6 +593,9 @@ impl Auth {
         who: &Authenticated,
         session_id: &str,
     ) -> Result<(), AuthError> {
+        if !crate::token::is_session_id(session_id) {
+            return Err(AuthError::NoSuchSession);
+        }
         let mut tx = self.db().begin().await?;
         let revoked = store::revoke_session(&mut tx, &who.user.id, session_id).await?;
         tx.commit().await?;

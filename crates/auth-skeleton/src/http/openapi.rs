@@ -68,7 +68,7 @@ pub fn document(
 /// `401` when that names other codes. One rule instead of a line per handler, so a new route
 /// cannot forget them.
 fn add_common_problems(doc: &mut utoipa::openapi::OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
             (false, &mut item.get),
             (true, &mut item.put),
@@ -96,6 +96,10 @@ fn add_common_problems(doc: &mut utoipa::openapi::OpenApi) {
             // A cookie session's unsafe request from an origin that is not allowed.
             if signed_in && unsafe_method {
                 add_problem::<CsrfRejected>(responses);
+            }
+            // The app's routes refuse unverified accounts under `REQUIRE_VERIFIED_EMAIL`.
+            if signed_in && !path.starts_with("/v1/auth/") {
+                add_problem::<EmailNotVerified>(responses);
             }
         }
     }
@@ -218,6 +222,9 @@ problem_codes! {
     /// [`ApiError::PayloadTooLarge`].
     PayloadTooLarge = ApiError::PayloadTooLarge { limit: 0 },
         "the body is larger than the route takes";
+    /// [`ApiError::EmailNotVerified`].
+    EmailNotVerified = ApiError::EmailNotVerified,
+        "the service stores data only for verified accounts (`REQUIRE_VERIFIED_EMAIL`) and this one is not";
     /// [`ApiError::Unauthenticated`].
     Unauthenticated = ApiError::Unauthenticated,
         "no live session";
