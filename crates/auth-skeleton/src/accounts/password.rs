@@ -92,6 +92,23 @@ impl From<String> for Password {
     }
 }
 
+/// In the OpenAPI document a password is a string of at most [`MAX_PASSWORD_CHARS`] characters:
+/// the one rule every route checks, before any hashing (longer is `400 weak_password` where a
+/// password is set, `401 invalid_credentials` where one is checked). The minimum is configured
+/// (`PASSWORD_MIN_LENGTH`) and applies to new passwords only, so it is in the descriptions.
+impl utoipa::PartialSchema for Password {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+            .max_length(Some(MAX_PASSWORD_CHARS))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Password {}
+
 impl<'de> serde::Deserialize<'de> for Password {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self::new)

@@ -15,6 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, HttpResponse, web};
 use utoipa::openapi::OpenApi;
 
+use crate::http::openapi::HEAD_AS_GET;
 use crate::http::problem::ApiError;
 
 /// The methods each documented path answers.
@@ -28,7 +29,8 @@ struct Route {
     pattern: Vec<Segment>,
     /// The `Allow` value.
     allow: String,
-    /// Whether `HEAD` is answered as `GET` (the document has `GET` and no `HEAD` of its own).
+    /// Whether `HEAD` is answered as `GET` (the document has `GET` and no `HEAD` of its own, or
+    /// one marked [`HEAD_AS_GET`]).
     head_as_get: bool,
 }
 
@@ -67,7 +69,12 @@ impl AllowedMethods {
                 Route {
                     pattern: segments(path),
                     allow: allow.join(", "),
-                    head_as_get: get && item.head.is_none(),
+                    head_as_get: get
+                        && item.head.as_ref().is_none_or(|head| {
+                            head.extensions
+                                .as_ref()
+                                .is_some_and(|e| e.contains_key(HEAD_AS_GET))
+                        }),
                 }
             })
             .collect();

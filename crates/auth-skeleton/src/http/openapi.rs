@@ -59,7 +59,81 @@ pub fn document(
     ));
     doc.merge(engine);
     add_common_problems(&mut doc);
+    add_retry_after(&mut doc);
+    add_head_as_get(&mut doc);
     doc
+}
+
+/// The extension that marks a `HEAD` operation as the `GET` of its path without content, which
+/// [`AllowedMethods`](crate::http::allowed_methods::AllowedMethods) answers by running the `GET`.
+pub(crate) const HEAD_AS_GET: &str = "x-head-as-get";
+
+/// Documents `HEAD` wherever `GET` is documented and `HEAD` is not: the service answers it with
+/// the `GET`'s status and headers and no content (RFC 9110 §9.3.2), so the operation is the
+/// `GET`'s with every response's content removed.
+fn add_head_as_get(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let (Some(get), None) = (&item.get, &item.head) else {
+            continue;
+        };
+        let mut head = get.clone();
+        head.operation_id = get.operation_id.as_ref().map(|id| format!("{id}_head"));
+        head.summary = get.summary.as_ref().map(|s| format!("{s} (headers only)"));
+        head.description =
+            Some("The `GET` of this path without content: the same status and headers.".to_owned());
+        for response in head.responses.responses.values_mut() {
+            if let RefOr::T(response) = response {
+                response.content.clear();
+            }
+        }
+        head.extensions
+            .get_or_insert_with(Default::default)
+            .insert(HEAD_AS_GET.to_owned(), serde_json::Value::Bool(true));
+        item.head = Some(head);
+    }
+}
+
+/// Documents the `Retry-After` header (delay in seconds, RFC 9110 §10.2.3) on every `429`, and on
+/// the `503` of an operation that can answer `overloaded`: the server sends it with both.
+fn add_retry_after(doc: &mut utoipa::openapi::OpenApi) {
+    let overloaded = Overloaded::error().to_problem().code().to_owned();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.head,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let retries = status == "429"
+                    || (status == "503" && response.description.contains(&overloaded));
+                if retries {
+                    response
+                        .headers
+                        .insert("Retry-After".to_owned(), retry_after_header());
+                }
+            }
+        }
+    }
+}
+
+/// `Retry-After` as the service sends it: a whole number of seconds.
+fn retry_after_header() -> utoipa::openapi::Header {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    utoipa::openapi::HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        )
+        .description(Some("Seconds to wait before trying again".to_owned()))
+        .build()
 }
 
 /// Documents, on every operation, the problems any such operation can answer:

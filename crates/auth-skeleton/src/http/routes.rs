@@ -95,12 +95,13 @@ enum SessionTransport {
 #[derive(Deserialize, ToSchema)]
 struct Credentials {
     email: String,
-    #[schema(value_type = String)]
     password: Password,
     /// Where the session token goes: a cookie (the default) or the body.
     #[serde(default)]
     session: SessionTransport,
-    /// A label for the session, shown in the session list.
+    /// A label for the session, shown in the session list: trimmed, then at most 128 characters
+    /// and no control characters; a blank one is none.
+    // No `maxLength`: the server trims first, so one would be both stricter and looser than it.
     device_name: Option<String>,
     /// Login only: the device token this client was given at its last sign-in (cookie clients
     /// send the device cookie instead).
@@ -300,9 +301,7 @@ async fn revoke_others(
 /// A password change.
 #[derive(Deserialize, ToSchema)]
 struct PasswordChange {
-    #[schema(value_type = String)]
     current_password: Password,
-    #[schema(value_type = String)]
     new_password: Password,
 }
 
@@ -332,7 +331,6 @@ async fn change_password(
 /// A password, to confirm a sensitive operation.
 #[derive(Deserialize, ToSchema)]
 struct PasswordBody {
-    #[schema(value_type = String)]
     password: Password,
 }
 
@@ -439,7 +437,6 @@ async fn forgot_password(
 #[derive(Deserialize, ToSchema)]
 struct PasswordReset {
     token: String,
-    #[schema(value_type = String)]
     new_password: Password,
 }
 
@@ -463,7 +460,6 @@ async fn reset_password(
 #[derive(Deserialize, ToSchema)]
 struct EmailChange {
     new_email: String,
-    #[schema(value_type = String)]
     password: Password,
 }
 

@@ -146,4 +146,74 @@ async fn the_served_document_is_openapi_3_1_with_security_schemes(backend: Backe
     }
 }
 
-auth_skeleton::both_backends!(the_served_document_is_openapi_3_1_with_security_schemes);
+/// `HEAD` is documented wherever `GET` is, as the `GET` without content, and still answered so;
+/// `Retry-After` is documented where the server sends it; a password's length limit is stated.
+async fn the_document_states_head_retry_after_and_the_password_limit(backend: Backend) {
+    let server = start(backend).await;
+    let doc = server.send(server.get("/openapi.json")).await.body;
+
+    let me = &doc["paths"]["/v1/auth/me"];
+    let head = &me["head"];
+    assert_eq!(head["x-head-as-get"], true, "{me}");
+    assert_eq!(
+        head["operationId"],
+        format!("{}_head", me["get"]["operationId"].as_str().unwrap())
+    );
+    assert!(head["responses"]["200"].is_object(), "{head}");
+    assert!(head["responses"]["200"]["content"].is_null(), "{head}");
+    assert!(head["responses"]["401"].is_object(), "{head}");
+    let (token, _) = server.signup_bearer("ann@example.com").await;
+    let reply = server
+        .send(
+            server
+                .request(reqwest::Method::HEAD, "/v1/auth/me")
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.bytes.len(), 0);
+
+    let login = &doc["paths"]["/v1/auth/login"]["post"]["responses"];
+    for status in ["429", "503"] {
+        let header = &login[status]["headers"]["Retry-After"];
+        assert_eq!(header["schema"]["type"], "integer", "{status}: {login}");
+    }
+    let readyz = &doc["paths"]["/readyz"]["get"]["responses"]["503"];
+    assert!(readyz["headers"]["Retry-After"].is_null(), "{readyz}");
+
+    let credentials = &doc["components"]["schemas"]["Credentials"]["properties"]["password"];
+    let password = match credentials["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap();
+            &doc["components"]["schemas"][name]
+        }
+        None => credentials,
+    };
+    assert_eq!(password["maxLength"], 256, "{credentials}");
+    let long = "x".repeat(257);
+    let signup = server
+        .send(server.post(
+            "/v1/auth/signup",
+            &serde_json::json!({"email": "bo@example.com", "password": long}),
+        ))
+        .await;
+    assert_eq!(
+        (signup.status, signup.body["code"].as_str()),
+        (400, Some("weak_password"))
+    );
+    let login = server
+        .send(server.post(
+            "/v1/auth/login",
+            &serde_json::json!({"email": "ann@example.com", "password": long}),
+        ))
+        .await;
+    assert_eq!(
+        (login.status, login.body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+}
+
+auth_skeleton::both_backends!(
+    the_served_document_is_openapi_3_1_with_security_schemes,
+    the_document_states_head_retry_after_and_the_password_limit,
+);
