@@ -1,21 +1,26 @@
 //! `cargo fleet`: which release of `auth-skeleton` each app runs.
 //!
-//! Prints the library's version in the workspace, then one line per app (every workspace member
-//! under `apps/`): its version, the requirement it pins the library with, where that release
-//! comes from (a directory of the repository, or a registry), and whether it is the current
-//! release or behind it. With `--check` it exits 1 when an app's requirement is not an exact
-//! `=X.Y.Z` pin, since anything looser lets a release reach an app without an edit of its
-//! manifest.
+//! Prints the library's version in the workspace, the releases published in the repository's
+//! registry (`registry/`) and the known advisories (`release/advisories.toml`), then one line per
+//! app (every workspace member under `apps/`): its version, the requirement it pins the library
+//! with, where that release comes from (`path DIR` in the repository, or `registry NAME`),
+//! whether it is the newest release (of the workspace's library and the registry's) or behind
+//! it, and the advisories that affect its pin. With `--check` it exits 1 when an app's
+//! requirement is not an exact `=X.Y.Z` pin, since anything looser lets a release reach an app
+//! without an edit of its manifest, or when an app pins a release that an advisory affects.
 //!
 //! ```text
 //! cargo fleet [--check] [--manifest-path PATH/Cargo.toml]
 //! ```
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use cargo_metadata::camino::Utf8Path;
 use cargo_metadata::semver::{Comparator, Op, Version, VersionReq};
-use cargo_metadata::{DependencyKind, MetadataCommand, Package};
+use cargo_metadata::{Dependency, DependencyKind, MetadataCommand, Package};
+use system_tests::advisories::{self, Advisory};
+use system_tests::registry;
 
 /// The library whose pins the fleet reports.
 const LIBRARY: &str = "auth-skeleton";
@@ -30,6 +35,11 @@ fn main() -> ExitCode {
             "--check" => check = true,
             "--manifest-path" => match args.next() {
                 Some(path) => {
+                    // Cargo reads its configuration (where the `fleet` registry is) from the
+                    // directory it runs in: the workspace's, not the caller's.
+                    if let Some(dir) = Path::new(&path).parent().filter(|d| d.is_dir()) {
+                        command.current_dir(dir);
+                    }
                     command.manifest_path(path);
                 }
                 None => return usage("--manifest-path needs a path"),
@@ -53,7 +63,34 @@ fn main() -> ExitCode {
         eprintln!("fleet: {LIBRARY} is not a member of this workspace");
         return ExitCode::FAILURE;
     };
-    let apps_dir = metadata.workspace_root.join("apps");
+    let root = &metadata.workspace_root;
+    let published: Vec<Version> =
+        match registry::published(root.join(registry::DIRECTORY).as_std_path(), LIBRARY) {
+            Ok(published) => published
+                .into_iter()
+                .filter(|p| !p.yanked)
+                .map(|p| p.vers)
+                .collect(),
+            Err(e) => {
+                eprintln!("fleet: the registry: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let advisories = match advisories::load(root.as_std_path()) {
+        Ok(advisories) => advisories,
+        Err(e) => {
+            eprintln!("fleet: the advisories: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let fleet = Fleet {
+        root,
+        current: &library.version,
+        published: &published,
+        advisories: &advisories,
+        registries: registry_names(root.as_std_path()),
+    };
+    let apps_dir = root.join("apps");
     let mut apps: Vec<&Package> = members
         .iter()
         .copied()
@@ -64,90 +101,275 @@ fn main() -> ExitCode {
     let dir = library
         .manifest_path
         .parent()
-        .and_then(|d| d.strip_prefix(&metadata.workspace_root).ok())
+        .and_then(|d| d.strip_prefix(root).ok())
         .map_or_else(String::new, |d| format!(" ({d})"));
     println!("{LIBRARY} {}{dir}", library.version);
+    println!(
+        "published in {}/: {}",
+        registry::DIRECTORY,
+        list(published.iter().map(ToString::to_string), "none")
+    );
+    println!(
+        "advisories in {}: {}",
+        advisories::FILE,
+        list(advisories.iter().map(|a| a.id.clone()), "none")
+    );
     println!();
-    let rows: Vec<[String; 5]> = apps
-        .iter()
-        .map(|app| row(app, &library.version, &metadata.workspace_root))
+    let rows: Vec<Row> = apps.iter().map(|app| fleet.row(app)).collect();
+    let header = ["app", "version", "pins", "from", "status", "advisories"].map(str::to_owned);
+    let cells: Vec<[String; 6]> = std::iter::once(header)
+        .chain(rows.iter().map(Row::cells))
         .collect();
-    let header = ["app", "version", "pins", "from", "status"].map(str::to_owned);
-    let widths: Vec<usize> = (0..4)
-        .map(|i| {
-            std::iter::once(&header)
-                .chain(&rows)
-                .map(|r| r[i].len())
-                .max()
-                .unwrap_or(0)
-        })
+    let widths: Vec<usize> = (0..5)
+        .map(|i| cells.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
-    for r in std::iter::once(&header).chain(&rows) {
-        println!(
-            "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-        );
+    for r in &cells {
+        let mut line = String::new();
+        for (cell, width) in r.iter().zip(&widths) {
+            line.push_str(&format!("{cell:width$}  "));
+        }
+        line.push_str(&r[5]);
+        println!("{}", line.trim_end());
     }
+
     let loose: Vec<&str> = rows
         .iter()
-        .filter(|r| r[4].starts_with("not pinned"))
-        .map(|r| r[0].as_str())
+        .filter(|r| r.uses_library && r.exact.is_none())
+        .map(|r| r.app.as_str())
         .collect();
+    let mut failed = false;
     if check && !loose.is_empty() {
         eprintln!(
             "fleet: {} must depend on {LIBRARY} with an exact requirement (=X.Y.Z); see docs/releasing.md",
             loose.join(", ")
         );
-        return ExitCode::FAILURE;
+        failed = true;
     }
-    ExitCode::SUCCESS
+    let affected = rows.iter().filter(|r| check && !r.advisories.is_empty());
+    for row in affected {
+        let ids = list(row.advisories.iter().map(|a| a.id.clone()), "");
+        let pinned = row
+            .exact
+            .as_ref()
+            .map_or_else(|| row.pins.clone(), ToString::to_string);
+        let fixed = fleet.fixed_after(row);
+        let advice = if fixed.is_empty() {
+            "no release without them is published yet".to_owned()
+        } else {
+            let fixed: Vec<String> = fixed.iter().map(ToString::to_string).collect();
+            format!("move it to {}", fixed.join(" or "))
+        };
+        eprintln!(
+            "fleet: {} pins {LIBRARY} {pinned}, affected by {ids} ({}): {advice}; see docs/releasing.md",
+            row.app,
+            advisories::FILE
+        );
+        failed = true;
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-/// One app's line: name, version, requirement, source, status.
-fn row(app: &Package, current: &Version, root: &Utf8Path) -> [String; 5] {
-    let dependency = app
-        .dependencies
-        .iter()
-        .find(|d| d.name == LIBRARY && d.kind == DependencyKind::Normal);
-    let Some(dependency) = dependency else {
-        return [
-            app.name.to_string(),
-            app.version.to_string(),
-            "-".into(),
-            "-".into(),
-            format!("does not use {LIBRARY}"),
-        ];
-    };
-    let from = match (&dependency.path, &dependency.source) {
-        // A path shows which copy: the library's own directory, or a vendored release.
-        (Some(path), _) => path.strip_prefix(root).unwrap_or(path).to_string(),
-        (None, Some(source)) if source.is_crates_io() => "crates.io".to_owned(),
-        (None, _) => dependency
+/// What the app lines are measured against.
+struct Fleet<'a> {
+    root: &'a Utf8Path,
+    /// The library's version in the workspace.
+    current: &'a Version,
+    /// The releases in the repository's registry, not yanked.
+    published: &'a [Version],
+    advisories: &'a [Advisory],
+    /// The registries cargo's configuration names: (name, index URL).
+    registries: Vec<(String, String)>,
+}
+
+/// One app's line.
+struct Row<'a> {
+    app: String,
+    version: String,
+    uses_library: bool,
+    /// The requirement, as cargo shows it.
+    pins: String,
+    /// The version an exact pin names.
+    exact: Option<Version>,
+    from: String,
+    status: String,
+    advisories: Vec<&'a Advisory>,
+}
+
+impl Row<'_> {
+    fn cells(&self) -> [String; 6] {
+        [
+            self.app.clone(),
+            self.version.clone(),
+            self.pins.clone(),
+            self.from.clone(),
+            self.status.clone(),
+            list(
+                self.advisories.iter().map(|a| a.id.clone()),
+                if self.uses_library { "-" } else { "" },
+            ),
+        ]
+    }
+}
+
+impl<'a> Fleet<'a> {
+    /// Every release an app can pin: the registry's and the workspace's, in order.
+    fn releases(&self) -> Vec<&'a Version> {
+        let mut releases: Vec<&Version> = self.published.iter().collect();
+        releases.push(self.current);
+        releases.sort();
+        releases.dedup();
+        releases
+    }
+
+    fn row(&self, app: &Package) -> Row<'a> {
+        let mut row = Row {
+            app: app.name.to_string(),
+            version: app.version.to_string(),
+            uses_library: false,
+            pins: "-".into(),
+            exact: None,
+            from: "-".into(),
+            status: format!("does not use {LIBRARY}"),
+            advisories: Vec::new(),
+        };
+        let dependency = app
+            .dependencies
+            .iter()
+            .find(|d| d.name == LIBRARY && d.kind == DependencyKind::Normal);
+        let Some(dependency) = dependency else {
+            return row;
+        };
+        row.uses_library = true;
+        row.pins = dependency.req.to_string();
+        row.from = self.source(dependency);
+        row.exact = exact_pin(&dependency.req);
+        let releases = self.releases();
+        let newest = releases.last().copied().unwrap_or(self.current);
+        row.status = match &row.exact {
+            None => "not pinned: use =X.Y.Z".to_owned(),
+            Some(pinned) if pinned == newest => "current".to_owned(),
+            Some(pinned) if pinned < newest => {
+                // A newer release the pin's requirement would accept without `=`: no breaking
+                // change on the way to it.
+                let compatible = VersionReq::parse(&format!("^{pinned}"))
+                    .ok()
+                    .and_then(|req| {
+                        releases
+                            .iter()
+                            .rev()
+                            .find(|v| **v > pinned && *v != &newest && req.matches(v))
+                    });
+                match compatible {
+                    Some(v) => format!("behind {newest} (compatible: {v})"),
+                    None => format!("behind {newest}"),
+                }
+            }
+            Some(_) => format!("ahead of {newest}"),
+        };
+        // An exact pin has its release's advisories; a looser one those of every release it
+        // accepts.
+        let candidates: Vec<&Version> = match &row.exact {
+            Some(pinned) => vec![pinned],
+            None => releases
+                .into_iter()
+                .filter(|v| dependency.req.matches(v))
+                .collect(),
+        };
+        row.advisories = self
+            .advisories
+            .iter()
+            .filter(|a| candidates.iter().any(|v| a.affects(v)))
+            .collect();
+        row
+    }
+
+    /// Where the dependency's release comes from: `path DIR`, `registry NAME`, `git URL`.
+    fn source(&self, dependency: &Dependency) -> String {
+        if let Some(path) = &dependency.path {
+            // A path shows which copy: the library's own directory, or a vendored release.
+            return format!("path {}", path.strip_prefix(self.root).unwrap_or(path));
+        }
+        let Some(source) = &dependency.source else {
+            return "-".to_owned();
+        };
+        if source.is_crates_io() {
+            return "registry crates.io".to_owned();
+        }
+        if let Some(git) = source.repr.strip_prefix("git+") {
+            return format!("git {git}");
+        }
+        // `cargo metadata` names a registry by its index URL (with or without --no-deps), as in
+        // Cargo.lock: "sparse+https://fleet.invalid/index/"; the name is in cargo's configuration.
+        let index = dependency
             .registry
-            .clone()
-            .unwrap_or_else(|| "registry".to_owned()),
-    };
-    let status = match exact_pin(&dependency.req) {
-        None => "not pinned: use =X.Y.Z".to_owned(),
-        Some(pinned) if &pinned == current => "current".to_owned(),
-        Some(pinned) if &pinned < current => format!("behind {current}"),
-        Some(_) => format!("ahead of {current}"),
-    };
-    [
-        app.name.to_string(),
-        app.version.to_string(),
-        dependency.req.to_string(),
-        from,
-        status,
-    ]
+            .as_deref()
+            .unwrap_or(&source.repr)
+            .trim_start_matches("registry+");
+        match self.registries.iter().find(|(_, url)| url == index) {
+            Some((name, _)) => format!("registry {name}"),
+            None => format!("registry {index}"),
+        }
+    }
+
+    /// The releases after an app's pin that no advisory of its line affects.
+    fn fixed_after(&self, row: &Row) -> Vec<&'a Version> {
+        self.releases()
+            .into_iter()
+            .filter(|v| row.exact.as_ref().is_none_or(|pinned| *v > pinned))
+            .filter(|v| !self.advisories.iter().any(|a| a.affects(v)))
+            .collect()
+    }
+}
+
+/// The registries named in cargo's configuration files as cargo finds them for the workspace at
+/// `root` (`.cargo/config.toml` there and in every directory above, then cargo's home), nearest
+/// first: (name, index URL).
+fn registry_names(root: &Path) -> Vec<(String, String)> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let files = root
+        .ancestors()
+        .flat_map(|dir| {
+            let dir = dir.join(".cargo");
+            [dir.join("config.toml"), dir.join("config")]
+        })
+        .chain(
+            home.into_iter()
+                .flat_map(|h| [h.join("config.toml"), h.join("config")]),
+        );
+    let mut names = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let Ok(config) = text.parse::<toml::Table>() else {
+            continue;
+        };
+        let Some(registries) = config.get("registries").and_then(|r| r.as_table()) else {
+            continue;
+        };
+        for (name, registry) in registries {
+            if let Some(index) = registry.get("index").and_then(|i| i.as_str()) {
+                names.push((name.clone(), index.to_owned()));
+            }
+        }
+    }
+    names
+}
+
+/// The items joined with ", ", or `none` when there are none.
+fn list(items: impl Iterator<Item = String>, none: &str) -> String {
+    let items: Vec<String> = items.collect();
+    if items.is_empty() {
+        none.to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// The version an `=X.Y.Z` requirement names, or `None` for any other requirement.

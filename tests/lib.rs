@@ -1,7 +1,12 @@
 //! Helpers for the system tests in `it/`: locating the real app binaries that `cargo test
-//! --workspace` builds next to the test executable.
+//! --workspace` builds next to the test executable. And the release tooling's shared parts:
+//! the repository's registry of releases ([`registry`]) and the known defects of releases
+//! ([`advisories`]).
 
 use std::path::PathBuf;
+
+pub mod advisories;
+pub mod registry;
 
 /// The path of a workspace binary (`app-rows`, `app-blob`) in the current target profile.
 ///

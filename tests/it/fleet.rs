@@ -1,5 +1,5 @@
-//! `cargo fleet` on this workspace and on a scratch one where one app stays behind and one is
-//! not pinned.
+//! `cargo fleet` on this workspace, on a scratch one where one app stays behind and one is not
+//! pinned, and on copies of this workspace where one app takes a release from the registry.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -41,11 +41,23 @@ fn every_app_of_this_workspace_pins_the_current_release() {
         stdout.starts_with(&format!("auth-skeleton {version} (crates/auth-skeleton)\n")),
         "{stdout}"
     );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("published in registry/: 0.1.0")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "\nadvisories in release/advisories.toml: ASK-2026-0001, ASK-2026-0002, ASK-2026-0003"
+        ),
+        "{stdout}"
+    );
     for app in ["app-blob", "app-notes", "app-rows"] {
         let pin = format!("={version}");
         assert_eq!(
             line_of(&stdout, app)[2..],
-            [pin.as_str(), "crates/auth-skeleton", "current"],
+            [pin.as_str(), "path", "crates/auth-skeleton", "current", "-"],
             "{stdout}"
         );
     }
@@ -128,15 +140,30 @@ fn an_app_behind_and_an_unpinned_app_are_shown_and_the_check_fails() {
     );
     assert_eq!(
         line_of(&stdout, "new")[1..],
-        ["1.2.3", "=0.3.1", "crates/auth-skeleton", "current"]
+        [
+            "1.2.3",
+            "=0.3.1",
+            "path",
+            "crates/auth-skeleton",
+            "current",
+            "-"
+        ]
     );
     assert_eq!(
         line_of(&stdout, "old")[1..],
-        ["1.2.3", "=0.2.4", "crates.io", "behind", "0.3.1"]
+        [
+            "1.2.3",
+            "=0.2.4",
+            "registry",
+            "crates.io",
+            "behind",
+            "0.3.1",
+            "-"
+        ]
     );
     assert_eq!(
-        line_of(&stdout, "loose")[2..5],
-        ["^0.3", "crates/auth-skeleton", "not"]
+        line_of(&stdout, "loose")[2..6],
+        ["^0.3", "path", "crates/auth-skeleton", "not"]
     );
     assert!(
         line_of(&stdout, "plain")
@@ -151,5 +178,125 @@ fn an_app_behind_and_an_unpinned_app_are_shown_and_the_check_fails() {
     assert!(
         stderr.contains("loose must depend on auth-skeleton with an exact requirement"),
         "{stderr}"
+    );
+}
+
+/// A copy of this workspace (without `target/` and `.git`), with its registry, its advisories
+/// and its `.cargo/config.toml`.
+fn copy_of_workspace(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// Points `app`'s dependency on the library (and its dev-dependency) at `=version` from the
+/// `fleet` registry, as an app that stays behind does.
+fn take_from_registry(root: &Path, app: &str, version: &str) {
+    let manifest = root.join(format!("apps/{app}/Cargo.toml"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let mut edited = 0;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if !line.starts_with("auth-skeleton = ") {
+                return line.to_owned();
+            }
+            edited += 1;
+            let features = if line.contains("features") {
+                ", features = [\"testing\"]"
+            } else {
+                ""
+            };
+            format!(
+                "auth-skeleton = {{ version = \"={version}\", registry = \"fleet\"{features} }}"
+            )
+        })
+        .collect();
+    assert_eq!(edited, 2, "{text}");
+    std::fs::write(&manifest, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn an_app_on_a_release_with_advisories_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_of_workspace(root);
+    take_from_registry(root, "app-rows", "0.1.0");
+    let version = auth_skeleton::AUTH_SKELETON_VERSION;
+
+    let output = fleet(&root.join("Cargo.toml"), &["--check"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    // Behind the newest release, with every advisory of 0.1.0 (a newer 0.1.x in the registry
+    // would be named after the newest).
+    let line = line_of(&stdout, "app-rows");
+    assert_eq!(
+        line[2..7],
+        ["=0.1.0", "registry", "fleet", "behind", version],
+        "{stdout}"
+    );
+    assert!(
+        line.join(" ")
+            .ends_with(" ASK-2026-0001, ASK-2026-0002, ASK-2026-0003"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "fleet: app-rows pins auth-skeleton 0.1.0, affected by ASK-2026-0001, ASK-2026-0002, \
+             ASK-2026-0003 (release/advisories.toml)"
+        ),
+        "{stderr}"
+    );
+    // The other apps are fine and not named.
+    assert!(
+        !stderr.contains("app-blob") && !stderr.contains("app-notes"),
+        "{stderr}"
+    );
+    // Without --check it only shows.
+    assert!(fleet(&root.join("Cargo.toml"), &[]).status.success());
+}
+
+#[test]
+fn an_app_on_a_patched_release_from_the_registry_passes_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_of_workspace(root);
+    take_from_registry(root, "app-rows", "0.1.1");
+    let version = auth_skeleton::AUTH_SKELETON_VERSION;
+
+    let output = fleet(&root.join("Cargo.toml"), &["--check"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        line_of(&stdout, "app-rows")[2..],
+        ["=0.1.1", "registry", "fleet", "behind", version, "-"],
+        "{stdout}"
     );
 }

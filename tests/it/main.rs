@@ -10,6 +10,7 @@ mod isolation_levels;
 mod mail_outage;
 mod permissions;
 mod processes;
+mod publish_local;
 mod request_log;
 mod schemathesis;
 mod upgrade;
