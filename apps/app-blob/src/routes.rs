@@ -8,7 +8,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_skeleton::Auth;
 use auth_skeleton::http::CurrentUser;
-use auth_skeleton::http::openapi::schemas::Problem as ProblemSchema;
+use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use auth_skeleton::rate_limit::Limit;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -26,7 +26,7 @@ const OCTET_STREAM: &str = "application/octet-stream";
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// The routes and schemas of the save blob, for `/openapi.json` (see [`auth_skeleton::http::openapi`]).
+/// The routes and schemas of the save blob, for `/openapi.json` (see [`auth_skeleton::openapi`]).
 ///
 /// The 405 answers to other methods are not operations of their own: the resources are what
 /// the document lists.
