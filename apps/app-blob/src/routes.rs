@@ -6,10 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_skeleton::Auth;
 use auth_skeleton::http::CurrentUser;
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
-use auth_skeleton::rate_limit::Limit;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -224,17 +222,14 @@ async fn get_meta(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpRespon
         (status = 413, description = "payload_too_large: over `MAX_SAVE_BYTES`; or quota_exceeded: over `BLOB_BYTES_QUOTA` on its own, even with the whole history dropped (nothing is stored)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 428, description = "precondition_required: neither If-Match nor If-None-Match: *", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 429, description = "rate_limited: the user's save writes (RATE_LIMIT_SAVE_USER); Retry-After says when", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn put_save(
     req: HttpRequest,
     me: CurrentUser,
-    auth: web::Data<Auth>,
     saves: web::Data<Saves>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, SaveError> {
     // Everything that can be refused from the headers is, before a byte of the body is read.
-    auth.check_limit(Limit::SaveUser, me.user_id())?;
     let pre = preconditions(&req)?;
     if !pre.guards_write() {
         return Err(SaveError::PreconditionRequired);
@@ -284,15 +279,12 @@ async fn put_save(
         (status = 412, description = "version_conflict: the save is not at the version the request assumed", body = VersionConflict, content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 428, description = "precondition_required: no If-Match", body = ProblemSchema, content_type = "application/problem+json"),
-        (status = 429, description = "rate_limited: the user's save writes (RATE_LIMIT_SAVE_USER); Retry-After says when", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn delete_save(
     req: HttpRequest,
     me: CurrentUser,
-    auth: web::Data<Auth>,
     saves: web::Data<Saves>,
 ) -> Result<HttpResponse, SaveError> {
-    auth.check_limit(Limit::SaveUser, me.user_id())?;
     let pre = preconditions(&req)?;
     if pre.if_match.is_none() {
         return Err(SaveError::PreconditionRequired);
