@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_skeleton::http::CurrentUser;
+use auth_skeleton::http::{CurrentUser, method_not_allowed};
 use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -97,12 +97,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
                     // can check the current ETag and size cheaply.
                     .route(web::head().to(head_save))
                     .route(web::put().to(put_save))
-                    .route(web::delete().to(delete_save)),
+                    .route(web::delete().to(delete_save))
+                    .default_service(web::to(|| method_not_allowed("GET, HEAD, PUT, DELETE"))),
             )
-            .service(web::resource("/meta").route(web::get().to(get_meta)))
-            .service(web::resource("/limits").route(web::get().to(get_limits)))
-            .service(web::resource("/history").route(web::get().to(get_history)))
-            .service(web::resource("/history/{version}").route(web::get().to(get_history_version))),
+            .service(
+                web::resource("/meta")
+                    .route(web::get().to(get_meta))
+                    .default_service(web::to(|| method_not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/limits")
+                    .route(web::get().to(get_limits))
+                    .default_service(web::to(|| method_not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/history")
+                    .route(web::get().to(get_history))
+                    .default_service(web::to(|| method_not_allowed("GET"))),
+            )
+            .service(
+                web::resource("/history/{version}")
+                    .route(web::get().to(get_history_version))
+                    .default_service(web::to(|| method_not_allowed("GET"))),
+            ),
     );
 }
 
