@@ -15,6 +15,23 @@ use auth_skeleton::{with_db, with_tx};
 
 use crate::version::VersionRow;
 
+/// Begins a write transaction; on PostgreSQL at `READ COMMITTED`, whatever the database's
+/// `default_transaction_isolation` says.
+///
+/// The writers of one user queue on the counter row ([`lock_user`]) and then read what the
+/// winner committed. Under `REPEATABLE READ` or `SERIALIZABLE` they would fail with a
+/// serialization error (a `500`) instead of seeing the winner's save (a `412`). auth-skeleton's
+/// 0.1 line leaves the level to the database, so the engine asks for it itself.
+pub async fn begin(db: &Db) -> Result<Tx, sqlx::Error> {
+    match db {
+        Db::Postgres(pool) => Ok(Tx::Postgres(
+            pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+                .await?,
+        )),
+        Db::Sqlite(_) => db.begin().await,
+    }
+}
+
 /// Locks the user's counter row for the rest of the transaction and returns a fresh
 /// generation number (creating the row on the user's first write).
 ///
