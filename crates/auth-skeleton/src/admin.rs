@@ -176,7 +176,8 @@ impl Admin {
         Ok(row.id)
     }
 
-    /// Revokes every session of the account (signing it out everywhere); returns how many.
+    /// Revokes every session of the account (signing it out everywhere) and ends its pending
+    /// email changes, as every credential event does; returns how many sessions went.
     pub async fn revoke_sessions(&self, email: &str) -> Result<u64, AdminError> {
         let row = self.find(email).await?;
         let mut tx = self.db.begin().await?;

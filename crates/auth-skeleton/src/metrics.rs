@@ -17,8 +17,9 @@
 //! Recording is a no-op until a recorder is installed; [`crate::server::start`] installs the
 //! process-wide Prometheus recorder, and so does the first call to [`render`].
 //!
-//! Labels only ever take values from small fixed sets (route patterns, not raw paths; status
-//! codes; outcome names), so the number of series stays bounded whatever clients send.
+//! Labels only ever take values from small fixed sets (the methods HTTP defines, any other being
+//! `OTHER`; route patterns, not raw paths; status codes; outcome names), so the number of series
+//! stays bounded whatever clients send.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -105,19 +106,35 @@ fn describe() {
     describe_counter!(BLOB_WRITES_TOTAL, "Save-blob writes by outcome");
 }
 
+/// The `method` label of a request: one of the methods HTTP defines, or `OTHER`.
+///
+/// A client may send any token as a method; were it a label, each made-up method would add
+/// series to `/metrics`, and to the process's memory, for good.
+pub(crate) fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("OTHER")
+}
+
 /// Records one answered HTTP request. `route` must be a route pattern (`/v1/auth/sessions/{id}`)
 /// or `unmatched`, never a raw path: raw paths carry ids and would make a series per request.
+/// A `method` that HTTP does not define is recorded as `OTHER`, for the same reason.
 pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let method = method_label(method);
     counter!(
         HTTP_REQUESTS_TOTAL,
-        "method" => method.to_owned(),
+        "method" => method,
         "route" => route.to_owned(),
         "status" => status.to_string(),
     )
     .increment(1);
     histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
-        "method" => method.to_owned(),
+        "method" => method,
         "route" => route.to_owned(),
     )
     .record(elapsed.as_secs_f64());
@@ -231,5 +248,15 @@ mod tests {
             text.contains("# TYPE http_requests_total counter"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn only_the_methods_http_defines_become_labels() {
+        for known in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+            assert_eq!(method_label(known), known);
+        }
+        for made_up in ["FOO", "get", "X1234", "PROPFIND", ""] {
+            assert_eq!(method_label(made_up), "OTHER", "{made_up:?}");
+        }
     }
 }

@@ -2,6 +2,10 @@
 //!
 //! Nothing here decides policy (expiry, rotation, who may see what): that is the service
 //! layer's job. Functions that must share a transaction with other work take a [`Tx`].
+//!
+//! One rule lives here so that no route can forget it: the functions that are credential events
+//! ([`set_password_hash`], [`delete_sessions_except`], and revoking one session) also delete
+//! every pending email-change token of the account, after locking the account's row.
 
 use sqlx::FromRow;
 
@@ -138,12 +142,16 @@ pub async fn replace_password_hash(
 }
 
 /// Sets an account's password hash inside `tx`.
+///
+/// A new password is a credential event: this also deletes every pending email-change token of
+/// the account, whichever route set it, after locking the account's row.
 pub async fn set_password_hash(
     tx: &mut Tx,
     user_id: &str,
     new_hash: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    credential_event(tx, user_id).await?;
     with_tx!(tx, |conn| {
         sqlx::query("UPDATE auth_users SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(user_id)
@@ -156,8 +164,67 @@ pub async fn set_password_hash(
     Ok(())
 }
 
+/// Locks the account's row for the rest of `tx`; `false` when there is no such account.
+///
+/// Every transaction that changes an account together with its mailed tokens or its sessions
+/// takes the account's row first and the token and session rows after it. Taken in the other
+/// order by two transactions at once (an email confirmation and a revoke-others, say),
+/// PostgreSQL would find a deadlock and fail one of them; and a request that checked the
+/// account before it began sees, after the lock, whatever a concurrent credential event did.
+pub(crate) async fn lock_account(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
+    let done = with_tx!(tx, |conn| {
+        // A write that changes nothing: portable (SQLite has no FOR UPDATE; its write
+        // transactions are serialised anyway).
+        sqlx::query("UPDATE auth_users SET updated_at = updated_at WHERE id = $1")
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+/// Records a credential event of an account inside `tx`: locks the account's row (see
+/// [`lock_account`]) and deletes every pending email-change token of the account.
+///
+/// A credential event is whatever its owner does to take an account back: a password set or
+/// reset, sessions revoked (by the owner or an operator), a completed change of address.
+/// Whoever held the account before it (with a stolen password, or having signed up with the
+/// owner's address) may have asked to move it to an address of their own; their link must not
+/// outlive the owner's action. [`set_password_hash`], [`delete_sessions_except`] and
+/// [`revoke_session`] call this themselves, so a route built on them cannot forget it.
+pub(crate) async fn credential_event(tx: &mut Tx, user_id: &str) -> Result<u64, sqlx::Error> {
+    lock_account(tx, user_id).await?;
+    crate::mailed_token::revoke_all(tx, user_id, crate::mailed_token::Purpose::ChangeEmail).await
+}
+
+/// Whether, inside `tx`, the account still has the address and password hash read before the
+/// transaction began and the session `session_id` still exists: no credential event committed
+/// in between. Call it after [`lock_account`].
+pub(crate) async fn unchanged_since(
+    tx: &mut Tx,
+    user: &UserRow,
+    session_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: i64 = with_tx!(tx, |conn| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM auth_users u JOIN auth_sessions s ON s.user_id = u.id
+             WHERE u.id = $1 AND u.email = $2 AND u.password_hash = $3 AND s.id = $4",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(session_id)
+        .fetch_one(conn)
+        .await
+    })?;
+    Ok(found == 1)
+}
+
 /// Deletes an account inside `tx` (its sessions go with it by `ON DELETE CASCADE`).
 pub async fn delete_user(tx: &mut Tx, user_id: &str) -> Result<bool, sqlx::Error> {
+    // The account's row before its sessions, as credential events take them.
+    lock_account(tx, user_id).await?;
     let done = with_tx!(tx, |conn| {
         sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
             .bind(user_id)
@@ -265,12 +332,36 @@ pub async fn delete_session(db: &Db, user_id: &str, id: &str) -> Result<bool, sq
     Ok(done == 1)
 }
 
+/// Revokes one session of a user by its id, inside `tx`; `false` when there was none (or it is
+/// another user's). Revoking a session (the owner signing another device out) is a credential
+/// event (see [`credential_event`]); signing oneself out is [`delete_session`].
+pub(crate) async fn revoke_session(
+    tx: &mut Tx,
+    user_id: &str,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    credential_event(tx, user_id).await?;
+    let done = with_tx!(tx, |conn| {
+        sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
 /// Deletes every session of a user except `keep` (none kept when `keep` is `None`), inside `tx`.
+///
+/// This is a credential event, even when no session went: it also deletes every pending
+/// email-change token of the account, after locking the account's row.
 pub async fn delete_sessions_except(
     tx: &mut Tx,
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
+    credential_event(tx, user_id).await?;
     let done = with_tx!(tx, |conn| {
         sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
             .bind(user_id)

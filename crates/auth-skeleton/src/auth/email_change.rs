@@ -34,9 +34,17 @@ impl Auth {
             return Err(ApiError::EmailTaken);
         }
         let mut tx = self.db().begin().await?;
-        // Only the newest change link works, and no reset link survives a change of address.
+        store::lock_account(&mut tx, &user.id).await?;
+        // A credential event that committed while the password was being checked (a reset, a
+        // password change, this session revoked) ended every pending change; a link minted
+        // now would outlive it.
+        if !store::unchanged_since(&mut tx, &user, &who.session.id).await? {
+            return Err(ApiError::Unauthenticated);
+        }
+        // Only the newest change link works. Reset links stay: a request changes nothing, and
+        // a reset is how the owner takes the account back from whoever asked; a confirmed
+        // change ends them.
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ChangeEmail).await?;
-        mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
         self.mail_token(
             &mut tx,
             Purpose::ChangeEmail,
@@ -61,9 +69,17 @@ impl Auth {
 
     /// Spends an email-change token: the account takes the address the link was mailed to,
     /// verified. `EmailTaken` if another account took that address meanwhile.
+    ///
+    /// A completed change is a credential event: every other pending change of the account
+    /// ends with it, as do its reset and verification links.
     pub async fn confirm_email_change(&self, token: &str) -> Result<User, ApiError> {
         let now = self.now();
+        // Whose it is, to lock the account before spending (see `store::lock_account`).
+        let owner = mailed_token::peek(self.db(), Purpose::ChangeEmail, token, now)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
         let mut tx = self.db().begin().await?;
+        store::lock_account(&mut tx, &owner.user_id).await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::ChangeEmail, token, now)
             .await?
             .ok_or(ApiError::InvalidToken)?;
@@ -71,6 +87,7 @@ impl Auth {
             .await?
             .ok_or(ApiError::InvalidToken)?;
         set_email(&mut tx, &user.id, &redeemed.email, now).await?;
+        store::credential_event(&mut tx, &user.id).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::VerifyEmail).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;
         self.enqueue_notice(

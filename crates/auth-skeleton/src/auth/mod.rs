@@ -440,20 +440,27 @@ impl Auth {
     }
 
     /// Revokes one of the caller's sessions; another user's session is `NotFound` too.
+    ///
+    /// Like every credential event, it ends the account's pending email changes.
     pub async fn revoke_session(
         &self,
         who: &Authenticated,
         session_id: &str,
     ) -> Result<(), ApiError> {
-        if store::delete_session(self.db(), &who.user.id, session_id).await? {
+        let mut tx = self.db().begin().await?;
+        if store::revoke_session(&mut tx, &who.user.id, session_id).await? {
+            tx.commit().await?;
             tracing::info!(user_id = %who.user.id, "session revoked");
             Ok(())
         } else {
+            // Nothing was revoked: the transaction is rolled back.
             Err(ApiError::NotFound("no such session"))
         }
     }
 
     /// Revokes every session of the caller but the calling one.
+    ///
+    /// Like every credential event, it ends the account's pending email changes.
     pub async fn revoke_other_sessions(&self, who: &Authenticated) -> Result<(), ApiError> {
         let mut tx = self.db().begin().await?;
         let n = store::delete_sessions_except(&mut tx, &who.user.id, Some(&who.session.id)).await?;
@@ -463,6 +470,8 @@ impl Auth {
     }
 
     /// Changes the caller's password and revokes every other session.
+    ///
+    /// Like every credential event, it ends the account's pending email changes.
     pub async fn change_password(
         &self,
         who: &Authenticated,

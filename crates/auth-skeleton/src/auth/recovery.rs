@@ -51,9 +51,9 @@ impl Auth {
         Ok(())
     }
 
-    /// Sets a new password with a reset token: spends every pending reset token of the user,
-    /// marks the address verified (the inbox was proven), revokes every session, and mails a
-    /// notice to the account's address.
+    /// Sets a new password with a reset token: spends every pending reset token and every
+    /// pending email change of the user, marks the address verified (the inbox was proven),
+    /// revokes every session, and mails a notice to the account's address.
     pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), ApiError> {
         let now = self.now();
         // Look before spending, so a weak new password does not burn the link.
@@ -76,10 +76,13 @@ impl Auth {
             .map_err(ApiError::internal)?;
 
         let mut tx = self.db().begin().await?;
+        // The account's row first, then its tokens and sessions (see `store::lock_account`).
+        store::lock_account(&mut tx, &user.id).await?;
         // Spending is what decides: of two concurrent resets, one finds the token gone.
         mailed_token::spend(&mut tx, Purpose::ResetPassword, token, now)
             .await?
             .ok_or(ApiError::InvalidToken)?;
+        // A credential event: this also ends every pending email change of the account.
         store::set_password_hash(&mut tx, &user.id, &new_hash, now).await?;
         mark_verified(&mut tx, &user.id, &user.email, now).await?;
         mailed_token::revoke_all(&mut tx, &user.id, Purpose::ResetPassword).await?;

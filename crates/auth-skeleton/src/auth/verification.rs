@@ -48,7 +48,12 @@ impl Auth {
     /// A token mailed to an address the account no longer has is invalid.
     pub async fn confirm_verification(&self, token: &str) -> Result<User, ApiError> {
         let now = self.now();
+        // Whose it is, to lock the account before spending (see `store::lock_account`).
+        let owner = mailed_token::peek(self.db(), Purpose::VerifyEmail, token, now)
+            .await?
+            .ok_or(ApiError::InvalidToken)?;
         let mut tx = self.db().begin().await?;
+        store::lock_account(&mut tx, &owner.user_id).await?;
         let redeemed = mailed_token::spend(&mut tx, Purpose::VerifyEmail, token, now)
             .await?
             .ok_or(ApiError::InvalidToken)?;

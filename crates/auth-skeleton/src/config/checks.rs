@@ -1,5 +1,5 @@
 //! Checks a running service needs beyond each variable's own syntax: settings that parse but
-//! cannot work together, and names that look right but mean nothing.
+//! cannot work together or would leak secrets, and names that look right but mean nothing.
 //!
 //! [`check_service`] runs them all; `APP serve` and `APP check-config` call it before anything
 //! else, so a mistake stops the service at start with a message that says how to fix it.
@@ -29,9 +29,43 @@ pub fn cookie_security(auth: &AuthConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Whether a URL's host is this machine: `localhost`, `127.0.0.0/8` or `::1`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Refuses `MAIL_TRANSPORT=log` with a `PUBLIC_URL` outside this machine: the log transport
+/// writes every message to the service's log, so the log (a production journal, read by others
+/// and shipped elsewhere) would hold every live password-reset, verification and email-change
+/// link.
+fn mail_safety(auth: &AuthConfig) -> Result<(), ConfigError> {
+    let url = &auth.public_url;
+    if auth.mail.transport == crate::mail::TransportConfig::Log && !is_loopback(url) {
+        return Err(ConfigError::new(
+            "MAIL_TRANSPORT",
+            format!(
+                "is log (the default) but PUBLIC_URL ({}) is not on this machine: the log would \
+                 hold every live password-reset and email-change link. Send mail through an SMTP \
+                 relay (MAIL_TRANSPORT=smtps://user:pass@smtp.example.com, or \
+                 smtp://smtp.example.com:587?tls=required; MAIL_TRANSPORT_FILE keeps the \
+                 password out of the environment), or use log only with a PUBLIC_URL on \
+                 localhost, 127.0.0.1 or [::1]",
+                super::origin_of(url)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Every check a service runs at start, after [`Settings::from_vars`] has parsed each variable.
 pub fn check_service(settings: &Settings, vars: &Vars) -> Result<(), ConfigError> {
     cookie_security(&settings.auth)?;
+    mail_safety(&settings.auth)?;
     // Also refuses RATE_LIMIT_* names that mean nothing (a typo would silently keep a default).
     crate::rate_limit::RateLimitConfig::from_vars(vars)?;
     Ok(())
@@ -44,6 +78,48 @@ mod tests {
     fn auth(public_url: &str, secure: &str) -> AuthConfig {
         let vars = Vars::from_pairs([("PUBLIC_URL", public_url), ("COOKIE_SECURE", secure)]);
         AuthConfig::from_vars("app-rows", "http://127.0.0.1:8080", &vars).unwrap()
+    }
+
+    fn mail(public_url: &str, transport: &str) -> AuthConfig {
+        let vars = Vars::from_pairs([("PUBLIC_URL", public_url), ("MAIL_TRANSPORT", transport)]);
+        AuthConfig::from_vars("app-rows", "http://127.0.0.1:8080", &vars).unwrap()
+    }
+
+    #[test]
+    fn the_log_transport_is_for_the_local_machine_only() {
+        for local in [
+            "http://localhost:8080",
+            "http://LOCALHOST:8080",
+            "http://127.0.0.1:8080",
+            "http://127.9.8.7",
+            "http://[::1]:8080",
+            "https://localhost",
+        ] {
+            assert!(mail_safety(&mail(local, "log")).is_ok(), "{local}");
+        }
+        for public in [
+            "https://rows.example.com",
+            "http://0.0.0.0:8080",
+            "http://10.0.0.5",
+            "http://[::2]:8080",
+            "http://localhost.example.com",
+            "http://128.0.0.1",
+        ] {
+            let err = mail_safety(&mail(public, "log")).unwrap_err();
+            assert_eq!(err.var, "MAIL_TRANSPORT", "{public}");
+            assert!(
+                err.message.contains("PUBLIC_URL") && err.message.contains("smtps://"),
+                "{err}"
+            );
+        }
+        for transport in [
+            "smtps://user:pass@smtp.example.com",
+            "smtp://smtp.example.com",
+            "file:/tmp/mail",
+        ] {
+            let config = mail("https://rows.example.com", transport);
+            assert!(mail_safety(&config).is_ok(), "{transport}");
+        }
     }
 
     #[test]

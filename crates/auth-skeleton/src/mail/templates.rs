@@ -105,7 +105,10 @@ impl Template<'_> {
                      {new_email}. Nothing changes until that address is confirmed."
                 ),
                 None,
-                not_you.to_owned(),
+                "If this was not you, reset your password (\"forgot password\" works without \
+                 signing in): a reset cancels every pending change of address and signs out every \
+                 session."
+                    .to_owned(),
             ),
             Template::EmailWasChanged { new_email } => (
                 format!("Your {app} email address was changed"),
