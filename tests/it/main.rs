@@ -11,6 +11,7 @@ mod mail_outage;
 mod permissions;
 mod processes;
 mod publish_local;
+mod releases;
 mod request_log;
 mod schemathesis;
 mod upgrade;
