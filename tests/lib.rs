@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 pub mod advisories;
+pub mod moves;
 pub mod registry;
 
 /// The path of a workspace binary (`app-rows`, `app-blob`) in the current target profile.

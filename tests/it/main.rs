@@ -8,6 +8,7 @@ mod http;
 mod isolation;
 mod isolation_levels;
 mod mail_outage;
+mod mixed_fleet;
 mod permissions;
 mod processes;
 mod publish_local;

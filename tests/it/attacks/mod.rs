@@ -19,17 +19,25 @@ use system_tests::binary;
 /// The public URL of the services these attacks start: mailed links are built from it.
 pub const PUBLIC_URL: &str = "http://127.0.0.1:9";
 
-/// A real app-rows on a fresh database whose mail goes to an SMTP sink on loopback.
+/// A real app (app-rows unless [`MailedService::start_app`] names another) on a fresh database
+/// whose mail goes to an SMTP sink on loopback.
 pub struct MailedService {
     pub sink: SmtpSink,
     pub service: ServiceProcess,
+    /// The binary's path, e.g. for its administration commands.
+    pub binary: String,
     vars: Vec<(&'static str, String)>,
     _database: TestDatabase,
 }
 
 impl MailedService {
-    /// Starts it with `extra` settings on top of the database, the sink and [`PUBLIC_URL`].
+    /// Starts app-rows with `extra` settings on top of the database, the sink and [`PUBLIC_URL`].
     pub async fn start(backend: Backend, extra: &[(&'static str, &str)]) -> Self {
+        Self::start_app("app-rows", backend, extra).await
+    }
+
+    /// Starts the workspace's binary `app` as [`MailedService::start`] starts app-rows.
+    pub async fn start_app(app: &str, backend: Backend, extra: &[(&'static str, &str)]) -> Self {
         let database = TestDatabase::new(backend).await;
         let sink = SmtpSink::start().await;
         let mut vars = vec![
@@ -39,10 +47,12 @@ impl MailedService {
             ("COOKIE_SECURE", "false".to_owned()),
         ];
         vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        let service = ServiceProcess::start(&binary("app-rows"), &Self::pairs(&vars));
+        let binary = binary(app);
+        let service = ServiceProcess::start(&binary, &Self::pairs(&vars));
         Self {
             sink,
             service,
+            binary,
             vars,
             _database: database,
         }

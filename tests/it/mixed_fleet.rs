@@ -1,0 +1,191 @@
+//! The fleet's next move, on the real binaries: `app-blob` runs auth-skeleton 0.1.1 from the
+//! registry, and the same app moved to 0.2.0 by `release/moves/` (built in a scratch copy,
+//! `system_tests::moves`) takes over its database. What the old binary wrote itself (accounts,
+//! sessions, a save, pending verification, reset and email-change links) is read by the new
+//! one as the 0.2.0 upgrade notes promise, on SQLite and on PostgreSQL.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use auth_skeleton::AUTH_SKELETON_VERSION;
+use auth_skeleton::testing::{Backend, ServiceProcess, SmtpSink, TEST_PASSWORD, TestDatabase};
+use reqwest::Method;
+use serde_json::json;
+use system_tests::binary;
+use system_tests::moves::Moved;
+
+use crate::attacks::{PUBLIC_URL, token_of};
+use crate::http::{call, login, me, signup};
+
+const NEW_PASSWORD: &str = "moved-lighthouse-42";
+const SAVE: &[u8] = b"level 7, 3 lives, \x00\xffbinary tail";
+
+/// The moved app-blob's binary, built once for every test of this process.
+fn moved_app_blob() -> &'static str {
+    static MOVED: OnceLock<Result<String, String>> = OnceLock::new();
+    let built = MOVED.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let binary = Moved::prepare(&workspace)?.build()?;
+        Ok(binary.display().to_string())
+    });
+    match built {
+        Ok(path) => path,
+        Err(e) => panic!("moving app-blob to 0.2.0 in a scratch copy failed: {e}"),
+    }
+}
+
+async fn library_of(base: &str) -> String {
+    let reply = call(base, Method::GET, "/healthz", None, None).await;
+    assert_eq!(reply.body["app"], "app-blob", "{:?}", reply.body);
+    reply.body["auth_skeleton"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `PUT /v1/save` with `precondition` (`If-None-Match: *` or `If-Match`); the status and `ETag`.
+async fn put_save(base: &str, token: &str, precondition: (&str, &str)) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .put(format!("{base}/v1/save"))
+        .bearer_auth(token)
+        .header(precondition.0, precondition.1)
+        .header("content-type", "application/octet-stream")
+        .body(SAVE)
+        .send()
+        .await
+        .expect("the service answers");
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), etag.unwrap_or_default())
+}
+
+async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0(backend: Backend) {
+    let new_binary = moved_app_blob();
+    let database = TestDatabase::new(backend).await;
+    let sink = SmtpSink::start().await;
+    let mail = sink.url();
+    let vars = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("MAIL_TRANSPORT", mail.as_str()),
+        ("PUBLIC_URL", PUBLIC_URL),
+        ("COOKIE_SECURE", "false"),
+    ];
+
+    // The 0.1.1 binary writes the database.
+    let mut old = ServiceProcess::start(&binary("app-blob"), &vars);
+    let base = old.base_url.clone();
+    assert!(library_of(&base).await.starts_with("0.1."));
+    let (ann_first, _) = signup(&base, "ann@example.com").await;
+    let verify = token_of(&sink.wait_for("ann@example.com", 0).await, "verify-email");
+    let reply = login(&base, "ann@example.com", TEST_PASSWORD).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let ann_second = reply.body["token"].as_str().unwrap().to_owned();
+    let (status, etag) = put_save(&base, &ann_first, ("if-none-match", "*")).await;
+    assert_eq!(status, 201);
+
+    let (bob, _) = signup(&base, "bob@example.com").await;
+    let body = json!({"new_email": "bob@new.test", "password": TEST_PASSWORD});
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/email/change",
+        Some(&bob),
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    let change = token_of(&sink.wait_for("bob@new.test", 0).await, "confirm-email");
+
+    signup(&base, "cat@example.com").await;
+    let body = json!({"email": "cat@example.com"});
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/password/forgot",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 202);
+    let reset = token_of(&sink.wait_for("cat@example.com", 1).await, "reset-password");
+    assert!(old.terminate().success(), "{}", old.logs());
+
+    // The moved 0.2.0 binary migrates it at start and serves it.
+    let new = ServiceProcess::start(new_binary, &vars);
+    let base = new.base_url.clone();
+    assert_eq!(library_of(&base).await, AUTH_SKELETON_VERSION);
+
+    // Sessions, the password and the save written by 0.1.1.
+    for token in [&ann_first, &ann_second] {
+        let reply = me(&base, token).await;
+        assert_eq!(reply.status, 200, "a 0.1.1 session: {:?}", reply.body);
+        assert_eq!(reply.body["user"]["email"], "ann@example.com");
+    }
+    assert_eq!(
+        login(&base, "ann@example.com", TEST_PASSWORD).await.status,
+        200
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{base}/v1/save"))
+        .bearer_auth(&ann_first)
+        .send()
+        .await
+        .expect("the service answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), SAVE);
+    let (status, _) = put_save(&base, &ann_first, ("if-match", &etag)).await;
+    assert_eq!(status, 200, "a save replaced on the upgraded schema");
+
+    // Mailed links: verification and reset links still work; a pending email change ends
+    // (migration 0004, as the upgrade notes say).
+    let body = json!({"token": verify});
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/verify-email/confirm",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(
+        reply.status, 200,
+        "a 0.1.1 verification link: {:?}",
+        reply.body
+    );
+    assert_eq!(reply.body["user"]["email_verified"], true);
+
+    let body = json!({"token": reset, "new_password": NEW_PASSWORD});
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/password/reset",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 204, "a 0.1.1 reset link: {:?}", reply.body);
+    assert_eq!(
+        login(&base, "cat@example.com", NEW_PASSWORD).await.status,
+        200
+    );
+
+    let body = json!({"token": change});
+    let reply = call(
+        &base,
+        Method::POST,
+        "/v1/auth/email/confirm",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, "invalid_token"));
+    assert_eq!(
+        me(&base, &bob).await.body["user"]["email"],
+        "bob@example.com"
+    );
+}
+
+auth_skeleton::both_backends!(a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0);
