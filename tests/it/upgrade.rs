@@ -1,7 +1,9 @@
 //! Schema upgrades keep people signed in: a database built by the previous release's auth
-//! migrations (the fixture `tests/fixtures/auth-0001`, the schema before mailed tokens and the
-//! outbox), filled with accounts and sessions as that release wrote them, is upgraded by the
-//! current crate, and the real service then accepts the old passwords and the old session tokens.
+//! migrations (the fixture `tests/fixtures/auth-0002`, the schema of the 0.1 line: accounts,
+//! sessions, mailed tokens and the outbox), filled with accounts and sessions as that release
+//! wrote them, is upgraded by the current crate, and the real service then accepts the old
+//! passwords and the old session tokens. (`mixed_fleet.rs` does the same with a database that the
+//! real 0.1.1 binary wrote.)
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,8 +23,8 @@ const DAY_MS: i64 = 86_400_000;
 /// The auth migrations of the previous release, tracked where the library tracks its own, so
 /// that the current crate sees them as applied and continues from there.
 fn previous_release() -> Migrations {
-    let mut sqlite = sqlx::migrate!("fixtures/auth-0001/sqlite");
-    let mut postgres = sqlx::migrate!("fixtures/auth-0001/postgres");
+    let mut sqlite = sqlx::migrate!("fixtures/auth-0002/sqlite");
+    let mut postgres = sqlx::migrate!("fixtures/auth-0002/postgres");
     sqlite.dangerous_set_table_name(AUTH_MIGRATIONS_TABLE);
     postgres.dangerous_set_table_name(AUTH_MIGRATIONS_TABLE);
     Migrations { sqlite, postgres }
@@ -110,9 +112,12 @@ async fn old_passwords_and_sessions_work_after_the_upgrade(backend: Backend) {
     claim_ownership(&db, "app-rows", now - 10 * DAY_MS)
         .await
         .unwrap();
-    previous_release().run(&db).await.unwrap();
+    let previous = previous_release();
+    let fixture = previous.sqlite.iter().map(|m| m.version).max();
+    assert_eq!(fixture, Some(2), "0.1's migrations: 0001 and 0002");
+    previous.run(&db).await.unwrap();
     let current = Migrations::auth();
-    assert_eq!(current.applied_version(&db).await.unwrap(), Some(1));
+    assert_eq!(current.applied_version(&db).await.unwrap(), fixture);
     let hasher = Hasher::new(HashCost::default(), 2).unwrap();
     for account in &accounts {
         write_account(&db, &hasher, account, now).await;
@@ -124,7 +129,7 @@ async fn old_passwords_and_sessions_work_after_the_upgrade(backend: Backend) {
     current.run(&db).await.expect("the upgrade applies");
     let latest = current.sqlite.iter().map(|m| m.version).max();
     assert!(
-        latest > Some(1),
+        latest > fixture,
         "the crate has migrations past the fixture"
     );
     assert_eq!(current.applied_version(&db).await.unwrap(), latest);
