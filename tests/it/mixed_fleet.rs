@@ -188,4 +188,127 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0(backend: Ba
     );
 }
 
-auth_skeleton::both_backends!(a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0);
+/// During an upgrade a 0.1.1 instance may still run beside the first 0.2 one, on the migrated
+/// database. The attacker asks for the change through the old instance, the owner takes the
+/// account back through the new one, and the attacker's link must be dead on both.
+async fn a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one(backend: Backend) {
+    let new_binary = moved_app_blob();
+    let database = TestDatabase::new(backend).await;
+    let sink = SmtpSink::start().await;
+    let mail = sink.url();
+    let vars = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("MAIL_TRANSPORT", mail.as_str()),
+        ("PUBLIC_URL", PUBLIC_URL),
+        ("COOKIE_SECURE", "false"),
+    ];
+    let old = ServiceProcess::start(&binary("app-blob"), &vars);
+    let new = ServiceProcess::start(new_binary, &vars);
+    let (old_base, new_base) = (old.base_url.as_str(), new.base_url.as_str());
+    assert!(library_of(old_base).await.starts_with("0.1."));
+    assert_eq!(library_of(new_base).await, AUTH_SKELETON_VERSION);
+
+    for reclaim in [
+        "password change",
+        "revoke-others",
+        "revoke one",
+        "operator revoke",
+    ] {
+        let victim = format!("victim.{}@example.com", reclaim.replace(' ', "-"));
+        let thief = format!("thief.{}@evil.test", reclaim.replace(' ', "-"));
+        let (attacker, _) = signup(old_base, &victim).await;
+        let body = json!({"new_email": thief, "password": TEST_PASSWORD});
+        let reply = call(
+            old_base,
+            Method::POST,
+            "/v1/auth/email/change",
+            Some(&attacker),
+            Some(body),
+        )
+        .await;
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        let link = token_of(&sink.wait_for(&thief, 0).await, "confirm-email");
+
+        let reply = login(new_base, &victim, TEST_PASSWORD).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let owner = reply.body["token"].as_str().unwrap().to_owned();
+        let status = match reclaim {
+            "password change" => {
+                let body = json!({"current_password": TEST_PASSWORD, "new_password": NEW_PASSWORD});
+                call(
+                    new_base,
+                    Method::POST,
+                    "/v1/auth/password/change",
+                    Some(&owner),
+                    Some(body),
+                )
+                .await
+                .status
+            }
+            "revoke-others" => {
+                call(
+                    new_base,
+                    Method::POST,
+                    "/v1/auth/sessions/revoke-others",
+                    Some(&owner),
+                    None,
+                )
+                .await
+                .status
+            }
+            "revoke one" => {
+                let sessions = call(
+                    new_base,
+                    Method::GET,
+                    "/v1/auth/sessions",
+                    Some(&owner),
+                    None,
+                )
+                .await;
+                let theirs = sessions.body["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s["current"] == false)
+                    .expect("the attacker's session")["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let path = format!("/v1/auth/sessions/{theirs}");
+                call(new_base, Method::DELETE, &path, Some(&owner), None)
+                    .await
+                    .status
+            }
+            _ => {
+                let (status, stderr) =
+                    ServiceProcess::run(new_binary, &["sessions", "revoke", &victim], &vars);
+                assert!(status.success(), "{stderr}");
+                204
+            }
+        };
+        assert_eq!(status, 204, "{reclaim}");
+
+        for base in [old_base, new_base] {
+            let body = json!({"token": link});
+            let reply = call(
+                base,
+                Method::POST,
+                "/v1/auth/email/confirm",
+                None,
+                Some(body),
+            )
+            .await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (400, "invalid_token"),
+                "after {reclaim} on 0.2, the link asked of 0.1.1 worked on {base}: {:?}",
+                reply.body
+            );
+        }
+    }
+}
+
+auth_skeleton::both_backends!(
+    a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0,
+    a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one,
+);

@@ -282,7 +282,10 @@ pub async fn lock_account(tx: &mut Tx, user_id: &UserId) -> Result<bool, sqlx::E
 }
 
 /// Records a credential event inside `tx`: moves the account's security stamp, which ends every
-/// mailed link bound to the old one, and deletes those links.
+/// mailed link bound to the old one, and deletes those links, and every email-change link that
+/// carries no stamp at all. The 0.1 line writes its change links without one and accepts them
+/// without looking at the stamp: while a 0.1 instance runs beside this one (during an upgrade),
+/// only their deletion ends them.
 ///
 /// The functions of this module that set a password, end another session or change the address
 /// call it themselves, so a route built on them cannot forget it. Afterwards nobody who held the
@@ -297,9 +300,12 @@ pub async fn move_security_stamp(tx: &mut Tx, user_id: &UserId) -> Result<(), sq
     execute_tx!(
         tx,
         sqlx::query(
-            "DELETE FROM auth_mailed_tokens WHERE user_id = $1 AND security_stamp IS NOT NULL",
+            "DELETE FROM auth_mailed_tokens
+             WHERE user_id = $1 AND (security_stamp IS NOT NULL OR purpose = $2)",
         )
         .bind(user_id)
+        // `mailed_token::Purpose::ChangeEmail`, as stored.
+        .bind("change_email")
     )?;
     Ok(())
 }

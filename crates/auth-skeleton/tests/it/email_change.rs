@@ -176,8 +176,69 @@ async fn a_verification_link_for_a_former_address_is_invalid(backend: Backend) {
     assert_problem(&reply, 400, "invalid_token");
 }
 
+/// An email-change link written without a security stamp, as the 0.1 line writes them (for
+/// instance by a 0.1 instance still running beside a 0.2 one during an upgrade): a credential
+/// event deletes it too, whoever may be left to accept it.
+async fn an_unstamped_change_link_dies_with_every_credential_event(backend: Backend) {
+    let server = start(backend).await;
+    let events: [(&str, &str, Option<serde_json::Value>); 3] = [
+        ("POST", "/v1/auth/sessions/revoke-others", None),
+        (
+            "POST",
+            "/v1/auth/password/change",
+            Some(json!({"current_password": TEST_PASSWORD, "new_password": "another-fine-key-93"})),
+        ),
+        ("DELETE", "/v1/auth/email/change", None),
+    ];
+    for (n, (method, path, body)) in events.into_iter().enumerate() {
+        let (token, user_id) = server.signup_bearer(&format!("owner{n}@example.com")).await;
+        let now = server.clock.now_ms();
+        for (hash, purpose) in [
+            ([n as u8; 32], "change_email"),
+            ([100 + n as u8; 32], "reset_password"),
+        ] {
+            auth_skeleton::execute_db!(
+                server.db,
+                sqlx::query(
+                    "INSERT INTO auth_mailed_tokens
+                         (token_hash, purpose, user_id, email, created_at, expires_at)
+                     VALUES ($1, $2, $3, 'thief@example.com', $4, $5)",
+                )
+                .bind(hash.to_vec())
+                .bind(purpose)
+                .bind(&user_id)
+                .bind(now)
+                .bind(now + 3_600_000)
+            )
+            .unwrap();
+        }
+        let mut request = server.request(method.parse().unwrap(), path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = server.send(request.bearer_auth(&token)).await;
+        assert_eq!(reply.status, 204, "{path}: {:?}", reply.body);
+        let left: Vec<String> = auth_skeleton::read_db!(server.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT purpose FROM auth_mailed_tokens WHERE user_id = $1 ORDER BY purpose",
+            )
+            .bind(&user_id)
+            .fetch_all(pool)
+            .await
+        })
+        .unwrap();
+        assert!(
+            !left.iter().any(|p| p == "change_email"),
+            "after {method} {path}: {left:?}"
+        );
+        // The verification link is not for moving the account: it stays.
+        assert!(left.iter().any(|p| p == "verify_email"), "{left:?}");
+    }
+}
+
 auth_skeleton::both_backends!(
     a_change_takes_effect_only_when_the_new_address_confirms,
     an_address_taken_meanwhile_is_refused_at_confirmation,
     a_verification_link_for_a_former_address_is_invalid,
+    an_unstamped_change_link_dies_with_every_credential_event,
 );
