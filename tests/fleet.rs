@@ -9,16 +9,23 @@
 //! requirement is not an exact `=X.Y.Z` pin, since anything looser lets a release reach an app
 //! without an edit of its manifest, or when an app pins a release that an advisory affects.
 //!
+//! The table reads each app's own `[dependencies]` entry. The advisories are also checked on
+//! what cargo resolves: every release of the library that any workspace member links, through any
+//! entry (target-specific, build, renamed, or through another crate of the workspace), but not
+//! its dev-dependencies, which only its tests link. With `--check` an affected release linked
+//! that way fails too, and so does a dependency graph that cannot be resolved offline.
+//!
 //! ```text
 //! cargo fleet [--check] [--manifest-path PATH/Cargo.toml]
 //! ```
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
 
 use cargo_metadata::camino::Utf8Path;
 use cargo_metadata::semver::{Comparator, Op, Version, VersionReq};
-use cargo_metadata::{Dependency, DependencyKind, MetadataCommand, Package};
+use cargo_metadata::{Dependency, DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 use system_tests::advisories::{self, Advisory};
 use system_tests::registry;
 
@@ -28,7 +35,6 @@ const LIBRARY: &str = "auth-skeleton";
 fn main() -> ExitCode {
     let mut check = false;
     let mut command = MetadataCommand::new();
-    command.no_deps();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -51,6 +57,11 @@ fn main() -> ExitCode {
             other => return usage(&format!("unknown argument {other}")),
         }
     }
+    // The resolved graph, for the releases linked through any entry; offline, since the
+    // registry of releases is in the repository and everything else is in Cargo.lock.
+    let mut resolved = command.clone();
+    resolved.other_options(vec!["--offline".to_owned()]);
+    command.no_deps();
     let metadata = match command.exec() {
         Ok(metadata) => metadata,
         Err(e) => {
@@ -166,11 +177,119 @@ fn main() -> ExitCode {
         );
         failed = true;
     }
+    match resolved.exec() {
+        Ok(graph) => {
+            for linked in linked_releases(&graph) {
+                let ids: Vec<String> = advisories
+                    .iter()
+                    .filter(|a| a.affects(&linked.version))
+                    .map(|a| a.id.clone())
+                    .collect();
+                // An app's own pin is reported on its line already.
+                let shown = rows
+                    .iter()
+                    .any(|r| r.app == linked.member && r.exact.as_ref() == Some(&linked.version));
+                if ids.is_empty() || shown {
+                    continue;
+                }
+                eprintln!(
+                    "fleet: {} links {LIBRARY} {} ({}), affected by {} ({})",
+                    linked.member,
+                    linked.version,
+                    linked.path.join(" -> "),
+                    ids.join(", "),
+                    advisories::FILE
+                );
+                failed |= check;
+            }
+        }
+        Err(_) => {
+            eprintln!(
+                "fleet: the workspace's dependency graph does not resolve offline, so the \
+                 releases it links were not checked (`cargo metadata --offline` says why)"
+            );
+            failed |= check;
+        }
+    }
     if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A release of the library that a workspace member links.
+struct Linked {
+    member: String,
+    version: Version,
+    /// The packages from the member to the library, as `name version`.
+    path: Vec<String>,
+}
+
+/// Every release of the library in the closure of each workspace member's normal and build
+/// dependencies, with one path that leads to it.
+fn linked_releases(graph: &Metadata) -> Vec<Linked> {
+    let Some(resolve) = &graph.resolve else {
+        return Vec::new();
+    };
+    let packages: HashMap<&PackageId, &Package> =
+        graph.packages.iter().map(|p| (&p.id, p)).collect();
+    let nodes: HashMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let shown = |id: &PackageId| {
+        packages
+            .get(id)
+            .map_or_else(|| id.repr.clone(), |p| format!("{} {}", p.name, p.version))
+    };
+    let mut found = Vec::new();
+    for member in &graph.workspace_members {
+        let Some(root) = packages.get(member) else {
+            continue;
+        };
+        if root.name.as_str() == LIBRARY {
+            continue;
+        }
+        let mut parent: HashMap<&PackageId, &PackageId> = HashMap::new();
+        let mut seen: BTreeSet<&PackageId> = BTreeSet::from([member]);
+        let mut queue = vec![member];
+        while let Some(id) = queue.pop() {
+            let Some(node) = nodes.get(id) else {
+                continue;
+            };
+            for dep in &node.deps {
+                // The member's own dev-dependencies reach its tests, not what it ships.
+                let shipped = dep
+                    .dep_kinds
+                    .iter()
+                    .any(|k| k.kind != DependencyKind::Development);
+                if (id == member && !shipped) || !seen.insert(&dep.pkg) {
+                    continue;
+                }
+                parent.insert(&dep.pkg, id);
+                queue.push(&dep.pkg);
+            }
+        }
+        for id in seen {
+            let Some(package) = packages.get(id) else {
+                continue;
+            };
+            if package.name.as_str() != LIBRARY {
+                continue;
+            }
+            let mut path = vec![shown(id)];
+            let mut at = id;
+            while let Some(up) = parent.get(at) {
+                path.push(shown(up));
+                at = up;
+            }
+            path.reverse();
+            found.push(Linked {
+                member: root.name.to_string(),
+                version: package.version.clone(),
+                path,
+            });
+        }
+    }
+    found
 }
 
 /// What the app lines are measured against.

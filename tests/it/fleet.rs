@@ -339,3 +339,113 @@ fn an_app_on_a_patched_release_from_the_registry_passes_the_check() {
         "{stdout}"
     );
 }
+
+/// Points both of `app`'s entries of the library back at the library's directory, `=version`.
+fn take_from_path(root: &Path, app: &str, version: &str) {
+    let manifest = root.join(format!("apps/{app}/Cargo.toml"));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| match line.strip_prefix("auth-skeleton = ") {
+            Some(_) if line.contains("features") => {
+                "auth-skeleton = { path = \"../../crates/auth-skeleton\", features = [\"testing\"] }"
+                    .to_owned()
+            }
+            Some(_) => format!(
+                "auth-skeleton = {{ path = \"../../crates/auth-skeleton\", version = \"={version}\" }}"
+            ),
+            None => line.to_owned(),
+        })
+        .collect();
+    std::fs::write(&manifest, lines.join("\n") + "\n").unwrap();
+}
+
+fn append(path: &Path, text: &str) {
+    let mut contents = std::fs::read_to_string(path).unwrap();
+    contents.push_str(text);
+    std::fs::write(path, contents).unwrap();
+}
+
+/// An affected release reached by an entry other than the app's own `[dependencies]` line
+/// (target-specific, renamed, a build dependency, a crate of the workspace in between) or by a
+/// member outside `apps/` still fails the check; a dev-dependency does not.
+#[test]
+fn a_release_linked_through_another_entry_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    copy_of_workspace(root);
+    let version = auth_skeleton::AUTH_SKELETON_VERSION;
+    // Every app on the current release (0.1.0 and 0.1.1 cannot both be in one graph).
+    take_from_path(root, "app-blob", version);
+    let old = "version = \"=0.1.0\", registry = \"fleet\"";
+    append(
+        &root.join("apps/app-rows/Cargo.toml"),
+        &format!(
+            "\n[target.'cfg(unix)'.dependencies]\nauth-old = {{ package = \"auth-skeleton\", {old} }}\n"
+        ),
+    );
+    append(
+        &root.join("apps/app-notes/Cargo.toml"),
+        &format!("\n[build-dependencies]\nauth-old = {{ package = \"auth-skeleton\", {old} }}\n"),
+    );
+    // A helper crate of the workspace that app-blob depends on, and an app outside apps/.
+    append(
+        &root.join("apps/app-blob/Cargo.toml"),
+        "\n[target.'cfg(all())'.dependencies]\nhelper = { path = \"../../crates/helper\" }\n",
+    );
+    write(
+        &root.join("crates/helper/Cargo.toml"),
+        &package("helper", "0.0.0", &format!("auth-skeleton = {{ {old} }}")),
+    );
+    write(&root.join("crates/helper/src/lib.rs"), "");
+    write(
+        &root.join("services/app-x/Cargo.toml"),
+        &package("app-x", "0.0.0", &format!("auth-skeleton = {{ {old} }}")),
+    );
+    write(&root.join("services/app-x/src/main.rs"), "fn main() {}\n");
+    let workspace = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&workspace).unwrap();
+    std::fs::write(
+        &workspace,
+        text.replace("\"apps/*\",", "\"apps/*\", \"services/*\","),
+    )
+    .unwrap();
+    // A dev-dependency on it: tests only, not reported.
+    write(
+        &root.join("tests/Cargo.toml"),
+        &std::fs::read_to_string(root.join("tests/Cargo.toml"))
+            .unwrap()
+            .replace(
+                "[dev-dependencies]\n",
+                &format!(
+                    "[dev-dependencies]\nauth-old = {{ package = \"auth-skeleton\", {old} }}\n"
+                ),
+            ),
+    );
+
+    let output = fleet(&workspace, &["--check"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    // The table still shows each app's own line as current.
+    for app in ["app-blob", "app-notes", "app-rows"] {
+        assert_eq!(line_of(&stdout, app)[5], "current", "{stdout}");
+    }
+    let ids = "affected by ASK-2026-0001, ASK-2026-0002, ASK-2026-0003";
+    for (member, path) in [
+        ("app-rows", "app-rows 0.1.0 -> auth-skeleton 0.1.0"),
+        ("app-notes", "app-notes 0.1.0 -> auth-skeleton 0.1.0"),
+        (
+            "app-blob",
+            "app-blob 0.1.0 -> helper 0.0.0 -> auth-skeleton 0.1.0",
+        ),
+        ("helper", "helper 0.0.0 -> auth-skeleton 0.1.0"),
+        ("app-x", "app-x 0.0.0 -> auth-skeleton 0.1.0"),
+    ] {
+        let line = format!("fleet: {member} links auth-skeleton 0.1.0 ({path}), {ids}");
+        assert!(stderr.contains(&line), "no `{line}` in:\n{stderr}");
+    }
+    assert!(!stderr.contains("fleet: system-tests"), "{stderr}");
+    // Without --check it only shows.
+    assert!(fleet(&workspace, &[]).status.success());
+}
