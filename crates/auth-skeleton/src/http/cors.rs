@@ -23,7 +23,6 @@ pub fn cors(config: &AuthConfig) -> Cors {
             Method::HEAD,
             Method::POST,
             Method::PUT,
-            Method::PATCH,
             Method::DELETE,
         ])
         .allowed_headers([
@@ -33,6 +32,8 @@ pub fn cors(config: &AuthConfig) -> Cors {
             header::IF_NONE_MATCH,
             header::HeaderName::from_static("idempotency-key"),
             header::HeaderName::from_static("content-digest"),
+            // `Prefer: wait=N` (the contract's long-poll).
+            header::HeaderName::from_static("prefer"),
             REQUEST_ID,
         ])
         .expose_headers([

@@ -34,7 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(logout))
             .route("/me", web::get().to(me))
             .route("/sessions", web::get().to(sessions))
-            .route("/sessions/revoke-others", web::post().to(revoke_others))
+            // A resource, not `.route()`: a route's method guard would let `DELETE` of this
+            // path fall through to `/sessions/{id}` (id "revoke-others") instead of `405`.
+            .service(web::resource("/sessions/revoke-others").route(web::post().to(revoke_others)))
             .route("/sessions/{id}", web::delete().to(revoke_session))
             .route("/password/change", web::post().to(change_password))
             .route("/account", web::delete().to(delete_account))

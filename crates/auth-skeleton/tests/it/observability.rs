@@ -85,6 +85,24 @@ async fn cors_allows_the_listed_origins_with_credentials(backend: Backend) {
         .unwrap_or_default()
         .to_owned();
     assert!(methods.contains("POST"), "{methods}");
+    // No route takes PATCH.
+    assert!(!methods.contains("PATCH"), "{methods}");
+    // A long-poll of the contract: `Prefer: wait` with `If-None-Match`, from a web page.
+    let preflight = server
+        .send(
+            server
+                .request(Method::OPTIONS, "/v1/auth/me")
+                .header("origin", WEB)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "prefer, if-none-match"),
+        )
+        .await;
+    assert!(preflight.status < 300, "{} {:?}", preflight.status, preflight.bytes);
+    let headers = preflight
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(headers.contains("prefer"), "{headers}");
 
     let reply = server
         .send(server.get("/v1/auth/me").header("origin", WEB))

@@ -78,6 +78,8 @@ async fn a_known_path_with_another_method_is_405_with_allow(backend: Backend) {
         ("PATCH", "/v1/auth/sessions/abc", "DELETE"),
         ("OPTIONS", "/openapi.json", "GET, HEAD"),
         ("MADEUP", "/v1/auth/email/change", "POST, DELETE"),
+        // A fixed path beside a templated one (`/v1/auth/sessions/{id}` takes DELETE).
+        ("DELETE", "/v1/auth/sessions/revoke-others", "POST"),
     ] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let reply = server.send(server.request(method.clone(), path)).await;
