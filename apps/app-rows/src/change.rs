@@ -54,9 +54,10 @@ pub struct WireChange {
     node: String,
     /// Whether the change deletes the row (a tombstone).
     deleted: bool,
-    /// The row's data: an object of at most 64 KiB serialized, without duplicate keys; null
-    /// or absent when `deleted`. It is stored as sent (keys in their order, numbers as
-    /// written), only whitespace between tokens removed.
+    /// The row's data: an object of at most 64 KiB serialized, without duplicate keys, numbers
+    /// beyond a 64-bit float or lone surrogate escapes (I-JSON); null or absent when `deleted`.
+    /// It is stored as sent (keys in their order, numbers as written), only whitespace between
+    /// tokens removed.
     // Absent and null are the same: a tombstone may leave `data` out. Kept as text: parsing it
     // would reorder keys and round numbers.
     #[serde(default)]
@@ -240,7 +241,9 @@ fn check(change: WireChange) -> Result<Change, (&'static str, &'static str)> {
 }
 
 /// `text`, a JSON value serde_json has checked, without the whitespace between its tokens;
-/// refused unless it is an object, or when one of its objects (at any depth) repeats a key.
+/// refused unless it is an object, when one of its objects (at any depth) repeats a key, or when
+/// it holds what I-JSON (RFC 7493) rules out and strict parsers refuse: a number beyond the range
+/// of a double, a lone UTF-16 surrogate escape.
 ///
 /// Everything else is kept byte for byte: the keys' order, numbers as written (no rounding),
 /// strings with their escapes. Keys are compared after unescaping (`"a"` and `"\u0061"` are
@@ -275,11 +278,17 @@ fn compact_object(text: &str) -> Result<String, &'static str> {
                 }
                 i += 1;
                 let token = &text[start..i];
+                // serde_json's `RawValue` lets a lone UTF-16 surrogate (`"\ud800"`) through;
+                // strict parsers (serde_json's own `String`, JavaScript's TextDecoder, Go) do not,
+                // and would fail on every page that holds the row.
+                if token.contains("\\u") && serde_json::from_str::<String>(token).is_err() {
+                    return Err("a string has a lone UTF-16 surrogate escape");
+                }
                 if std::mem::take(&mut expect_key)
                     && let Some(Some(keys)) = open.last_mut()
                 {
                     let key = if token.contains('\\') {
-                        // A lone surrogate does not decode: compare such a key as written.
+                        // Decodes: a lone surrogate was refused above.
                         serde_json::from_str::<String>(token)
                             .map_or(Cow::Borrowed(token), Cow::Owned)
                     } else {
@@ -301,6 +310,23 @@ fn compact_object(text: &str) -> Result<String, &'static str> {
                 open.pop();
             }
             b',' => expect_key = matches!(open.last(), Some(Some(_))),
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while bytes
+                    .get(i)
+                    .is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+                {
+                    i += 1;
+                }
+                let number = &text[start..i];
+                // Kept as written, but it must fit a double: past +-1.8e308 serde_json, JavaScript
+                // and most parsers refuse it or make it infinite.
+                if !number.parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err("a number is beyond the range of a 64-bit float");
+                }
+                out.push_str(number);
+                continue;
+            }
             _ => {}
         }
         // Outside strings, valid JSON is ASCII.
@@ -499,8 +525,8 @@ mod tests {
         for (sent, kept) in [
             (r#"{}"#, r#"{}"#),
             (
-                " {\"b\" : 1,\n\t\"a\": [ 1.50, 1e400, 123456789012345678901234567890 ] } ",
-                r#"{"b":1,"a":[1.50,1e400,123456789012345678901234567890]}"#,
+                " {\"b\" : 1,\n\t\"a\": [ 1.50, 1e300, 123456789012345678901234567890 ] } ",
+                r#"{"b":1,"a":[1.50,1e300,123456789012345678901234567890]}"#,
             ),
             (
                 r#"{"s": " a \" b \\", "k\"ey": {"x": null}}"#,
@@ -522,6 +548,22 @@ mod tests {
                 "an object has a duplicate key",
             ),
             (r#"{"é": 1, "\u00e9": 2}"#, "an object has a duplicate key"),
+            (
+                r#"{"x": 1E400}"#,
+                "a number is beyond the range of a 64-bit float",
+            ),
+            (
+                r#"{"x": [-1e309]}"#,
+                "a number is beyond the range of a 64-bit float",
+            ),
+            (
+                r#"{"s": "\udc00"}"#,
+                "a string has a lone UTF-16 surrogate escape",
+            ),
+            (
+                r#"{"\ud800x": 1}"#,
+                "a string has a lone UTF-16 surrogate escape",
+            ),
         ] {
             assert_eq!(compact_object(sent), Err(err), "{sent}");
         }

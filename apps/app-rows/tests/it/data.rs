@@ -1,5 +1,7 @@
 //! A row's `data` comes back as it was sent: its keys in their order, every number as written;
-//! only whitespace between tokens may differ. An object with a duplicate key is refused.
+//! only whitespace between tokens may differ. An object with a duplicate key is refused, and so
+//! is a value that strict JSON parsers cannot read back (a number beyond the range of a double,
+//! a lone UTF-16 surrogate), which would make every page that holds the row unreadable to them.
 
 use auth_skeleton::testing::{Backend, Reply, TestServer};
 use serde_json::json;
@@ -92,8 +94,35 @@ async fn deeply_nested_data_is_refused_or_returned_never_a_500(backend: Backend)
     }
 }
 
+async fn values_strict_parsers_cannot_read_are_400(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    for data in [
+        r#"{"x": 1E400}"#,
+        r#"{"x": [-1e309]}"#,
+        r#"{"s": "\udc00"}"#,
+        r#"{"s": "a\ud800b"}"#,
+        r#"{"\ud800": 1}"#,
+    ] {
+        let reply = push_text(&server, &token, data).await;
+        assert_problem(&reply, 400, "invalid_request");
+        let detail = reply.body["detail"].as_str().unwrap();
+        assert!(detail.contains("changes[0].data"), "{data}: {detail}");
+    }
+    assert!(pull_all(&server, &token).await.is_empty());
+    // Their neighbours are fine: huge integers and tiny or precise numbers as written, a
+    // surrogate pair, escapes.
+    let data = r#"{"n":123456789012345678901234567890,"t":1e-400,"m":1.7976931348623157e308,"s":"\ud83d\ude00\u00e9"}"#;
+    let reply = push_text(&server, &token, data).await;
+    assert_eq!(statuses(&reply), ["applied"], "{:?}", reply.body);
+    let text = String::from_utf8(pull(&server, &token, "").await.bytes).unwrap();
+    assert!(text.contains(data), "{text}");
+    // Every page a strict parser reads.
+    let _: serde_json::Value = serde_json::from_str(&text).expect("a readable page");
+}
+
 auth_skeleton::both_backends!(
     deeply_nested_data_is_refused_or_returned_never_a_500,
     data_comes_back_as_it_was_sent,
     an_object_with_a_duplicate_key_is_400,
+    values_strict_parsers_cannot_read_are_400,
 );

@@ -97,7 +97,12 @@ async fn cors_allows_the_listed_origins_with_credentials(backend: Backend) {
                 .header("access-control-request-headers", "prefer, if-none-match"),
         )
         .await;
-    assert!(preflight.status < 300, "{} {:?}", preflight.status, preflight.bytes);
+    assert!(
+        preflight.status < 300,
+        "{} {:?}",
+        preflight.status,
+        preflight.bytes
+    );
     let headers = preflight
         .header("access-control-allow-headers")
         .unwrap_or_default()
