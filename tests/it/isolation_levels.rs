@@ -120,7 +120,13 @@ async fn an_account_deleted_while_it_pushes_is_gone_under_every_isolation_level(
             Some(json!({"password": TEST_PASSWORD})),
         );
         let (pushed, deleted) = tokio::join!(join_all(pushes), deletion);
-        assert_eq!(deleted.status, 204, "{level:?}: {:?}", deleted.body);
+        assert_eq!(
+            deleted.status,
+            204,
+            "{level:?}: {:?}\n{}",
+            deleted.body,
+            service.logs()
+        );
         for reply in pushed {
             assert!(
                 matches!(reply.status, 200 | 401),

@@ -43,13 +43,33 @@ impl Auth {
     /// transaction, as [`Auth::delete_account`] does but without the password; `false` when
     /// there was no such account.
     pub async fn delete_user(&self, user_id: &UserId) -> Result<bool, AuthError> {
+        // The deletion spans the app's tables (through its hooks) and the library's, in an order
+        // the app's writers need not share: PostgreSQL may end it to break a deadlock with a
+        // writer of the same account. It did nothing then, and runs again.
+        const ATTEMPTS: usize = 3;
+        let mut attempt = 1;
+        loop {
+            match self.delete_user_once(user_id).await {
+                Err(err) if attempt < ATTEMPTS && crate::db::is_retryable_conflict(&err) => {
+                    tracing::warn!(%user_id, attempt, error = %err, "account deletion runs again");
+                    attempt += 1;
+                }
+                result => {
+                    let deleted = result?;
+                    self.sessions_changed();
+                    return Ok(deleted);
+                }
+            }
+        }
+    }
+
+    async fn delete_user_once(&self, user_id: &UserId) -> Result<bool, sqlx::Error> {
         let mut tx = self.db().begin().await?;
         for hook in &self.inner.data_hooks {
             hook.delete_user_data(&mut tx, user_id).await?;
         }
         let deleted = store::delete_user(&mut tx, user_id).await?;
         tx.commit().await?;
-        self.sessions_changed();
         Ok(deleted)
     }
 

@@ -415,6 +415,14 @@ macro_rules! execute_tx {
     };
 }
 
+/// Whether `err` is PostgreSQL giving up on a transaction to break a deadlock (`40P01`) or a
+/// serialization conflict (`40001`): the transaction did nothing and may simply run again.
+pub(crate) fn is_retryable_conflict(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
 /// Whether `err` is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()

@@ -160,3 +160,46 @@ auth_skeleton::both_backends!(
     account_deletion_removes_the_user_its_sessions_and_app_data,
     account_deletion_is_all_or_nothing,
 );
+
+/// PostgreSQL ends one transaction of a deadlock (`40P01`); an account deletion it ended runs
+/// again and succeeds, up to three attempts in all; past them it is a `500` that deleted nothing.
+async fn a_deletion_ended_by_a_deadlock_runs_again(backend: Backend) {
+    let (server, probe) = start_with(backend, &[]).await;
+    let delete = |token: String| {
+        server.send(
+            server
+                .request(Method::DELETE, "/v1/auth/account")
+                .bearer_auth(token)
+                .json(&json!({ "password": TEST_PASSWORD })),
+        )
+    };
+    let (token, user_id) = server.signup_bearer("eve@example.com").await;
+    probe.deadlocks.store(3, Ordering::SeqCst);
+    assert_problem(&delete(token.clone()).await, 500, "internal");
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 3);
+    assert!(
+        auth_skeleton::store::user_by_id(&server.db, &user_id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    probe.deadlocks.store(2, Ordering::SeqCst);
+    let reply = delete(token.clone()).await;
+    assert_eq!(reply.status, 204, "{:?}", reply.body);
+    assert_eq!(probe.calls.load(Ordering::SeqCst), 6);
+    assert!(
+        auth_skeleton::store::user_by_id(&server.db, &user_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Deadlocks are PostgreSQL's: SQLite has one writer.
+mod postgres_only {
+    #[actix_web::test]
+    async fn a_deletion_ended_by_a_deadlock_runs_again() {
+        super::a_deletion_ended_by_a_deadlock_runs_again(super::Backend::Postgres).await
+    }
+}

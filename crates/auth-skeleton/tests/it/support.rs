@@ -20,6 +20,9 @@ pub use auth_skeleton::testing::{Reply, TEST_PASSWORD};
 pub struct HookProbe {
     pub calls: AtomicUsize,
     pub fail: AtomicBool,
+    /// How many calls end with PostgreSQL's own `40P01 deadlock_detected`, as when the server
+    /// breaks a deadlock by ending this transaction.
+    pub deadlocks: AtomicUsize,
 }
 
 pub struct TestEngine(pub Arc<HookProbe>);
@@ -27,11 +30,24 @@ pub struct TestEngine(pub Arc<HookProbe>);
 impl AccountDataHook for TestEngine {
     fn delete_user_data<'a>(
         &'a self,
-        _tx: &'a mut Tx,
+        tx: &'a mut Tx,
         _user_id: &'a auth_skeleton::accounts::UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(async move {
             self.0.calls.fetch_add(1, Ordering::SeqCst);
+            let deadlock = self
+                .0
+                .deadlocks
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            if deadlock && let Tx::Postgres(tx) = tx {
+                sqlx::query(
+                    "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected (test)'
+                         USING ERRCODE = 'deadlock_detected'; END $$",
+                )
+                .execute(&mut **tx)
+                .await?;
+            }
             if self.0.fail.load(Ordering::SeqCst) {
                 return Err(sqlx::Error::Protocol(
                     "the app's data could not be deleted".into(),
