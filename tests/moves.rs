@@ -22,17 +22,34 @@ pub const PATCHES: [&str; 2] = [
 /// The app's manifest, whose two entries of the library change.
 const MANIFEST: &str = "apps/app-blob/Cargo.toml";
 
-/// The entries as the app has them on the 0.1 line, and as they are after the move.
-const PIN_EDITS: [(&str, &str); 2] = [
-    (
-        r#"auth-skeleton = { version = "=0.1.1", registry = "fleet" }"#,
-        r#"auth-skeleton = { path = "../../crates/auth-skeleton", version = "=0.2.0" }"#,
-    ),
-    (
-        r#"auth-skeleton = { version = "=0.1.1", registry = "fleet", features = ["testing"] }"#,
-        r#"auth-skeleton = { path = "../../crates/auth-skeleton", features = ["testing"] }"#,
-    ),
+/// The entries as the app has them on the 0.1 line; after the move they point at the library's
+/// directory with the current release's pin ([`path_entries`]).
+const REGISTRY_ENTRIES: [&str; 2] = [
+    r#"auth-skeleton = { version = "=0.1.1", registry = "fleet" }"#,
+    r#"auth-skeleton = { version = "=0.1.1", registry = "fleet", features = ["testing"] }"#,
 ];
+
+/// The entries after the move, pinning `version`.
+fn path_entries(version: &str) -> [String; 2] {
+    [
+        format!(
+            r#"auth-skeleton = {{ path = "../../crates/auth-skeleton", version = "={version}" }}"#
+        ),
+        r#"auth-skeleton = { path = "../../crates/auth-skeleton", features = ["testing"] }"#
+            .to_owned(),
+    ]
+}
+
+/// The library's version in the workspace at `root` (its manifest's first `version = "..."`).
+fn library_version(root: &Path) -> Result<String, String> {
+    let manifest = root.join("crates/auth-skeleton/Cargo.toml");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("version = \"")?.strip_suffix('"'))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: no version", manifest.display()))
+}
 
 /// A scratch copy of the workspace with `app-blob` moved.
 pub struct Moved {
@@ -73,11 +90,12 @@ impl Moved {
         }
         let manifest = staging.path().join(MANIFEST);
         let mut text = std::fs::read_to_string(&manifest).map_err(|e| e.to_string())?;
-        for (before, after) in PIN_EDITS {
+        let version = library_version(workspace)?;
+        for (before, after) in REGISTRY_ENTRIES.iter().zip(path_entries(&version)) {
             if !text.contains(before) {
                 return Err(format!("{MANIFEST} has no line `{before}`"));
             }
-            text = text.replace(before, after);
+            text = text.replace(before, &after);
         }
         std::fs::write(&manifest, text).map_err(|e| e.to_string())?;
 

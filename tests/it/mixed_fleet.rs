@@ -1,8 +1,8 @@
 //! The fleet's next move, on the real binaries: `app-blob` runs auth-skeleton 0.1.1 from the
-//! registry, and the same app moved to 0.2.0 by `release/moves/` (built in a scratch copy,
+//! registry, and the same app moved to the current release by `release/moves/` (built in a scratch copy,
 //! `system_tests::moves`) takes over its database. What the old binary wrote itself (accounts,
 //! sessions, a save, pending verification, reset and email-change links) is read by the new
-//! one as the 0.2.0 upgrade notes promise, on SQLite and on PostgreSQL.
+//! one as the 0.2 upgrade notes promise, on SQLite and on PostgreSQL.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -30,7 +30,7 @@ fn moved_app_blob() -> &'static str {
     });
     match built {
         Ok(path) => path,
-        Err(e) => panic!("moving app-blob to 0.2.0 in a scratch copy failed: {e}"),
+        Err(e) => panic!("moving app-blob to the current release in a scratch copy failed: {e}"),
     }
 }
 
@@ -61,7 +61,7 @@ async fn put_save(base: &str, token: &str, precondition: (&str, &str)) -> (u16, 
     (response.status().as_u16(), etag.unwrap_or_default())
 }
 
-async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0(backend: Backend) {
+async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Backend) {
     let new_binary = moved_app_blob();
     let database = TestDatabase::new(backend).await;
     let sink = SmtpSink::start().await;
@@ -112,7 +112,7 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0(backend: Ba
     let reset = token_of(&sink.wait_for("cat@example.com", 1).await, "reset-password");
     assert!(old.terminate().success(), "{}", old.logs());
 
-    // The moved 0.2.0 binary migrates it at start and serves it.
+    // The moved 0.2 binary migrates it at start and serves it.
     let new = ServiceProcess::start(new_binary, &vars);
     let base = new.base_url.clone();
     assert_eq!(library_of(&base).await, AUTH_SKELETON_VERSION);
@@ -309,6 +309,6 @@ async fn a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one(backe
 }
 
 auth_skeleton::both_backends!(
-    a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2_0,
+    a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2,
     a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one,
 );

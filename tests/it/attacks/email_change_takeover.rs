@@ -4,7 +4,7 @@
 //! stolen password), asks to move it to an address of their own and keeps the link. The owner
 //! takes the account back by a credential event; the attacker's link must be dead by then.
 //!
-//! Replayed against both lines of the fleet: app-rows on 0.2.0 and app-blob on the patched 0.1.1
+//! Replayed against both lines of the fleet: app-rows on 0.2 and app-blob on the patched 0.1.1
 //! (ASK-2026-0001 in `release/advisories.toml`).
 
 use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD};
