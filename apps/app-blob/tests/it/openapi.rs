@@ -98,7 +98,12 @@ async fn the_served_document_describes_the_save_routes() {
     assert_problem(&post, 405, "method_not_allowed");
 
     let get = &save["get"];
-    assert!(get["responses"]["200"]["content"]["application/octet-stream"].is_object());
+    // Bytes, as a generator must see them to produce a download (and an upload below).
+    let bytes = serde_json::json!({"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"});
+    assert_eq!(
+        get["responses"]["200"]["content"]["application/octet-stream"]["schema"],
+        bytes
+    );
     assert!(get["responses"]["200"]["headers"]["ETag"].is_object());
     for status in ["304", "404"] {
         assert!(get["responses"][status].is_object(), "{status}: {get}");
@@ -106,7 +111,10 @@ async fn the_served_document_describes_the_save_routes() {
     assert_eq!(params(get, "header"), ["If-None-Match"]);
 
     let put = &save["put"];
-    assert!(put["requestBody"]["content"]["application/octet-stream"].is_object());
+    assert_eq!(
+        put["requestBody"]["content"]["application/octet-stream"]["schema"],
+        bytes
+    );
     assert_eq!(
         params(put, "header"),
         [
