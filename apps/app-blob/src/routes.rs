@@ -136,16 +136,20 @@ async fn get_limits(saves: web::Data<Saves>) -> HttpResponse {
 
 /// Download the save.
 #[utoipa::path(get, path = "/v1/save", tag = "save", operation_id = "save_get",
-    params(("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
+    params(
+        ("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304"),
+        ("If-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "Answer only while the save is at one of these versions (RFC 9110 §13.1.1); otherwise 412"),
+    ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The save's bytes", body = inline(SaveBytes), content_type = "application/octet-stream",
             headers(("ETag" = String, description = "The save's version"))),
         (status = 304, description = "If-None-Match matches the current version",
             headers(("ETag" = String, description = "The save's version"))),
-        (status = 400, description = "invalid_request: a malformed If-None-Match", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 400, description = "invalid_request: a malformed If-None-Match or If-Match", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "version_conflict: If-Match names none of the current version; the body has `current`", body = VersionConflict, content_type = "application/problem+json"),
     ))]
 async fn get_save(
     req: HttpRequest,
@@ -166,7 +170,10 @@ async fn get_save(
 
 /// The save's ETag and size without its bytes: a GET's status and headers, from the meta alone.
 #[utoipa::path(head, path = "/v1/save", tag = "save", operation_id = "save_head",
-    params(("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304")),
+    params(
+        ("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304"),
+        ("If-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "Answer only while the save is at one of these versions (RFC 9110 §13.1.1); otherwise 412"),
+    ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "There is a save; none of its bytes is read or sent",
@@ -177,9 +184,10 @@ async fn get_save(
             )),
         (status = 304, description = "If-None-Match matches the current version",
             headers(("ETag" = String, description = "The save's version"))),
-        (status = 400, description = "invalid_request: a malformed If-None-Match"),
+        (status = 400, description = "invalid_request: a malformed If-None-Match or If-Match"),
         (status = 401, description = "unauthenticated"),
         (status = 404, description = "no_save"),
+        (status = 412, description = "version_conflict: If-Match names none of the current version"),
     ))]
 async fn head_save(
     req: HttpRequest,

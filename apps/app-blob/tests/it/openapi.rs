@@ -105,10 +105,10 @@ async fn the_served_document_describes_the_save_routes() {
         bytes
     );
     assert!(get["responses"]["200"]["headers"]["ETag"].is_object());
-    for status in ["304", "404"] {
+    for status in ["304", "404", "412"] {
         assert!(get["responses"][status].is_object(), "{status}: {get}");
     }
-    assert_eq!(params(get, "header"), ["If-None-Match"]);
+    assert_eq!(params(get, "header"), ["If-None-Match", "If-Match"]);
 
     let put = &save["put"];
     assert_eq!(
@@ -132,7 +132,8 @@ async fn the_served_document_describes_the_save_routes() {
         "#/components/schemas/VersionConflict"
     );
     let head = &save["head"];
-    assert_eq!(params(head, "header"), ["If-None-Match"]);
+    assert_eq!(params(head, "header"), ["If-None-Match", "If-Match"]);
+    assert!(head["responses"]["412"].is_object(), "{head}");
     for header in ["ETag", "Content-Length", "Content-Type"] {
         assert!(
             head["responses"]["200"]["headers"][header].is_object(),
