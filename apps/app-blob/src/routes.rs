@@ -212,18 +212,35 @@ async fn head_save(
     })
 }
 
-/// The current save's meta object.
+/// The current save's meta object, under the same conditions as a read of the save.
 #[utoipa::path(get, path = "/v1/save/meta", tag = "save", operation_id = "save_meta",
+    params(
+        ("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304"),
+        ("If-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "Answer only while the save is at one of these versions (RFC 9110 §13.1.1); otherwise 412"),
+    ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The save's meta", body = Meta,
             headers(("ETag" = String, description = "The save's version, as `version`"))),
+        (status = 304, description = "If-None-Match matches the current version",
+            headers(("ETag" = String, description = "The save's version"))),
+        (status = 400, description = "invalid_request: a malformed If-None-Match or If-Match", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 412, description = "version_conflict: If-Match names none of the current version; the body has `current`", body = VersionConflict, content_type = "application/problem+json"),
     ))]
-async fn get_meta(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpResponse, SaveError> {
-    let meta = saves.meta(me.user_id()).await?;
-    Ok(meta_response(StatusCode::OK, meta))
+async fn get_meta(
+    req: HttpRequest,
+    me: CurrentUser,
+    saves: web::Data<Saves>,
+) -> Result<HttpResponse, SaveError> {
+    let pre = preconditions(&req)?;
+    Ok(match saves.head(me.user_id(), &pre).await? {
+        Head::Full(meta) => meta_response(StatusCode::OK, meta),
+        Head::NotModified(meta) => HttpResponse::NotModified()
+            .insert_header((header::ETAG, meta.version))
+            .finish(),
+    })
 }
 
 /// Create or replace the save. Exactly one of the concurrent writers holding one ETag succeeds.

@@ -137,6 +137,28 @@ async fn conditional_reads(backend: Backend) {
     assert_problem(&reply, 412, "version_conflict");
     assert_eq!(reply.body["current"]["version"], v1.as_str());
     assert_eq!(get(vec![("If-Match", v1.clone())]).await.status, 200);
+
+    // The meta answers the same conditions (the contract: `304` while If-None-Match matches).
+    let meta = |name: &'static str, value: String| {
+        ann.send(
+            ann.request(Method::GET, "/v1/save/meta")
+                .header(name, value),
+        )
+    };
+    let reply = meta("If-None-Match", v1.clone()).await;
+    assert_eq!(reply.status, 304);
+    assert!(reply.bytes.is_empty());
+    assert_eq!(etag(&reply), v1);
+    let reply = meta("If-None-Match", "\"g0-00000000\"".into()).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["version"], v1.as_str());
+    let reply = meta("If-Match", "\"g0-00000000\"".into()).await;
+    assert_problem(&reply, 412, "version_conflict");
+    assert_problem(
+        &meta("If-None-Match", "nonsense".into()).await,
+        400,
+        "invalid_request",
+    );
 }
 
 async fn unguarded_writes_are_precondition_required(backend: Backend) {
