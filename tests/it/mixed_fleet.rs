@@ -61,17 +61,37 @@ async fn put_save(base: &str, token: &str, precondition: (&str, &str)) -> (u16, 
     (response.status().as_u16(), etag.unwrap_or_default())
 }
 
+/// One database and one mail sink, shared by the old and the new binary.
+struct Setting {
+    database: TestDatabase,
+    sink: SmtpSink,
+    mail: String,
+}
+
+impl Setting {
+    async fn new(backend: Backend) -> Self {
+        let sink = SmtpSink::start().await;
+        Self {
+            database: TestDatabase::new(backend).await,
+            mail: sink.url(),
+            sink,
+        }
+    }
+
+    fn vars(&self) -> [(&str, &str); 4] {
+        [
+            ("DATABASE_URL", self.database.url.as_str()),
+            ("MAIL_TRANSPORT", self.mail.as_str()),
+            ("PUBLIC_URL", PUBLIC_URL),
+            ("COOKIE_SECURE", "false"),
+        ]
+    }
+}
+
 async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Backend) {
     let new_binary = moved_app_blob();
-    let database = TestDatabase::new(backend).await;
-    let sink = SmtpSink::start().await;
-    let mail = sink.url();
-    let vars = [
-        ("DATABASE_URL", database.url.as_str()),
-        ("MAIL_TRANSPORT", mail.as_str()),
-        ("PUBLIC_URL", PUBLIC_URL),
-        ("COOKIE_SECURE", "false"),
-    ];
+    let setting = Setting::new(backend).await;
+    let (sink, vars) = (&setting.sink, setting.vars());
 
     // The 0.1.1 binary writes the database.
     let mut old = ServiceProcess::start(&binary("app-blob"), &vars);
@@ -193,15 +213,8 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Back
 /// account back through the new one, and the attacker's link must be dead on both.
 async fn a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one(backend: Backend) {
     let new_binary = moved_app_blob();
-    let database = TestDatabase::new(backend).await;
-    let sink = SmtpSink::start().await;
-    let mail = sink.url();
-    let vars = [
-        ("DATABASE_URL", database.url.as_str()),
-        ("MAIL_TRANSPORT", mail.as_str()),
-        ("PUBLIC_URL", PUBLIC_URL),
-        ("COOKIE_SECURE", "false"),
-    ];
+    let setting = Setting::new(backend).await;
+    let (sink, vars) = (&setting.sink, setting.vars());
     let old = ServiceProcess::start(&binary("app-blob"), &vars);
     let new = ServiceProcess::start(new_binary, &vars);
     let (old_base, new_base) = (old.base_url.as_str(), new.base_url.as_str());
