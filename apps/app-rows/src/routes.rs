@@ -5,12 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_skeleton::http::CurrentUser;
+use auth_skeleton::changes::Woken;
 use auth_skeleton::http::json::{parse, read_limited};
 use auth_skeleton::http::openapi::schemas::Problem as ProblemSchema;
+use auth_skeleton::http::{CurrentUser, prefer};
 use auth_skeleton::rate_limit::Limit;
 use auth_skeleton::{ApiError, Auth, Problem};
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 use utoipa::ToSchema;
 
 use crate::change::{
@@ -106,7 +108,7 @@ async fn push(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    auth.check_limit(Limit::PushUser, me.user_id())?;
+    auth.limit(Limit::PushUser, me.user_id()).await?;
     // The body is read only once the caller is known, so that a stranger gets 401, not 413.
     let declared = req
         .headers()
@@ -138,6 +140,10 @@ async fn push(
         .filter(|r| r.status == Status::Applied)
         .count();
     record_rows(RowsDirection::Pushed, applied as u64);
+    if applied > 0 {
+        // Committed: wake the user's waiting pulls, here and on the other instances.
+        auth.changes().announce(me.user_id()).await;
+    }
     Ok(HttpResponse::Ok().json(PushResponse {
         results: pushed.results,
         server_time: sync.now_ms(),
@@ -170,6 +176,7 @@ struct PullResponse {
     params(
         ("since" = Option<String>, Query, description = "The `cursor` of the previous pull; absent or empty starts from the beginning"),
         ("limit" = Option<u64>, Query, minimum = 1, description = "At most this many changes (default 500; above 1000 counts as 1000)"),
+        ("Prefer" = Option<String>, Header, description = "`wait=S` (RFC 7240, S at most 60): with nothing newer than `since`, hold the request until a change of the caller's rows commits through any instance or S seconds pass; the answer then carries `Preference-Applied: wait=S`"),
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
@@ -180,6 +187,7 @@ struct PullResponse {
     ))]
 async fn pull(
     me: CurrentUser,
+    auth: web::Data<Auth>,
     sync: web::Data<RowSync>,
     req: HttpRequest,
 ) -> Result<HttpResponse, Problem> {
@@ -206,12 +214,34 @@ async fn pull(
             Some(n) => u32::try_from(n.min(u64::from(MAX_PULL_LIMIT))).unwrap_or(MAX_PULL_LIMIT),
         },
     };
-    let page = sync
-        .pull(me.user_id(), since, limit)
-        .await
-        .map_err(problem)?;
+    // A long-poll subscribes before it reads, so that a push committed between the read and the
+    // wait still wakes it. Past the bounds on waiters there is no subscription: answer at once.
+    let wait = prefer::wait(&req);
+    let mut subscription = wait.and_then(|_| auth.changes().subscribe(me.user_id()));
+    let deadline = Instant::now() + wait.unwrap_or_default();
+    let page = loop {
+        let page = sync
+            .pull(me.user_id(), since, limit)
+            .await
+            .map_err(problem)?;
+        let Some(waiting) = subscription.as_mut() else {
+            break page;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !page.changes.is_empty() || left.is_zero() {
+            break page;
+        }
+        match waiting.wait(left).await {
+            Woken::Changed => continue,
+            Woken::TimedOut | Woken::ShuttingDown => break page,
+        }
+    };
     record_rows(RowsDirection::Pulled, page.changes.len() as u64);
-    Ok(HttpResponse::Ok().json(PullResponse {
+    let mut response = HttpResponse::Ok();
+    if let (Some(waited), Some(_)) = (wait, &subscription) {
+        response.insert_header(prefer::applied(waited));
+    }
+    Ok(response.json(PullResponse {
         changes: page.changes,
         cursor: page.cursor.encode(me.user_id(), sync.keys()),
         has_more: page.has_more,

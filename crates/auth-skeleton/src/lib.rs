@@ -59,6 +59,7 @@
 // The layers, bottom to top; a module imports only from its own layer or below
 // (`tests/it/layers.rs` checks it, `docs/architecture.md` draws it).
 // Foundation: no actix, no clap.
+pub mod changes;
 pub mod clock;
 pub mod db;
 pub mod metrics;

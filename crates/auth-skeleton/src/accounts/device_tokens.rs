@@ -73,7 +73,7 @@ impl Auth {
             true => format!("{}:{stamp}", user.id),
             false => format!("{}:stale", user.id),
         };
-        if self.check_limit(Limit::LoginDeviceUser, &budget).is_err() {
+        if self.limit(Limit::LoginDeviceUser, &budget).await.is_err() {
             return Ok(None);
         }
         let reserved = store::reserve_device_attempt(self.db(), &row.id, MAX_FAILURES, now).await?;

@@ -39,17 +39,28 @@ use crate::accounts::email::Email;
 use crate::accounts::hooks::AccountDataHook;
 use crate::accounts::model::{Session, User};
 use crate::accounts::password::{Hasher, Password, PasswordPolicy, Verified};
+use crate::changes::ChangeFeed;
 use crate::clock::Clock;
 use crate::db::{Db, Tx};
 use crate::mail::Transport;
 use crate::mail::outbox::{self, NOTICE_LIFETIME, Outbox};
 use crate::mail::templates::Template;
-use crate::rate_limit::{InMemoryRateLimiter, Limit, RateLimiter};
+use crate::rate_limit::{
+    DatabaseRateLimiter, InMemoryRateLimiter, Limit, RateLimitStore, RateLimiter,
+};
 use crate::store::{self, InsertUserError, SessionRow, UserRow};
 use crate::token::{NewSessionToken, PresentedToken, new_id};
 use crate::web_origin::origin_of;
 use mailed_token::Purpose;
 use session_cache::SessionCache;
+
+fn rate_limited(limit: Limit, retry: crate::rate_limit::RetryAfter) -> AuthError {
+    tracing::info!(limit = %limit, "rate limited");
+    crate::metrics::record_rate_limited(limit.name());
+    AuthError::RateLimited {
+        retry_after_secs: retry.secs(),
+    }
+}
 
 /// `last_seen_at` is written at most this often per session (less when `SESSION_IDLE` is
 /// short: see [`Auth::touch_interval_ms`]).
@@ -113,6 +124,7 @@ struct Inner {
     background_mail: Arc<Semaphore>,
     limiter: Arc<dyn RateLimiter>,
     session_cache: Option<SessionCache>,
+    changes: ChangeFeed,
 }
 
 impl std::fmt::Debug for Auth {
@@ -142,6 +154,15 @@ impl Auth {
             config.mail.from.clone(),
             config.keys.clone(),
         );
+        // Counted where the configuration says: by default in the database on PostgreSQL, which
+        // several instances may share, and in memory on SQLite.
+        let limiter: Arc<dyn RateLimiter> = match config_limits.store(db.backend()) {
+            RateLimitStore::Memory => Arc::new(InMemoryRateLimiter::new(config_limits)),
+            RateLimitStore::Database => {
+                Arc::new(DatabaseRateLimiter::new(db.clone(), config_limits))
+            }
+        };
+        let changes = ChangeFeed::new(db.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -151,8 +172,9 @@ impl Auth {
                 data_hooks,
                 outbox,
                 background_mail: Arc::new(Semaphore::new(MAX_BACKGROUND_MAIL_TASKS)),
-                limiter: Arc::new(InMemoryRateLimiter::new(config_limits)),
+                limiter,
                 session_cache: None,
+                changes,
             }),
         })
     }
@@ -178,24 +200,81 @@ impl Auth {
     pub fn with_session_cache(mut self, refresh: Duration) -> Self {
         Arc::get_mut(&mut self.inner)
             .expect("with_session_cache is called before the services are shared")
-            .session_cache = (!refresh.is_zero()).then(|| SessionCache::new(refresh));
+            .session_cache = match (refresh.is_zero(), self.inner.db.backend()) {
+            (true, _) => None,
+            (false, crate::db::Backend::Sqlite) => Some(SessionCache::new(refresh)),
+            // Other instances end sessions too; they announce it (see `listen_to_announcements`).
+            (false, crate::db::Backend::Postgres) => Some(SessionCache::notified(refresh)),
+        };
         self
     }
 
-    /// Counts an attempt of `limit` for `key`: `429 rate_limited` with `Retry-After` when over.
+    /// Whether the session cache waits for announcements of other instances to serve hits
+    /// (PostgreSQL); [`crate::service::start`] then listens for them.
+    pub(crate) fn needs_announcements(&self) -> bool {
+        self.inner
+            .session_cache
+            .as_ref()
+            .is_some_and(SessionCache::is_notified)
+    }
+
+    /// Records whether announcements of ended sessions are heard now (see
+    /// [`Auth::with_session_cache`]); either way the cache starts over.
+    pub(crate) fn hearing_announcements(&self, listening: bool) {
+        if let Some(cache) = &self.inner.session_cache {
+            cache.set_listening(listening);
+        }
+        if !listening {
+            // Changes announced meanwhile go unheard: every long-poll reads again.
+            self.inner.changes.wake_all();
+        }
+    }
+
+    /// Applies an announcement on `auth_skeleton_sessions`: `s:<session id>` ended, the account
+    /// `u:<user id>` changed, or `*`, anything may have.
+    pub(crate) fn heard_session_announcement(&self, payload: &str) {
+        let Some(cache) = &self.inner.session_cache else {
+            return;
+        };
+        match payload.split_once(':') {
+            Some(("s", id)) => cache.forget_session(id),
+            Some(("u", user_id)) => cache.forget_user(user_id),
+            _ => cache.invalidate(),
+        }
+    }
+
+    /// Counts an attempt of `limit` for `key` in the configured store (shared by every instance
+    /// with `RATE_LIMIT_STORE=database`): `429 rate_limited` with `Retry-After` when over.
+    pub async fn limit(&self, limit: Limit, key: &str) -> Result<(), AuthError> {
+        let verdict = self.inner.limiter.check_async(limit, key).await;
+        verdict.map_err(|retry| rate_limited(limit, retry))
+    }
+
+    /// Counts an attempt of `limit` for `key` without waiting: with a store in the database,
+    /// this counts in this process only.
+    #[deprecated(
+        since = "0.2.2",
+        note = "use `Auth::limit(..).await`, which counts in the configured store"
+    )]
     pub fn check_limit(&self, limit: Limit, key: &str) -> Result<(), AuthError> {
-        self.inner.limiter.check(limit, key).map_err(|retry| {
-            tracing::info!(limit = %limit, "rate limited");
-            crate::metrics::record_rate_limited(limit.name());
-            AuthError::RateLimited {
-                retry_after_secs: retry.secs(),
-            }
-        })
+        let verdict = self.inner.limiter.check(limit, key);
+        verdict.map_err(|retry| rate_limited(limit, retry))
     }
 
     /// Drops rate-limit state that no longer limits anything; run periodically.
     pub fn prune_rate_limits(&self) {
         self.inner.limiter.prune();
+    }
+
+    /// [`Auth::prune_rate_limits`], in the configured store too.
+    pub async fn prune_rate_limits_everywhere(&self) {
+        self.inner.limiter.prune_async().await;
+    }
+
+    /// Wakes long-polls when a user's data changes, through this instance or another
+    /// (see [`ChangeFeed`]).
+    pub fn changes(&self) -> &ChangeFeed {
+        &self.inner.changes
     }
 
     /// The mail outbox (start its worker with [`Outbox::spawn_worker`]).
@@ -377,7 +456,8 @@ impl Auth {
         };
         let device = self.reserve_device(device_token, user.as_ref()).await?;
         if device.is_none() {
-            self.check_limit(Limit::LoginEmail, &email_limit_key(email))?;
+            self.limit(Limit::LoginEmail, &email_limit_key(email))
+                .await?;
         }
         let verified = match self
             .inner
@@ -673,7 +753,7 @@ impl Auth {
         who: &Authenticated,
         password: &Password,
     ) -> Result<UserRow, AuthError> {
-        self.check_limit(Limit::PasswordUser, &who.user.id)?;
+        self.limit(Limit::PasswordUser, &who.user.id).await?;
         if PasswordPolicy::is_overlong(password) {
             return Err(AuthError::InvalidCredentials);
         }

@@ -90,7 +90,10 @@ impl Auth {
         self.sessions_changed();
         self.outbox().notify();
         // Whoever locked the account's login out, its owner is back in.
-        self.inner.limiter.clear(Limit::LoginEmail, &user.email);
+        self.inner
+            .limiter
+            .clear_async(Limit::LoginEmail, &user.email)
+            .await;
         tracing::info!(user_id = %user.id, "password reset");
         Ok(())
     }

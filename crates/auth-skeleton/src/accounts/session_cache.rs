@@ -11,6 +11,12 @@
 //!   triggers move on every such change (`auth_change_counter`). A hit is only served when the
 //!   counter was read less than `refresh` ago and all entries older than its last move were
 //!   dropped; so a change committed elsewhere stops being served here within `refresh`.
+//! - On PostgreSQL, triggers also announce each ended session and changed account at commit
+//!   (`NOTIFY auth_skeleton_sessions`, migration 0006), and a listener drops the entries named
+//!   ([`SessionCache::forget_session`], [`SessionCache::forget_user`]): a change made elsewhere
+//!   stops being served within the notification's delay. Such a cache serves hits only while its
+//!   listener is connected ([`SessionCache::set_listening`]); the counter stays as the bound for a
+//!   connection that died without a word.
 //!
 //! Decisions about expiry and secrets stay with the caller: the cache holds database rows.
 
@@ -27,6 +33,8 @@ const MAX_ENTRIES: usize = 100_000;
 /// Live sessions by id, as last read from the database.
 pub(crate) struct SessionCache {
     refresh: Duration,
+    /// Whether hits need a connected listener of the database's announcements.
+    notified: bool,
     state: Mutex<State>,
     /// Held by the one request that re-reads the counter; the others meanwhile miss.
     counter_check: tokio::sync::Mutex<()>,
@@ -38,6 +46,8 @@ struct State {
     entries: HashMap<String, SessionWithUser>,
     /// The change counter as last read, and when that read began.
     counter: Option<(i64, Instant)>,
+    /// Whether the announcements of other processes are heard now.
+    listening: bool,
 }
 
 /// The generation a miss saw before reading the database.
@@ -47,12 +57,23 @@ pub(crate) struct Ticket(u64);
 impl SessionCache {
     /// A cache whose copies may lag changes made by other processes by at most `refresh`.
     pub(crate) fn new(refresh: Duration) -> Self {
+        Self::with_announcements(refresh, false)
+    }
+
+    /// A cache that also needs its listener of announcements connected to serve hits.
+    pub(crate) fn notified(refresh: Duration) -> Self {
+        Self::with_announcements(refresh, true)
+    }
+
+    fn with_announcements(refresh: Duration, notified: bool) -> Self {
         Self {
             refresh,
+            notified,
             state: Mutex::new(State {
                 generation: 0,
                 entries: HashMap::new(),
                 counter: None,
+                listening: false,
             }),
             counter_check: tokio::sync::Mutex::new(()),
         }
@@ -76,7 +97,8 @@ impl SessionCache {
         let state = self.state();
         let fresh = state
             .counter
-            .is_some_and(|(_, read_at)| read_at.elapsed() < self.refresh);
+            .is_some_and(|(_, read_at)| read_at.elapsed() < self.refresh)
+            && (state.listening || !self.notified);
         match state.entries.get(id) {
             Some(found) if fresh => Ok(found.clone()),
             _ => Err(Ticket(state.generation)),
@@ -108,6 +130,34 @@ impl SessionCache {
         let mut state = self.state();
         state.generation += 1;
         state.entries.clear();
+    }
+
+    /// Whether this cache needs announcements (see [`SessionCache::set_listening`]).
+    pub(crate) fn is_notified(&self) -> bool {
+        self.notified
+    }
+
+    /// Records whether announcements are heard. Either way every entry goes: before listening,
+    /// announcements may have been missed; after losing the connection, they will be.
+    pub(crate) fn set_listening(&self, listening: bool) {
+        let mut state = self.state();
+        state.listening = listening;
+        state.generation += 1;
+        state.entries.clear();
+    }
+
+    /// Drops session `id` (announced as ended by another process).
+    pub(crate) fn forget_session(&self, id: &str) {
+        let mut state = self.state();
+        state.generation += 1;
+        state.entries.remove(id);
+    }
+
+    /// Drops every session of `user_id` (its account changed or is gone).
+    pub(crate) fn forget_user(&self, user_id: &str) {
+        let mut state = self.state();
+        state.generation += 1;
+        state.entries.retain(|_, e| e.session.user_id != user_id);
     }
 
     /// Re-reads the change counter when the last read is older than `refresh`, dropping every
@@ -196,6 +246,37 @@ mod tests {
         assert!(cache.lookup("s1").is_ok());
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.lookup("s1").is_err());
+    }
+
+    #[test]
+    fn a_notified_cache_serves_only_while_listening_and_forgets_what_is_announced() {
+        let cache = SessionCache::notified(Duration::from_secs(60));
+        warm(&cache);
+        cache.insert(cache.ticket(), row("s1"));
+        assert!(cache.lookup("s1").is_err(), "not listening yet");
+        cache.set_listening(true);
+        cache.insert(cache.ticket(), row("s1"));
+        cache.insert(cache.ticket(), row("s2"));
+        assert!(cache.lookup("s1").is_ok());
+        let in_flight = cache.ticket();
+        cache.forget_session("s1");
+        assert!(cache.lookup("s1").is_err());
+        assert!(
+            cache.lookup("s2").is_ok(),
+            "only the announced session goes"
+        );
+        cache.insert(in_flight, row("s1"));
+        assert!(
+            cache.lookup("s1").is_err(),
+            "a read begun before the announcement is not kept"
+        );
+        cache.forget_user("u");
+        assert!(cache.lookup("s2").is_err());
+        cache.insert(cache.ticket(), row("s2"));
+        cache.set_listening(false);
+        assert!(cache.state().entries.is_empty());
+        cache.insert(cache.ticket(), row("s2"));
+        assert!(cache.lookup("s2").is_err(), "not served without a listener");
     }
 
     #[test]

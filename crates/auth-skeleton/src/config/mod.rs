@@ -199,9 +199,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// `SESSION_CACHE_REFRESH` (at most 10 s, `0s` turns the cache off): how late a service may
 /// learn of a session ended or an account changed by another process, for requests that change
-/// nothing. The default is `500ms` on SQLite, where the only other process is the admin CLI,
-/// which waits that long before it returns, and `0s` on PostgreSQL, where other instances of the
-/// app would honour a logout late. See `docs/adr/0009-session-cache.md`.
+/// nothing, when nothing else tells it. The default is `500ms` on SQLite, where the only other
+/// process is the admin CLI, which waits that long before it returns. On PostgreSQL every such
+/// change is also announced at commit (`LISTEN/NOTIFY`) and the cache serves only while it hears
+/// the announcements, so a change is seen within their delay; the default `10s` there bounds
+/// only a connection that died unnoticed. See `docs/adr/0009-session-cache.md` and
+/// `docs/adr/0018-several-instances.md`.
 pub fn session_cache_refresh(
     vars: &Vars,
     database_url: &DatabaseUrl,
@@ -210,7 +213,7 @@ pub fn session_cache_refresh(
     let default = if database_url.is_sqlite() {
         Duration::from_millis(500)
     } else {
-        Duration::ZERO
+        MAX
     };
     let refresh = vars.duration_or("SESSION_CACHE_REFRESH", default)?;
     if refresh > MAX {
@@ -325,6 +328,9 @@ impl RateLimitConfig {
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
         for var in vars.names_with_prefix("RATE_LIMIT_") {
             let name = &var["RATE_LIMIT_".len()..];
+            if var == "RATE_LIMIT_STORE" {
+                continue;
+            }
             if !Limit::ALL.iter().any(|l| l.name() == name) {
                 let known: Vec<String> = Limit::ALL
                     .iter()
@@ -347,6 +353,11 @@ impl RateLimitConfig {
                     .map_err(|m| ConfigError::new(&var, m))?;
                 config.set(limit, rate);
             }
+        }
+        if let Some(raw) = vars.get("RATE_LIMIT_STORE") {
+            let store = crate::rate_limit::RateLimitStore::parse(raw.trim())
+                .map_err(|m| ConfigError::new("RATE_LIMIT_STORE", m))?;
+            config.set_store(store);
         }
         Ok(config)
     }
@@ -386,7 +397,21 @@ pub struct Settings {
     pub auth: AuthConfig,
 }
 
+/// How long an operator command waits on PostgreSQL after ending a session or changing an
+/// account, for the announcement to reach every instance.
+const ANNOUNCEMENT_DELAY: Duration = Duration::from_millis(100);
+
 impl Settings {
+    /// How long a command that ended sessions or changed an account waits before it returns,
+    /// so that once it is back no running service honours what it ended: the cache's refresh on
+    /// SQLite, the announcements' delay on PostgreSQL.
+    pub fn settle_after_change(&self) -> Duration {
+        match self.database_url.is_sqlite() {
+            true => self.session_cache_refresh,
+            false => self.session_cache_refresh.min(ANNOUNCEMENT_DELAY),
+        }
+    }
+
     /// Reads and validates the contract's variables for the app `app_name`.
     pub fn from_vars(app_name: &str, default_port: u16, vars: &Vars) -> Result<Self, ConfigError> {
         let database_url = vars.parse_or(
@@ -439,7 +464,7 @@ mod tests {
     use crate::web_origin::origin_of;
 
     #[test]
-    fn the_session_cache_is_on_for_sqlite_and_off_for_postgres_unless_configured() {
+    fn the_session_cache_is_on_for_both_backends_unless_turned_off() {
         let none = Vars::from_pairs([]);
         let sqlite = &DatabaseUrl::parse("sqlite://data/app.db").unwrap();
         let postgres = &DatabaseUrl::parse("postgres://app@db/app").unwrap();
@@ -449,7 +474,8 @@ mod tests {
         );
         assert_eq!(
             session_cache_refresh(&none, postgres).unwrap(),
-            Duration::ZERO
+            Duration::from_secs(10),
+            "announcements keep it current; the refresh bounds a silent connection"
         );
         let set = Vars::from_pairs([("SESSION_CACHE_REFRESH", "250ms")]);
         assert_eq!(

@@ -12,6 +12,7 @@ pub mod json;
 pub mod openapi;
 pub(crate) mod operations;
 pub(crate) mod pages;
+pub mod prefer;
 pub mod problem;
 pub(crate) mod request_log;
 mod routes;

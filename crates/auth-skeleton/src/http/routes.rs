@@ -129,7 +129,7 @@ async fn signup(
     Json(body): Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     csrf::reject_foreign_origin(&req, auth.config())?;
-    auth.check_limit(Limit::SignupIp, &ip_key(&req, &auth))?;
+    auth.limit(Limit::SignupIp, &ip_key(&req, &auth)).await?;
     let signed_in = auth
         .signup(&body.email, &body.password, body.device_name.as_deref())
         .await?;
@@ -155,7 +155,7 @@ async fn login(
     Json(body): Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     csrf::reject_foreign_origin(&req, auth.config())?;
-    auth.check_limit(Limit::LoginIp, &ip_key(&req, &auth))?;
+    auth.limit(Limit::LoginIp, &ip_key(&req, &auth)).await?;
     let cookie = presented_device_cookie(&req);
     let device_token = body.device_token.as_deref().or(cookie.as_deref());
     let signed_in = auth
@@ -386,7 +386,7 @@ async fn request_verification(
     if me.user.email_verified {
         return Err(ApiError::AlreadyVerified);
     }
-    auth.check_limit(Limit::VerifyUser, me.user_id())?;
+    auth.limit(Limit::VerifyUser, me.user_id()).await?;
     auth.request_verification(&me.authenticated()).await?;
     Ok(HttpResponse::Accepted().finish())
 }
@@ -425,11 +425,11 @@ async fn forgot_password(
     auth: web::Data<Auth>,
     Json(body): Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.check_limit(Limit::ForgotIp, &ip_key(&req, &auth))?;
+    auth.limit(Limit::ForgotIp, &ip_key(&req, &auth)).await?;
     let email = Email::parse(&body.email).map_err(|e| ApiError::InvalidEmail(e.to_string()))?;
     // Past the address's own limit the answer is the same `202`, and no mail goes: a `429`
     // here would let anyone make the owner's own request fail by asking first.
-    if auth.check_limit(Limit::ForgotEmail, email.as_str()).is_ok() {
+    if auth.limit(Limit::ForgotEmail, email.as_str()).await.is_ok() {
         auth.forgot_password(&body.email).await?;
     }
     Ok(HttpResponse::Accepted().finish())
@@ -480,7 +480,7 @@ async fn request_email_change(
     AccountHolder(me): AccountHolder,
     Json(body): Json<EmailChange>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.check_limit(Limit::EmailChangeUser, me.user_id())?;
+    auth.limit(Limit::EmailChangeUser, me.user_id()).await?;
     auth.request_email_change(&me.authenticated(), &body.new_email, &body.password)
         .await?;
     Ok(HttpResponse::Accepted().finish())

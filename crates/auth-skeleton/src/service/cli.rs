@@ -316,7 +316,7 @@ pub fn main(spec: AppSpec, engine: EngineBuilder) -> ExitCode {
                 Ok(())
             }
             Command::Users(command) => {
-                let settle = settings.session_cache_refresh;
+                let settle = settings.settle_after_change();
                 let admin = admin(&spec, &settings, vars, engine).await?;
                 let changed = users(&admin, command).await?;
                 if changed {
@@ -325,7 +325,7 @@ pub fn main(spec: AppSpec, engine: EngineBuilder) -> ExitCode {
                 Ok(())
             }
             Command::Sessions(SessionsCommand::Revoke { email }) => {
-                let settle = settings.session_cache_refresh;
+                let settle = settings.settle_after_change();
                 let admin = admin(&spec, &settings, vars, engine).await?;
                 let n = admin
                     .revoke_sessions(&email)

@@ -15,6 +15,7 @@
 //! the account domain, storage), and nothing below uses it.
 
 pub mod admin;
+mod announcements;
 mod cli;
 mod server;
 

@@ -234,6 +234,11 @@ pub async fn start(
     )?
     .with_session_cache(cache_refresh);
     engine.spawn_background_jobs();
+    if let Db::Postgres(pool) = auth.db()
+        && auth.needs_announcements()
+    {
+        super::announcements::spawn(auth.clone(), pool.clone());
+    }
     spawn_session_purge(auth.clone());
     spawn_rate_limit_pruning(auth.clone());
     auth.outbox().spawn_worker();
@@ -258,17 +263,17 @@ pub async fn start(
             .wrap(from_fn(crate::http::request_log::request_log))
     })
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    // Signals are handled below, so that waiting long-polls are answered first.
+    .disable_signals()
     .bind(settings.bind)
     .map_err(|source| StartError::Bind {
         addr: settings.bind,
         source,
     })?;
     let addr = server.addrs().first().copied().unwrap_or(settings.bind);
-    Ok(Running {
-        addr,
-        auth,
-        server: server.run(),
-    })
+    let server = server.run();
+    spawn_stop_on_signal(auth.clone(), server.handle());
+    Ok(Running { addr, auth, server })
 }
 
 /// Mounts everything a service serves: the library's routes, the engine's, and `/openapi.json`
@@ -311,13 +316,47 @@ fn spawn_metrics_upkeep() {
     });
 }
 
+/// On SIGTERM or SIGINT: answers the waiting long-polls at once, then stops accepting and lets
+/// the requests in flight finish.
+fn spawn_stop_on_signal(auth: Auth, server: actix_web::dev::ServerHandle) {
+    actix_web::rt::spawn(async move {
+        wait_for_stop_signal().await;
+        tracing::info!("stopping");
+        auth.changes().shut_down();
+        server.stop(true).await;
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_stop_signal() {
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot handle SIGTERM and SIGINT");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_stop_signal() {
+    if actix_web::rt::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Keeps rate-limit memory bounded under a flood of distinct IPs or emails.
 fn spawn_rate_limit_pruning(auth: Auth) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(RATE_LIMIT_PRUNE_INTERVAL);
         loop {
             tick.tick().await;
-            auth.prune_rate_limits();
+            auth.prune_rate_limits_everywhere().await;
         }
     });
 }

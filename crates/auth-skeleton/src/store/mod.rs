@@ -1,5 +1,6 @@
 //! Every statement on the library's own tables (`auth_users`, `auth_sessions`,
-//! `auth_device_tokens`, `auth_mailed_tokens`, `auth_mail_outbox`, `auth_change_counter`), one
+//! `auth_device_tokens`, `auth_mailed_tokens`, `auth_mail_outbox`, `auth_change_counter`,
+//! `auth_rate_limits`), one
 //! function per statement, for both backends. Their schema is in the library's migrations.
 //!
 //! Nothing here decides policy (expiry, rotation, who may see what, when to mail): that is the
@@ -14,6 +15,7 @@
 mod device_tokens;
 mod mailed_tokens;
 mod outbox;
+mod rate_limits;
 mod sessions;
 mod users;
 
@@ -28,6 +30,7 @@ pub use mailed_tokens::{
 pub use outbox::{
     OutboxMessage, claim_mail, count_mail, delete_mail, due_mail, insert_mail, reschedule_mail,
 };
+pub use rate_limits::{Counted, clear_rate_limit, count_rate_limit, prune_rate_limits};
 pub use sessions::{
     SessionRow, SessionWithUser, change_counter, delete_session, delete_sessions_except,
     insert_session, live_sessions, purge_dead_sessions, revoke_session, session_with_user,

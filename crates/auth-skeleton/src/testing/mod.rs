@@ -194,6 +194,31 @@ impl TestServer {
         engine: EngineBuilder,
     ) -> Self {
         let database = TestDatabase::new(backend).await;
+        Self::start_on(database, spec, vars, engine).await
+    }
+
+    /// Starts another instance of an app on this server's database, as a second process behind
+    /// a balancer would be (the database stays this server's: it goes when this one is dropped).
+    pub async fn start_another(
+        &self,
+        spec: AppSpec,
+        vars: &[(&str, &str)],
+        engine: EngineBuilder,
+    ) -> Self {
+        let database = TestDatabase {
+            url: self.database.url.clone(),
+            dir: None,
+            postgres: None,
+        };
+        Self::start_on(database, spec, vars, engine).await
+    }
+
+    async fn start_on(
+        database: TestDatabase,
+        spec: AppSpec,
+        vars: &[(&str, &str)],
+        engine: EngineBuilder,
+    ) -> Self {
         let mut pairs = vec![
             ("DATABASE_URL", database.url.as_str()),
             ("BIND", "127.0.0.1:0"),

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "foundation",
         &[
+            "changes",
             "clock",
             "db",
             "metrics",

@@ -14,5 +14,6 @@ mod rate_limits;
 mod recovery;
 mod session_cache;
 mod sessions;
+mod several_instances;
 mod storage;
 mod verification;

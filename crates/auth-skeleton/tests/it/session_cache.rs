@@ -37,6 +37,26 @@ async fn delete_session_elsewhere(server: &TestServer, token: &str) {
     assert_eq!(deleted, 1);
 }
 
+/// Ends a session behind the service's back without announcing it (on PostgreSQL), as if the
+/// service's listener had lost its connection unnoticed: only the counter tells.
+async fn delete_session_unannounced(server: &TestServer, token: &str) {
+    let auth_skeleton::db::Db::Postgres(pool) = &server.db else {
+        return delete_session_elsewhere(server, token).await;
+    };
+    // The database is this test's own: nothing else deletes meanwhile.
+    let toggle =
+        |on: &str| format!("ALTER TABLE auth_sessions {on} TRIGGER auth_sessions_deleted_announce");
+    sqlx::query(sqlx::AssertSqlSafe(toggle("DISABLE")))
+        .execute(pool)
+        .await
+        .unwrap();
+    delete_session_elsewhere(server, token).await;
+    sqlx::query(sqlx::AssertSqlSafe(toggle("ENABLE")))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 async fn change_counter(server: &TestServer) -> i64 {
     auth_skeleton::store::change_counter(&server.db)
         .await
@@ -45,9 +65,10 @@ async fn change_counter(server: &TestServer) -> i64 {
 
 async fn a_read_is_served_from_memory_until_the_counter_shows_the_change(backend: Backend) {
     let (server, _) = start_with(backend, &[("SESSION_CACHE_REFRESH", "2s")]).await;
+    wait_for_listeners(&server, 1).await;
     let token = bearer(&server, "ann@example.com").await;
     warm(&server, &token).await;
-    delete_session_elsewhere(&server, &token).await;
+    delete_session_unannounced(&server, &token).await;
     let deleted_at = Instant::now();
     // The copy in memory still answers reads (this is what makes the cache worth having)...
     assert_eq!(me_status(&server, &token).await, 200, "served from memory");

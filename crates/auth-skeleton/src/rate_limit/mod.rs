@@ -5,21 +5,29 @@
 //! attempt costs a map lookup. Every login attempt counts against its limits (the outcome is not
 //! known before the hash), successful ones included; the defaults leave ample room for a person.
 //!
-//! The built-in [`InMemoryRateLimiter`] is per process: several instances behind a balancer each
-//! keep their own counts (so the effective limit is multiplied by the instance count). The
-//! [`RateLimiter`] trait is the seam for a shared store.
+//! Where the counts live is [`RateLimitStore`] (`RATE_LIMIT_STORE`): [`InMemoryRateLimiter`]
+//! counts in this process, so several instances behind a balancer would each keep their own
+//! counts; [`DatabaseRateLimiter`] keeps them in the app's database, one statement per check,
+//! shared by every instance (the default on PostgreSQL). The [`RateLimiter`] trait is the seam for
+//! any other store.
 //!
 //! A lockout cannot be turned against its victim: password reset has limits of its own, and a
 //! successful reset clears the account's login limit.
 
+mod database;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{Quota, RateLimiter as Gcra};
+
+pub use database::DatabaseRateLimiter;
 
 /// The limits, one per thing an attacker could repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -158,35 +166,84 @@ impl Rate {
     }
 }
 
-/// The configured rate of every limit (`None`: off).
+/// Where the counts are kept (`RATE_LIMIT_STORE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitStore {
+    /// In this process ([`InMemoryRateLimiter`]): each instance counts on its own.
+    Memory,
+    /// In the app's database ([`DatabaseRateLimiter`]): every instance on that database shares
+    /// the counts.
+    Database,
+}
+
+impl RateLimitStore {
+    /// Parses `memory` or `database`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "memory" => Ok(Self::Memory),
+            "database" => Ok(Self::Database),
+            other => Err(format!("expected memory or database, got {other:?}")),
+        }
+    }
+
+    /// The contract's default: `database` on PostgreSQL (where several instances may serve one
+    /// database), `memory` on SQLite (one process).
+    pub fn default_for(backend: crate::db::Backend) -> Self {
+        match backend {
+            crate::db::Backend::Postgres => Self::Database,
+            crate::db::Backend::Sqlite => Self::Memory,
+        }
+    }
+}
+
+/// The configured rate of every limit (`None`: off), and where they are counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitConfig(HashMap<Limit, Option<Rate>>);
+pub struct RateLimitConfig {
+    rates: HashMap<Limit, Option<Rate>>,
+    /// `None`: the default for the database ([`RateLimitStore::default_for`]).
+    store: Option<RateLimitStore>,
+}
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self(
-            Limit::ALL
+        Self {
+            rates: Limit::ALL
                 .iter()
                 .map(|l| (*l, Rate::parse(l.default_rate()).expect("valid default")))
                 .collect(),
-        )
+            store: None,
+        }
     }
 }
 
 impl RateLimitConfig {
     /// Sets the rate of `limit` (`None` turns it off).
     pub fn set(&mut self, limit: Limit, rate: Option<Rate>) {
-        self.0.insert(limit, rate);
+        self.rates.insert(limit, rate);
     }
 
     /// Every limit off (for tests and trusted embeddings).
     pub fn off() -> Self {
-        Self(Limit::ALL.iter().map(|l| (*l, None)).collect())
+        Self {
+            rates: Limit::ALL.iter().map(|l| (*l, None)).collect(),
+            store: None,
+        }
     }
 
     /// The rate of `limit`, `None` when off.
     pub fn rate(&self, limit: Limit) -> Option<Rate> {
-        self.0.get(&limit).copied().flatten()
+        self.rates.get(&limit).copied().flatten()
+    }
+
+    /// Chooses where the counts are kept (unset: [`RateLimitStore::default_for`] the database).
+    pub fn set_store(&mut self, store: RateLimitStore) {
+        self.store = Some(store);
+    }
+
+    /// Where the counts are kept on `backend`.
+    pub fn store(&self, backend: crate::db::Backend) -> RateLimitStore {
+        self.store
+            .unwrap_or_else(|| RateLimitStore::default_for(backend))
     }
 }
 
@@ -201,8 +258,16 @@ impl RetryAfter {
     }
 }
 
-/// Where limits are counted. The built-in one is [`InMemoryRateLimiter`]; a deployment with
-/// several instances can implement this over a shared store.
+/// What the asynchronous methods of [`RateLimiter`] return.
+pub type LimitFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where limits are counted: [`InMemoryRateLimiter`], [`DatabaseRateLimiter`], or a store of
+/// your own.
+///
+/// The services call the asynchronous methods (`check_async`, `clear_async`, `prune_async`); a
+/// store that answers from memory implements only the synchronous ones, whose results the
+/// asynchronous defaults hand back. A store behind a network call overrides the asynchronous
+/// ones.
 pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
     /// Counts one attempt of `limit` for `key`; `Err` when it is over the limit.
     fn check(&self, limit: Limit, key: &str) -> Result<(), RetryAfter>;
@@ -210,6 +275,25 @@ pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
     fn clear(&self, limit: Limit, key: &str);
     /// Drops state that no longer limits anything; called periodically.
     fn prune(&self) {}
+
+    /// [`RateLimiter::check`] for a store that must be asked over the network.
+    fn check_async<'a>(
+        &'a self,
+        limit: Limit,
+        key: &'a str,
+    ) -> LimitFuture<'a, Result<(), RetryAfter>> {
+        Box::pin(std::future::ready(self.check(limit, key)))
+    }
+    /// [`RateLimiter::clear`] for a store that must be asked over the network.
+    fn clear_async<'a>(&'a self, limit: Limit, key: &'a str) -> LimitFuture<'a, ()> {
+        self.clear(limit, key);
+        Box::pin(std::future::ready(()))
+    }
+    /// [`RateLimiter::prune`] for a store that must be asked over the network.
+    fn prune_async(&self) -> LimitFuture<'_, ()> {
+        self.prune();
+        Box::pin(std::future::ready(()))
+    }
 }
 
 type Cell = Gcra<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>;

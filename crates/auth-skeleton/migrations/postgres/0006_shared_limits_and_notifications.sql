@@ -1,0 +1,55 @@
+-- State that several instances of an app on this database share.
+
+-- Rate limits (RATE_LIMIT_STORE=database): one row per limit and key, holding its GCRA state.
+-- UNLOGGED: no write-ahead log per login attempt; a crash empties the table, which only forgives.
+CREATE UNLOGGED TABLE IF NOT EXISTS auth_rate_limits (
+    bucket BYTEA  PRIMARY KEY,  -- SHA-256 of the limit's name and the key, first 16 bytes
+    tat    BIGINT NOT NULL      -- theoretical arrival time of the next attempt, µs since the epoch
+);
+
+-- Ended sessions and changed accounts are announced on the channel `auth_skeleton_sessions`, so
+-- that every instance drops its cached copy at once: `s:<session id>`, `u:<user id>`, or `*`
+-- (drop everything) when one statement ended many. NOTIFY is delivered at commit, and only then.
+CREATE OR REPLACE FUNCTION auth_announce_sessions_ended() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    gone_id TEXT;
+BEGIN
+    IF (SELECT count(*) FROM gone) > 64 THEN
+        PERFORM pg_notify('auth_skeleton_sessions', '*');
+    ELSE
+        FOR gone_id IN SELECT id FROM gone LOOP
+            PERFORM pg_notify('auth_skeleton_sessions', 's:' || gone_id);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION auth_announce_users_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed_id TEXT;
+BEGIN
+    IF (SELECT count(*) FROM changed) > 64 THEN
+        PERFORM pg_notify('auth_skeleton_sessions', '*');
+    ELSE
+        FOR changed_id IN SELECT id FROM changed LOOP
+            PERFORM pg_notify('auth_skeleton_sessions', 'u:' || changed_id);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS auth_sessions_deleted_announce ON auth_sessions;
+CREATE TRIGGER auth_sessions_deleted_announce AFTER DELETE ON auth_sessions
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_sessions_ended();
+
+-- Old rows: the user ids do not change, and an update of any column the session check reads
+-- (email, verification) is announced.
+DROP TRIGGER IF EXISTS auth_users_updated_announce ON auth_users;
+CREATE TRIGGER auth_users_updated_announce AFTER UPDATE ON auth_users
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_users_changed();
+
+DROP TRIGGER IF EXISTS auth_users_deleted_announce ON auth_users;
+CREATE TRIGGER auth_users_deleted_announce AFTER DELETE ON auth_users
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_users_changed();
