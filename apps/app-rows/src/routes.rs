@@ -180,7 +180,8 @@ struct PullResponse {
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The next page of changes", body = PullResponse),
+        (status = 200, description = "The next page of changes", body = PullResponse,
+            headers(("Preference-Applied" = String, description = "`wait=S` when the request waited (or would have) for a change"))),
         (status = 400, description = "invalid_request: a malformed cursor or limit, or a cursor issued to another user", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 410, description = "resync_required: a purge since the cursor was issued may have removed tombstones the caller has not seen; pull from the beginning and replace the local state", body = ProblemSchema, content_type = "application/problem+json"),

@@ -70,6 +70,17 @@ pub struct Response {
 pub trait Remote {
     fn push(&self, body: Value) -> impl Future<Output = Option<Response>>;
     fn pull(&self, since: Option<&str>, limit: u32) -> impl Future<Output = Option<Response>>;
+    /// A pull that, with nothing new, waits up to `wait_secs` for a change (`Prefer: wait`).
+    /// A remote that cannot wait answers at once, which the client handles the same.
+    fn pull_waiting(
+        &self,
+        since: Option<&str>,
+        limit: u32,
+        wait_secs: u32,
+    ) -> impl Future<Output = Option<Response>> {
+        let _ = wait_secs;
+        self.pull(since, limit)
+    }
 }
 
 /// Why a sync step stopped. The device's state stays consistent: the step can be retried.
@@ -246,11 +257,33 @@ impl Device {
 
     /// Pulls pages until `has_more` is false; on `410` starts over from the beginning.
     pub async fn pull(&mut self, remote: &impl Remote) -> Result<(), SyncError> {
+        self.pull_after_waiting(remote, None).await
+    }
+
+    /// Waits up to `wait_secs` for a change made through another device (a long-poll, woken
+    /// as soon as one commits), then pulls as [`Device::pull`] does. A device that has nothing
+    /// to push calls this in a loop instead of polling.
+    pub async fn wait_for_changes(
+        &mut self,
+        remote: &impl Remote,
+        wait_secs: u32,
+    ) -> Result<(), SyncError> {
+        self.pull_after_waiting(remote, Some(wait_secs)).await
+    }
+
+    async fn pull_after_waiting(
+        &mut self,
+        remote: &impl Remote,
+        mut wait_secs: Option<u32>,
+    ) -> Result<(), SyncError> {
         loop {
-            let reply = remote
-                .pull(self.cursor.as_deref(), self.page_size)
-                .await
-                .ok_or(SyncError::Unreachable)?;
+            // Only the first page waits: the others exist already.
+            let since = self.cursor.as_deref();
+            let pulled = match wait_secs.take() {
+                Some(wait) => remote.pull_waiting(since, self.page_size, wait).await,
+                None => remote.pull(since, self.page_size).await,
+            };
+            let reply = pulled.ok_or(SyncError::Unreachable)?;
             match reply.status {
                 200 => {}
                 410 => return self.resync(remote).await,

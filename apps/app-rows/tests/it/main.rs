@@ -13,6 +13,7 @@ mod current;
 mod cursor_owner;
 mod data;
 mod isolation_levels;
+mod long_poll;
 mod model;
 mod openapi;
 mod pull;

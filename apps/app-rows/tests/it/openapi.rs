@@ -58,7 +58,7 @@ async fn the_served_document_describes_push_and_pull() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(params, ["since", "limit"]);
+    assert_eq!(params, ["since", "limit", "Prefer"]);
 
     // The schemas have the fields real requests and answers have.
     let sent = row("notes", "n1", 1, 0, "a", json!({"t": 1}));

@@ -124,6 +124,15 @@ impl Http {
         }
     }
 
+    fn pull_request(&self, since: Option<&str>, limit: u32) -> reqwest::RequestBuilder {
+        // Cursors are base64url: they go into a URL as they are.
+        let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
+        self.client.get(format!(
+            "{}/v1/rows/pull?limit={limit}{since}",
+            self.base_url
+        ))
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Option<Response> {
         let response = request.bearer_auth(&self.token).send().await.ok()?;
         let status = response.status().as_u16();
@@ -143,12 +152,17 @@ impl Remote for Http {
     }
 
     async fn pull(&self, since: Option<&str>, limit: u32) -> Option<Response> {
-        // Cursors are base64url: they go into a URL as they are.
-        let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
-        self.send(self.client.get(format!(
-            "{}/v1/rows/pull?limit={limit}{since}",
-            self.base_url
-        )))
-        .await
+        self.send(self.pull_request(since, limit)).await
+    }
+
+    async fn pull_waiting(
+        &self,
+        since: Option<&str>,
+        limit: u32,
+        wait_secs: u32,
+    ) -> Option<Response> {
+        let request = self.pull_request(since, limit);
+        self.send(request.header("prefer", format!("wait={wait_secs}")))
+            .await
     }
 }
