@@ -15,4 +15,5 @@ mod publish_local;
 mod releases;
 mod request_log;
 mod schemathesis;
+mod several_instances;
 mod upgrade;
