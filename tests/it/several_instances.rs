@@ -411,3 +411,21 @@ async fn killing_an_instance_under_load_loses_no_acknowledged_write() {
     }
     assert_eq!(me(survivor, &token).await.status, 200);
 }
+
+/// The example in `deploy/` is a configuration HAProxy accepts.
+#[test]
+fn the_deploy_example_is_valid() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/haproxy/app-rows.cfg"
+    );
+    let checked = std::process::Command::new("haproxy")
+        .args(["-c", "-f", example])
+        .output()
+        .expect("haproxy runs (.ci/run installs it)");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
