@@ -168,16 +168,23 @@ mod postgres_instances {
 
     #[actix_web::test]
     async fn a_push_through_one_instance_wakes_a_pull_waiting_on_another() {
-        let (first, token) = start_signed_in(Backend::Postgres, &[]).await;
+        woken_across_instances(&[]).await;
+    }
+
+    #[actix_web::test]
+    async fn instances_wake_each_other_with_the_session_cache_off() {
+        woken_across_instances(&[("SESSION_CACHE_REFRESH", "0s")]).await;
+    }
+
+    async fn woken_across_instances(vars: &[(&str, &str)]) {
+        let (first, token) = start_signed_in(Backend::Postgres, vars).await;
+        let mut all = vec![
+            ("TOMBSTONE_RETENTION", "36500d"),
+            ("RATE_LIMIT_PUSH_USER", "off"),
+        ];
+        all.extend_from_slice(vars);
         let second = first
-            .start_another(
-                app_rows::spec(),
-                &[
-                    ("TOMBSTONE_RETENTION", "36500d"),
-                    ("RATE_LIMIT_PUSH_USER", "off"),
-                ],
-                app_rows::engine(),
-            )
+            .start_another(app_rows::spec(), &all, app_rows::engine())
             .await;
         // Both instances listen for announcements once their listener connects.
         let auth_skeleton::db::Db::Postgres(pool) = &first.db else {
@@ -193,7 +200,10 @@ mod postgres_instances {
         .unwrap()
             < 2
         {
-            assert!(Instant::now() < deadline);
+            assert!(
+                Instant::now() < deadline,
+                "the instances do not listen for announcements"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut latencies = Vec::new();

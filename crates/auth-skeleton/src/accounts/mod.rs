@@ -209,25 +209,14 @@ impl Auth {
         self
     }
 
-    /// Whether the session cache waits for announcements of other instances to serve hits
-    /// (PostgreSQL); [`crate::service::start`] then listens for them.
-    pub(crate) fn needs_announcements(&self) -> bool {
-        self.inner
-            .session_cache
-            .as_ref()
-            .is_some_and(SessionCache::is_notified)
-    }
-
     /// Records whether announcements of ended sessions are heard now (see
     /// [`Auth::with_session_cache`]); either way the cache starts over.
     pub(crate) fn hearing_announcements(&self, listening: bool) {
         if let Some(cache) = &self.inner.session_cache {
             cache.set_listening(listening);
         }
-        if !listening {
-            // Changes announced meanwhile go unheard: every long-poll reads again.
-            self.inner.changes.wake_all();
-        }
+        // Changes announced while nobody listened went unheard: every long-poll reads again.
+        self.inner.changes.wake_all();
     }
 
     /// Applies an announcement on `auth_skeleton_sessions`: `s:<session id>` ended, the account

@@ -132,11 +132,6 @@ impl SessionCache {
         state.entries.clear();
     }
 
-    /// Whether this cache needs announcements (see [`SessionCache::set_listening`]).
-    pub(crate) fn is_notified(&self) -> bool {
-        self.notified
-    }
-
     /// Records whether announcements are heard. Either way every entry goes: before listening,
     /// announcements may have been missed; after losing the connection, they will be.
     pub(crate) fn set_listening(&self, listening: bool) {

@@ -411,6 +411,15 @@ async fn check_config(
     println!("SESSION_IDLE={}s", auth.session_idle.as_secs());
     println!("SESSION_MAX_AGE={}s", auth.session_max_age.as_secs());
     println!("SESSION_CACHE_REFRESH={}ms", cache_refresh.as_millis());
+    let backend = match settings.database_url.is_sqlite() {
+        true => crate::db::Backend::Sqlite,
+        false => crate::db::Backend::Postgres,
+    };
+    let store = match auth.rate_limits.store(backend) {
+        crate::rate_limit::RateLimitStore::Memory => "memory",
+        crate::rate_limit::RateLimitStore::Database => "database",
+    };
+    println!("RATE_LIMIT_STORE={store}");
     let log_format = match settings.log_format {
         LogFormat::Text => "text",
         LogFormat::Json => "json",

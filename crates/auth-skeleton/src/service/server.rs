@@ -234,9 +234,9 @@ pub async fn start(
     )?
     .with_session_cache(cache_refresh);
     engine.spawn_background_jobs();
-    if let Db::Postgres(pool) = auth.db()
-        && auth.needs_announcements()
-    {
+    // On PostgreSQL other instances may end sessions and change data: hear them, for the
+    // session cache and for long-polls alike.
+    if let Db::Postgres(pool) = auth.db() {
         super::announcements::spawn(auth.clone(), pool.clone());
     }
     spawn_session_purge(auth.clone());
