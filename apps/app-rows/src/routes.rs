@@ -233,9 +233,11 @@ async fn pull(
             break page;
         }
         match waiting.wait(left).await {
-            Woken::Changed => continue,
+            // The session may have ended while the request waited: what changed since is
+            // not for it.
+            Woken::Changed => CurrentUser::recheck(&req).await?,
             Woken::TimedOut | Woken::ShuttingDown => break page,
-        }
+        };
     };
     record_rows(RowsDirection::Pulled, page.changes.len() as u64);
     let mut response = HttpResponse::Ok();

@@ -160,6 +160,7 @@ auth_skeleton::both_backends!(
     a_pull_with_changes_or_without_the_preference_answers_at_once,
     waiters_past_the_bound_are_answered_at_once,
     the_reference_client_waits_for_changes_instead_of_polling,
+    a_session_ended_during_the_wait_is_not_answered_with_data,
 );
 
 /// Instances on one PostgreSQL database wake each other's waiters.
@@ -279,4 +280,36 @@ async fn sigterm_answers_waiting_pulls_at_once() {
         "stopped in {:?}",
         started.elapsed()
     );
+}
+
+/// A session ended while its pull waits gets `401` when the pull wakes, not the change.
+async fn a_session_ended_during_the_wait_is_not_answered_with_data(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let other = server
+        .send(server.post(
+            "/v1/auth/login",
+            &json!({"email": "ann@example.com", "password": auth_skeleton::testing::TEST_PASSWORD, "session": "bearer"}),
+        ))
+        .await;
+    let other = other.body["token"].as_str().unwrap().to_owned();
+    let since = cursor_now(&server, &token).await;
+    let (waited, ()) = tokio::join!(waiting_pull(&server, &token, &since, "wait=20"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let logout = server
+            .send(
+                server
+                    .post("/v1/auth/logout", &json!({}))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(logout.status, 204);
+        let pushed = push(
+            &server,
+            &other,
+            &[row("c", "secret", 1, 0, "n", json!({"pin": 1234}))],
+        )
+        .await;
+        assert_eq!(statuses(&pushed), ["applied"]);
+    });
+    assert_problem(&waited, 401, "unauthenticated");
 }

@@ -49,6 +49,17 @@ impl CurrentUser {
         &self.user.id
     }
 
+    /// Authenticates `req` again, as its extraction did: for a request that waited (a
+    /// long-poll) before it answers with data, so that a session ended during the wait gets
+    /// `401`, not what changed meanwhile.
+    pub async fn recheck(req: &HttpRequest) -> Result<CurrentUser, ApiError> {
+        let (me, auth) = signed_in(req).await?;
+        if auth.config().require_verified_email && !me.user.email_verified {
+            return Err(ApiError::EmailNotVerified);
+        }
+        Ok(me)
+    }
+
     pub(crate) fn authenticated(&self) -> Authenticated {
         Authenticated {
             user: self.user.clone(),
@@ -66,13 +77,7 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let (me, auth) = signed_in(&req).await?;
-            if auth.config().require_verified_email && !me.user.email_verified {
-                return Err(ApiError::EmailNotVerified);
-            }
-            Ok(me)
-        })
+        Box::pin(async move { CurrentUser::recheck(&req).await })
     }
 }
 
