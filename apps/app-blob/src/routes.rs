@@ -259,7 +259,7 @@ async fn put_save(
     mut payload: web::Payload,
 ) -> Result<HttpResponse, SaveError> {
     // Everything that can be refused from the headers is, before a byte of the body is read.
-    auth.check_limit(Limit::SaveUser, me.user_id())?;
+    auth.limit(Limit::SaveUser, me.user_id()).await?;
     let pre = preconditions(&req)?;
     if !pre.guards_write() {
         return Err(SaveError::PreconditionRequired);
@@ -317,7 +317,7 @@ async fn delete_save(
     auth: web::Data<Auth>,
     saves: web::Data<Saves>,
 ) -> Result<HttpResponse, SaveError> {
-    auth.check_limit(Limit::SaveUser, me.user_id())?;
+    auth.limit(Limit::SaveUser, me.user_id()).await?;
     let pre = preconditions(&req)?;
     if pre.if_match.is_none() {
         return Err(SaveError::PreconditionRequired);
