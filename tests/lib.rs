@@ -1,12 +1,13 @@
 //! Helpers for the system tests in `it/`: locating the real app binaries that `cargo test
 //! --workspace` builds next to the test executable. And the release tooling's shared parts:
-//! the repository's registry of releases ([`registry`]) and the known defects of releases
-//! ([`advisories`]).
+//! the repository's registry of releases ([`registry`]), the known defects of releases
+//! ([`advisories`]), and app-blob as it was on the 0.1 line, built for the mixed-fleet tests
+//! ([`app_blob_0_1`]).
 
 use std::path::PathBuf;
 
 pub mod advisories;
-pub mod moves;
+pub mod app_blob_0_1;
 pub mod registry;
 
 /// The path of a workspace binary (`app-rows`, `app-blob`) in the current target profile.

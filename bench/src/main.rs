@@ -541,7 +541,7 @@ async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64
     Ok(pulled as f64 / start.elapsed().as_secs_f64())
 }
 
-/// A floor with SQL of its own: `app_blob::store::write_current` would make each round
+/// The one floor that writes its own SQL: `app_blob::store::write_current` would make each round
 /// the account's current save, under the feet of the service that the same run measures on
 /// that account. These are its two statements for the bytes (the meta upsert is small).
 async fn blob_put_rate(db: &Db, user: &str, mib: usize, secs: f64) -> Result<f64, Error> {
@@ -593,33 +593,18 @@ fn disk_write_rate(dir: &Path, mib: usize, secs: f64) -> Result<f64, Error> {
     Ok(rate)
 }
 
-/// The reads of a `GET /v1/save`: the queries of `app_blob::store::current` and
-/// `current_bytes`, written out here because app-blob stays on the 0.1 line of auth-skeleton,
-/// whose `Db` is not this one. Keep them in step with app-blob's until it moves to the current
-/// release and the floor calls its functions again.
 async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
-    let tag: String = read_db!(db, |pool| {
-        sqlx::query_scalar("SELECT tag FROM blob_saves WHERE user_id = $1")
-            .bind(user)
-            .fetch_optional(pool)
-            .await
-    })?
-    .ok_or("the benchmark account has no save")?;
+    // The service's own queries, so that the floor cannot drift from what a GET runs.
+    let tag = app_blob::store::current(db, user)
+        .await?
+        .ok_or("the benchmark account has no save")?
+        .tag;
     let bytes_per_sec = timed(secs, |_| {
         let tag = &tag;
         async move {
-            let data: Vec<u8> = read_db!(db, |pool| {
-                sqlx::query_scalar(
-                    "SELECT d.data FROM blob_saves s
-                     JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
-                     WHERE s.user_id = $1 AND s.tag = $2",
-                )
-                .bind(user)
-                .bind(tag)
-                .fetch_optional(pool)
-                .await
-            })?
-            .ok_or("the save changed during the measurement")?;
+            let data = app_blob::store::current_bytes(db, user, tag)
+                .await?
+                .ok_or("the save changed during the measurement")?;
             Ok(data.len() as u64)
         }
     })

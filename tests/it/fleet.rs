@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use semver::Version;
-
 const FLEET: &str = env!("CARGO_BIN_EXE_fleet");
 
 fn fleet(manifest: &Path, args: &[&str]) -> Output {
@@ -28,16 +26,16 @@ fn line_of(stdout: &str, app: &str) -> Vec<String> {
         .collect()
 }
 
-/// app-rows and app-notes pin the current release; app-blob stays on the 0.1 line
-/// (docs/releasing.md, "Staying on an older release"), and `--check` fails exactly when the 0.1
-/// release it pins has advisories.
 #[test]
-fn every_app_of_this_workspace_pins_the_current_release_but_app_blob_the_0_1_line() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = root.join("Cargo.toml");
+fn every_app_of_this_workspace_pins_the_current_release() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let output = fleet(&manifest, &["--check"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let version = auth_skeleton::AUTH_SKELETON_VERSION;
     assert!(
         stdout.starts_with(&format!("auth-skeleton {version} (crates/auth-skeleton)\n")),
@@ -55,46 +53,13 @@ fn every_app_of_this_workspace_pins_the_current_release_but_app_blob_the_0_1_lin
         ),
         "{stdout}"
     );
-    for app in ["app-notes", "app-rows"] {
+    for app in ["app-blob", "app-notes", "app-rows"] {
         let pin = format!("={version}");
         assert_eq!(
             line_of(&stdout, app)[2..],
             [pin.as_str(), "path", "crates/auth-skeleton", "current", "-"],
             "{stdout}"
         );
-        assert!(!stderr.contains(app), "{stderr}");
-    }
-
-    // app-blob: an exact pin of a 0.1 release, taken from elsewhere than the library's
-    // directory, behind the current release, with the advisories of the release it pins.
-    let blob = line_of(&stdout, "app-blob");
-    let pinned = blob[2].strip_prefix('=').expect("an exact pin");
-    assert!(pinned.starts_with("0.1."), "{stdout}");
-    assert_ne!(blob[3..5], ["path", "crates/auth-skeleton"], "{stdout}");
-    let pinned = Version::parse(pinned).unwrap();
-    let advisories: Vec<String> = system_tests::advisories::load(&root)
-        .unwrap()
-        .into_iter()
-        .filter(|a| a.affects(&pinned))
-        .map(|a| a.id)
-        .collect();
-    let status = blob.iter().position(|c| c == "behind").expect(&stdout);
-    assert_eq!(blob[status + 1], version, "{stdout}");
-    let line = blob.join(" ");
-    if advisories.is_empty() {
-        assert!(line.ends_with(" -"), "{stdout}");
-        assert!(output.status.success(), "{stdout}\n{stderr}");
-    } else {
-        assert!(
-            line.ends_with(&format!(" {}", advisories.join(", "))),
-            "{stdout}"
-        );
-        assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
-        let refusal = format!(
-            "fleet: app-blob pins auth-skeleton {pinned}, affected by {}",
-            advisories.join(", ")
-        );
-        assert!(stderr.contains(&refusal), "{stderr}");
     }
 }
 
@@ -279,8 +244,6 @@ fn an_app_on_a_release_with_advisories_fails_the_check() {
     let root = dir.path();
     copy_of_workspace(root);
     take_from_registry(root, "app-rows", "0.1.0");
-    // app-blob stays on the 0.1 line: on its patched release here, whatever it pins now.
-    take_from_registry(root, "app-blob", "0.1.1");
     let version = auth_skeleton::AUTH_SKELETON_VERSION;
 
     let output = fleet(&root.join("Cargo.toml"), &["--check"]);
@@ -322,8 +285,6 @@ fn an_app_on_a_patched_release_from_the_registry_passes_the_check() {
     let root = dir.path();
     copy_of_workspace(root);
     take_from_registry(root, "app-rows", "0.1.1");
-    // app-blob stays on the 0.1 line: on its patched release here, whatever it pins now.
-    take_from_registry(root, "app-blob", "0.1.1");
     let version = auth_skeleton::AUTH_SKELETON_VERSION;
 
     let output = fleet(&root.join("Cargo.toml"), &["--check"]);

@@ -1,8 +1,10 @@
-//! The fleet's next move, on the real binaries: `app-blob` runs auth-skeleton 0.1.1 from the
-//! registry, and the same app moved to the current release by `release/moves/` (built in a scratch copy,
-//! `system_tests::moves`) takes over its database. What the old binary wrote itself (accounts,
+//! The fleet's last move, on the real binaries: `app-blob` as it was on the 0.1 line (auth-skeleton
+//! 0.1.1 from the registry, built from the commit in `release/moves/app-blob-0.1.toml` in a
+//! scratch copy, `system_tests::app_blob_0_1`) writes a database, and the workspace's app-blob,
+//! moved to the current release, takes it over. What the old binary wrote itself (accounts,
 //! sessions, a save, pending verification, reset and email-change links) is read by the new
-//! one as the 0.2 upgrade notes promise, on SQLite and on PostgreSQL.
+//! one as the 0.2 upgrade notes promise, on SQLite and on PostgreSQL; and a link asked of an old
+//! instance still running beside a new one dies with the owner's reclaim (ASK-2026-0004).
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -11,8 +13,8 @@ use auth_skeleton::AUTH_SKELETON_VERSION;
 use auth_skeleton::testing::{Backend, ServiceProcess, SmtpSink, TEST_PASSWORD, TestDatabase};
 use reqwest::Method;
 use serde_json::json;
+use system_tests::app_blob_0_1::OldAppBlob;
 use system_tests::binary;
-use system_tests::moves::Moved;
 
 use crate::attacks::{PUBLIC_URL, token_of};
 use crate::http::{call, login, me, signup};
@@ -20,17 +22,20 @@ use crate::http::{call, login, me, signup};
 const NEW_PASSWORD: &str = "moved-lighthouse-42";
 const SAVE: &[u8] = b"level 7, 3 lives, \x00\xffbinary tail";
 
-/// The moved app-blob's binary, built once for every test of this process.
-fn moved_app_blob() -> &'static str {
-    static MOVED: OnceLock<Result<String, String>> = OnceLock::new();
-    let built = MOVED.get_or_init(|| {
+/// app-blob's binary as it was on the 0.1 line, built once for every test of this process
+/// (nothing to do when `cargo build-app-blob-0-1` ran before).
+fn app_blob_0_1() -> &'static str {
+    static OLD: OnceLock<Result<String, String>> = OnceLock::new();
+    let built = OLD.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let binary = Moved::prepare(&workspace)?.build()?;
+        let binary = OldAppBlob::prepare(&workspace)?.build()?;
         Ok(binary.display().to_string())
     });
     match built {
         Ok(path) => path,
-        Err(e) => panic!("moving app-blob to the current release in a scratch copy failed: {e}"),
+        Err(e) => {
+            panic!("building app-blob as it was on the 0.1 line in a scratch copy failed: {e}")
+        }
     }
 }
 
@@ -89,12 +94,12 @@ impl Setting {
 }
 
 async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Backend) {
-    let new_binary = moved_app_blob();
+    let (old_binary, new_binary) = (app_blob_0_1(), binary("app-blob"));
     let setting = Setting::new(backend).await;
     let (sink, vars) = (&setting.sink, setting.vars());
 
     // The 0.1.1 binary writes the database.
-    let mut old = ServiceProcess::start(&binary("app-blob"), &vars);
+    let mut old = ServiceProcess::start(old_binary, &vars);
     let base = old.base_url.clone();
     assert!(library_of(&base).await.starts_with("0.1."));
     let (ann_first, _) = signup(&base, "ann@example.com").await;
@@ -132,8 +137,8 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Back
     let reset = token_of(&sink.wait_for("cat@example.com", 1).await, "reset-password");
     assert!(old.terminate().success(), "{}", old.logs());
 
-    // The moved 0.2 binary migrates it at start and serves it.
-    let new = ServiceProcess::start(new_binary, &vars);
+    // The workspace's binary, on the current release, migrates it at start and serves it.
+    let new = ServiceProcess::start(&new_binary, &vars);
     let base = new.base_url.clone();
     assert_eq!(library_of(&base).await, AUTH_SKELETON_VERSION);
 
@@ -212,11 +217,11 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Back
 /// database. The attacker asks for the change through the old instance, the owner takes the
 /// account back through the new one, and the attacker's link must be dead on both.
 async fn a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one(backend: Backend) {
-    let new_binary = moved_app_blob();
+    let (old_binary, new_binary) = (app_blob_0_1(), binary("app-blob"));
     let setting = Setting::new(backend).await;
     let (sink, vars) = (&setting.sink, setting.vars());
-    let old = ServiceProcess::start(&binary("app-blob"), &vars);
-    let new = ServiceProcess::start(new_binary, &vars);
+    let old = ServiceProcess::start(old_binary, &vars);
+    let new = ServiceProcess::start(&new_binary, &vars);
     let (old_base, new_base) = (old.base_url.as_str(), new.base_url.as_str());
     assert!(library_of(old_base).await.starts_with("0.1."));
     assert_eq!(library_of(new_base).await, AUTH_SKELETON_VERSION);
@@ -294,7 +299,7 @@ async fn a_link_asked_of_a_0_1_1_instance_dies_with_a_reclaim_on_a_0_2_one(backe
             }
             _ => {
                 let (status, stderr) =
-                    ServiceProcess::run(new_binary, &["sessions", "revoke", &victim], &vars);
+                    ServiceProcess::run(&new_binary, &["sessions", "revoke", &victim], &vars);
                 assert!(status.success(), "{stderr}");
                 204
             }

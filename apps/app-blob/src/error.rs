@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use auth_skeleton::accounts::AuthError;
 use auth_skeleton::{ApiError, Problem};
 
 use crate::version::Meta;
@@ -53,6 +54,12 @@ pub enum SaveError {
     /// An error of the auth layer (`401`, ...) or a server fault.
     #[error(transparent)]
     Api(#[from] ApiError),
+}
+
+impl From<AuthError> for SaveError {
+    fn from(err: AuthError) -> Self {
+        SaveError::Api(err.into())
+    }
 }
 
 impl From<sqlx::Error> for SaveError {

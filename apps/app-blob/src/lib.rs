@@ -29,11 +29,12 @@ pub mod version;
 use std::time::Duration;
 
 use actix_web::web;
+use auth_skeleton::accounts::UserId;
+use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
+use auth_skeleton::db::Migrations;
 use auth_skeleton::db::Tx;
-use auth_skeleton::hooks::{AccountDataHook, BoxFuture};
-use auth_skeleton::schema::Migrations;
-use auth_skeleton::server::{AppSpec, EngineContext};
+use auth_skeleton::service::{AppSpec, EngineBuilder, EngineContext};
 
 use crate::config::SaveConfig;
 use crate::saves::Saves;
@@ -56,8 +57,8 @@ pub fn spec() -> AppSpec {
 
 /// How the service builds this app's engine at start (`main`, the tests and the document check
 /// all take it).
-pub fn engine() -> fn(EngineContext) -> Result<Engine, ConfigError> {
-    Engine::new
+pub fn engine() -> EngineBuilder {
+    EngineBuilder::new(Engine::new)
 }
 
 /// The save-blob engine.
@@ -80,13 +81,13 @@ impl AccountDataHook for Engine {
     fn delete_user_data<'a>(
         &'a self,
         tx: &'a mut Tx,
-        user_id: &'a str,
+        user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(store::delete_user_data(tx, user_id))
     }
 }
 
-impl auth_skeleton::server::Engine for Engine {
+impl auth_skeleton::service::Engine for Engine {
     fn configure(&self, cfg: &mut web::ServiceConfig) {
         metrics::describe();
         routes::configure(cfg, self.saves.clone());

@@ -1,17 +1,17 @@
 //! app-blob's own metrics on `/metrics`, next to the library's (requests, logins, mail).
 //! Labels take values from fixed sets only.
 
-use auth_skeleton::metrics::counter;
+use auth_skeleton::metrics::{counter, describe_counter};
 
 /// `blob_writes_total{outcome}`: save writes by outcome (`created`, `replaced`, `deleted`,
 /// `conflict`).
 pub const BLOB_WRITES_TOTAL: &str = "blob_writes_total";
 
-/// Gives the metric its `# HELP` line; called when the routes are mounted.
-///
-/// Nothing to do on the 0.1 line of `auth-skeleton`: it describes `blob_writes_total` itself,
-/// with this same text ("Save-blob writes by outcome"), and has no `describe_counter!` for apps.
-pub fn describe() {}
+/// Gives the metric its `# HELP` line; called when the routes are mounted (the recorder is
+/// installed by then).
+pub fn describe() {
+    describe_counter!(BLOB_WRITES_TOTAL, "Save-blob writes by outcome");
+}
 
 /// How a save-blob write ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

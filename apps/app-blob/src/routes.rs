@@ -6,8 +6,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_skeleton::http::{CurrentUser, method_not_allowed};
-use auth_skeleton::openapi::schemas::Problem as ProblemSchema;
+use auth_skeleton::Auth;
+use auth_skeleton::http::CurrentUser;
+use auth_skeleton::http::openapi::schemas::Problem as ProblemSchema;
+use auth_skeleton::rate_limit::Limit;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -24,7 +26,7 @@ const OCTET_STREAM: &str = "application/octet-stream";
 const CONTENT_DIGEST: HeaderName = HeaderName::from_static("content-digest");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// The routes and schemas of the save blob, for `/openapi.json` (see [`auth_skeleton::openapi`]).
+/// The routes and schemas of the save blob, for `/openapi.json` (see [`auth_skeleton::http::openapi`]).
 ///
 /// The 405 answers to other methods are not operations of their own: the resources are what
 /// the document lists.
@@ -97,29 +99,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, saves: web::Data<Saves>) {
                     // can check the current ETag and size cheaply.
                     .route(web::head().to(head_save))
                     .route(web::put().to(put_save))
-                    .route(web::delete().to(delete_save))
-                    .default_service(web::to(|| method_not_allowed("GET, HEAD, PUT, DELETE"))),
+                    .route(web::delete().to(delete_save)),
             )
-            .service(
-                web::resource("/meta")
-                    .route(web::get().to(get_meta))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
-            )
-            .service(
-                web::resource("/limits")
-                    .route(web::get().to(get_limits))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
-            )
-            .service(
-                web::resource("/history")
-                    .route(web::get().to(get_history))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
-            )
-            .service(
-                web::resource("/history/{version}")
-                    .route(web::get().to(get_history_version))
-                    .default_service(web::to(|| method_not_allowed("GET"))),
-            ),
+            .service(web::resource("/meta").route(web::get().to(get_meta)))
+            .service(web::resource("/limits").route(web::get().to(get_limits)))
+            .service(web::resource("/history").route(web::get().to(get_history)))
+            .service(web::resource("/history/{version}").route(web::get().to(get_history_version))),
     );
 }
 
@@ -264,14 +249,17 @@ async fn get_meta(
         (status = 413, description = "payload_too_large: over `MAX_SAVE_BYTES`; or quota_exceeded: over `BLOB_BYTES_QUOTA` on its own, even with the whole history dropped (nothing is stored)", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 428, description = "precondition_required: neither If-Match nor If-None-Match: *", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: the user's save writes (RATE_LIMIT_SAVE_USER); Retry-After says when", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn put_save(
     req: HttpRequest,
     me: CurrentUser,
+    auth: web::Data<Auth>,
     saves: web::Data<Saves>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, SaveError> {
     // Everything that can be refused from the headers is, before a byte of the body is read.
+    auth.limit(Limit::SaveUser, me.user_id()).await?;
     let pre = preconditions(&req)?;
     if !pre.guards_write() {
         return Err(SaveError::PreconditionRequired);
@@ -321,12 +309,15 @@ async fn put_save(
         (status = 412, description = "version_conflict: the save is not at the version the request assumed", body = VersionConflict, content_type = "application/problem+json"),
         (status = 422, description = "idempotency_key_reused: the key was used for a different request", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 428, description = "precondition_required: no If-Match", body = ProblemSchema, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: the user's save writes (RATE_LIMIT_SAVE_USER); Retry-After says when", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 async fn delete_save(
     req: HttpRequest,
     me: CurrentUser,
+    auth: web::Data<Auth>,
     saves: web::Data<Saves>,
 ) -> Result<HttpResponse, SaveError> {
+    auth.limit(Limit::SaveUser, me.user_id()).await?;
     let pre = preconditions(&req)?;
     if pre.if_match.is_none() {
         return Err(SaveError::PreconditionRequired);

@@ -153,7 +153,7 @@ impl Saves {
     /// the quota on its own is `413 quota_exceeded` and changes nothing.
     pub async fn put(&self, put: Put<'_>) -> Result<PutResponse, SaveError> {
         let now = self.clock.now_ms();
-        let mut tx = store::begin(&self.db).await?;
+        let mut tx = self.db.begin().await?;
         let generation = store::lock_user(&mut tx, put.user_id).await?;
 
         // Under the lock, so two attempts with one key cannot both write.
@@ -250,7 +250,7 @@ impl Saves {
             idempotency,
         } = delete;
         let now = self.clock.now_ms();
-        let mut tx = store::begin(&self.db).await?;
+        let mut tx = self.db.begin().await?;
         store::lock_user(&mut tx, user_id).await?;
 
         // Under the lock, so two attempts with one key cannot both delete.

@@ -10,27 +10,11 @@
 //! in the SQLite WAL and checkpoint, or in PostgreSQL's TOAST and WAL
 //! (`docs/adr/0012-save-bytes-written-once.md`).
 
+use auth_skeleton::accounts::UserId;
 use auth_skeleton::db::{Db, Tx};
-use auth_skeleton::{with_db, with_tx};
+use auth_skeleton::{execute_db, execute_tx, read_db, with_tx};
 
 use crate::version::VersionRow;
-
-/// Begins a write transaction; on PostgreSQL at `READ COMMITTED`, whatever the database's
-/// `default_transaction_isolation` says.
-///
-/// The writers of one user queue on the counter row ([`lock_user`]) and then read what the
-/// winner committed. Under `REPEATABLE READ` or `SERIALIZABLE` they would fail with a
-/// serialization error (a `500`) instead of seeing the winner's save (a `412`). auth-skeleton's
-/// 0.1 line leaves the level to the database, so the engine asks for it itself.
-pub async fn begin(db: &Db) -> Result<Tx, sqlx::Error> {
-    match db {
-        Db::Postgres(pool) => Ok(Tx::Postgres(
-            pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-                .await?,
-        )),
-        Db::Sqlite(_) => db.begin().await,
-    }
-}
 
 /// Locks the user's counter row for the rest of the transaction and returns a fresh
 /// generation number (creating the row on the user's first write).
@@ -65,7 +49,8 @@ pub async fn current_in(tx: &mut Tx, user_id: &str) -> Result<Option<VersionRow>
 
 /// Copies the current version's meta into the history; its bytes stay where they are.
 pub async fn archive_current(tx: &mut Tx, user_id: &str, now_ms: i64) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO blob_history
                  (user_id, generation, tag, size, sha256, updated_at, device_name, replaced_at)
@@ -74,10 +59,7 @@ pub async fn archive_current(tx: &mut Tx, user_id: &str, now_ms: i64) -> Result<
         )
         .bind(user_id)
         .bind(now_ms)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -101,17 +83,16 @@ pub async fn write_current(
     user_id: &str,
     version: &NewVersion<'_>,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query("INSERT INTO blob_data (user_id, generation, data) VALUES ($1, $2, $3)")
             .bind(user_id)
             .bind(version.generation)
             .bind(version.data)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    )?;
     let row = version.row;
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO blob_saves
                  (user_id, generation, tag, size, sha256, updated_at, device_name)
@@ -128,28 +109,23 @@ pub async fn write_current(
         .bind(&row.sha256)
         .bind(row.updated_at)
         .bind(&row.device_name)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// Removes the current save.
 pub async fn delete_current(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
-        sqlx::query("DELETE FROM blob_saves WHERE user_id = $1")
-            .bind(user_id)
-            .execute(conn)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
+    execute_tx!(
+        tx,
+        sqlx::query("DELETE FROM blob_saves WHERE user_id = $1").bind(user_id)
+    )?;
     Ok(())
 }
 
 /// Deletes all but the newest `keep` versions of the user's history.
 pub async fn prune_history(tx: &mut Tx, user_id: &str, keep: u32) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "DELETE FROM blob_history WHERE user_id = $1 AND generation NOT IN (
                  SELECT generation FROM blob_history WHERE user_id = $1
@@ -157,10 +133,7 @@ pub async fn prune_history(tx: &mut Tx, user_id: &str, keep: u32) -> Result<(), 
         )
         .bind(user_id)
         .bind(i64::from(keep))
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -175,7 +148,8 @@ pub async fn prune_history_to_bytes(
     user_id: &str,
     budget: i64,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "DELETE FROM blob_history WHERE user_id = $1 AND generation IN (
                  SELECT generation FROM (
@@ -187,17 +161,15 @@ pub async fn prune_history_to_bytes(
         )
         .bind(user_id)
         .bind(budget)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// Deletes the bytes of the user's versions that are neither current nor in the history: the
 /// version a write replaced when no history is kept, and the versions pruned from it.
 pub async fn drop_unreferenced_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "DELETE FROM blob_data WHERE user_id = $1
              AND NOT EXISTS (SELECT 1 FROM blob_saves s
@@ -206,10 +178,7 @@ pub async fn drop_unreferenced_data(tx: &mut Tx, user_id: &str) -> Result<(), sq
                  WHERE h.user_id = blob_data.user_id AND h.generation = blob_data.generation)",
         )
         .bind(user_id)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
@@ -252,7 +221,8 @@ pub async fn remember_response(
     record: &IdempotencyRecord,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    with_tx!(tx, |conn| {
+    execute_tx!(
+        tx,
         sqlx::query(
             "INSERT INTO blob_idempotency
                  (user_id, idem_key, fingerprint, status, response_body, expires_at)
@@ -267,27 +237,21 @@ pub async fn remember_response(
         .bind(record.status)
         .bind(&record.response_body)
         .bind(expires_at)
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected())
-    })?;
+    )?;
     Ok(())
 }
 
 /// Deletes the `Idempotency-Key` records that expired by `now_ms`; returns how many.
 pub async fn purge_idempotency_records(db: &Db, now_ms: i64) -> Result<u64, sqlx::Error> {
-    with_db!(write db, |pool| {
-        sqlx::query("DELETE FROM blob_idempotency WHERE expires_at <= $1")
-            .bind(now_ms)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    execute_db!(
+        db,
+        sqlx::query("DELETE FROM blob_idempotency WHERE expires_at <= $1").bind(now_ms)
+    )
 }
 
 /// The current version's meta.
 pub async fn current(db: &Db, user_id: &str) -> Result<Option<VersionRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT tag, size, sha256, updated_at, device_name FROM blob_saves WHERE user_id = $1",
         )
@@ -303,7 +267,7 @@ pub async fn current_bytes(
     user_id: &str,
     tag: &str,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar(
             "SELECT d.data FROM blob_saves s
              JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
@@ -318,7 +282,7 @@ pub async fn current_bytes(
 
 /// The newest `limit` versions of the history, newest first.
 pub async fn history(db: &Db, user_id: &str, limit: u32) -> Result<Vec<VersionRow>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT tag, size, sha256, updated_at, device_name FROM blob_history
              WHERE user_id = $1 ORDER BY generation DESC LIMIT $2",
@@ -336,7 +300,7 @@ pub async fn history_bytes(
     user_id: &str,
     tag: &str,
 ) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar(
             "SELECT d.data FROM blob_history h
              JOIN blob_data d ON d.user_id = h.user_id AND d.generation = h.generation
@@ -355,8 +319,8 @@ pub async fn history_bytes(
 /// records. Going through the parent row also takes the locks in the same order as a write
 /// (counter first), so a deletion and a concurrent write queue up instead of deadlocking on
 /// PostgreSQL.
-pub async fn delete_user_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    auth_skeleton::hooks::delete_rows(
+pub async fn delete_user_data(tx: &mut Tx, user_id: &UserId) -> Result<(), sqlx::Error> {
+    auth_skeleton::accounts::hooks::delete_rows(
         tx,
         user_id,
         &["DELETE FROM blob_counters WHERE user_id = $1"],

@@ -1,9 +1,7 @@
 //! Storage exhaustion by unverified and runaway accounts: with `REQUIRE_VERIFIED_EMAIL=true`
 //! an unverified account stores nothing (`403 email_not_verified`) yet can still verify itself,
-//! and every account's writes are limited per user (`RATE_LIMIT_PUSH_USER`).
-//!
-//! Both are features of the library's 0.2 line, so they are checked on the apps that run it
-//! (app-rows, app-notes); app-blob stays on the 0.1 line, which has neither.
+//! and every account's writes are limited per user (`RATE_LIMIT_PUSH_USER`,
+//! `RATE_LIMIT_SAVE_USER`).
 
 use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
 use reqwest::Method;
@@ -72,39 +70,27 @@ async fn an_unverified_account_stores_nothing_until_it_verifies(backend: Backend
     assert_eq!(push.body["results"][0]["status"], "applied");
 }
 
-async fn an_unverified_account_writes_no_note(backend: Backend) {
+async fn an_unverified_account_saves_no_blob(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let service = ServiceProcess::start(
-        &binary("app-notes"),
+        &binary("app-blob"),
         &[
             ("DATABASE_URL", &database.url),
             ("REQUIRE_VERIFIED_EMAIL", "true"),
         ],
     );
     let (token, _) = signup(&service.base_url, "ann@example.com").await;
-    let put = call(
-        &service.base_url,
-        Method::PUT,
-        "/v1/note",
-        Some(&token),
-        Some(json!({"text": "x".repeat(1024)})),
-    )
-    .await;
-    assert_eq!(
-        (put.status, put.code()),
-        (403, "email_not_verified"),
-        "{:?}",
-        put.body
-    );
-    let get = call(
-        &service.base_url,
-        Method::GET,
-        "/v1/note",
-        Some(&token),
-        None,
-    )
-    .await;
-    assert_eq!((get.status, get.code()), (403, "email_not_verified"));
+    let put = reqwest::Client::new()
+        .put(format!("{}/v1/save", service.base_url))
+        .bearer_auth(&token)
+        .header("If-None-Match", "*")
+        .body(vec![7u8; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 403);
+    let body: serde_json::Value = put.json().await.unwrap();
+    assert_eq!(body["code"], "email_not_verified");
 }
 
 async fn writes_are_limited_per_user(backend: Backend) {
@@ -148,10 +134,39 @@ async fn writes_are_limited_per_user(backend: Backend) {
     )
     .await;
     assert_eq!(reply.status, 200, "another user has a budget of its own");
+
+    let database = TestDatabase::new(backend).await;
+    let blob = ServiceProcess::start(
+        &binary("app-blob"),
+        &[
+            ("DATABASE_URL", &database.url),
+            ("RATE_LIMIT_SAVE_USER", "2/minute"),
+        ],
+    );
+    let (token, _) = signup(&blob.base_url, "ann@example.com").await;
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    let mut etag: Option<String> = None;
+    for n in 0..3u8 {
+        let mut request = client
+            .put(format!("{}/v1/save", blob.base_url))
+            .bearer_auth(&token)
+            .body(vec![n; 64]);
+        request = match &etag {
+            Some(tag) => request.header("If-Match", tag),
+            None => request.header("If-None-Match", "*"),
+        };
+        let response = request.send().await.unwrap();
+        statuses.push(response.status().as_u16());
+        if let Some(tag) = response.headers().get("etag") {
+            etag = Some(tag.to_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(statuses, [201, 200, 429]);
 }
 
 auth_skeleton::both_backends!(
     an_unverified_account_stores_nothing_until_it_verifies,
-    an_unverified_account_writes_no_note,
+    an_unverified_account_saves_no_blob,
     writes_are_limited_per_user,
 );

@@ -1,8 +1,8 @@
 //! Account deletion takes the user's save data along.
 
+use auth_skeleton::accounts::hooks::AccountDataHook as _;
 use auth_skeleton::config::Vars;
-use auth_skeleton::hooks::AccountDataHook as _;
-use auth_skeleton::server::EngineContext;
+use auth_skeleton::service::EngineContext;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD};
 use reqwest::Method;
 use serde_json::json;
@@ -81,10 +81,14 @@ async fn the_deletion_hook_removes_everything_of_one_user(backend: Backend) {
         db: server.db.clone(),
         clock: server.clock.clone(),
         vars: Vars::from_pairs([]),
+        keys: server.auth.config().keys.clone(),
     })
     .unwrap();
     let mut tx = server.db.begin().await.unwrap();
-    engine.delete_user_data(&mut tx, &ann.id).await.unwrap();
+    engine
+        .delete_user_data(&mut tx, &ann.id.as_str().into())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     for (table, rows) in TABLES {
         assert_eq!(rows_of(&server, table, &ann.id).await, 0, "{table}");

@@ -1,8 +1,8 @@
 //! `HEAD /v1/save` answers from the metadata: the status and headers of a `GET`, no body, and
 //! none of the bytes read.
 
+use auth_skeleton::execute_db;
 use auth_skeleton::testing::{Backend, Reply};
-use auth_skeleton::with_db;
 use reqwest::Method;
 
 use crate::support::*;
@@ -111,12 +111,10 @@ async fn head_reads_none_of_the_bytes(backend: Backend) {
     let v1 = ann.create(&random_bytes(300_000)).await;
     let meta = ann.get("/v1/save/meta").await.body;
 
-    with_db!(write server.db, |pool| {
+    execute_db!(
+        server.db,
         sqlx::query("ALTER TABLE blob_data DROP COLUMN data")
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    )
     .expect("the bytes' column dropped");
     assert_eq!(
         ann.get("/v1/save").await.status,

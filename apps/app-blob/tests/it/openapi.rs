@@ -1,6 +1,9 @@
 //! `/openapi.json` documents the save routes as they are served.
 
 use auth_skeleton::testing::Backend;
+use auth_skeleton::testing::{
+    schema_properties as properties, schema_required as required, sorted_keys as keys,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -8,39 +11,8 @@ use crate::support::*;
 
 #[actix_web::test]
 async fn the_document_lists_every_route_the_service_mounts_and_no_other() {
-    let result = auth_skeleton::openapi::check_document(app_blob::spec(), app_blob::engine()).await;
+    let result = auth_skeleton::testing::check_document(app_blob::spec(), app_blob::engine()).await;
     assert_eq!(result, Ok(()));
-}
-
-/// The names of a documented schema's properties, sorted.
-fn properties(doc: &Value, schema: &str) -> Vec<String> {
-    let mut names: Vec<String> = doc["components"]["schemas"][schema]["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("schema {schema} has properties: {doc}"))
-        .keys()
-        .cloned()
-        .collect();
-    names.sort();
-    names
-}
-
-/// The names of a documented schema's required properties, sorted.
-fn required(doc: &Value, schema: &str) -> Vec<String> {
-    let mut names: Vec<String> = doc["components"]["schemas"][schema]["required"]
-        .as_array()
-        .unwrap_or_else(|| panic!("schema {schema} has required properties: {doc}"))
-        .iter()
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// The names of an object's fields, sorted.
-fn keys(value: &Value) -> Vec<String> {
-    let mut names: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
-    names.sort();
-    names
 }
 
 /// The names of an operation's parameters that are in `place`, in order.
@@ -72,10 +44,10 @@ async fn the_served_document_describes_the_save_routes() {
     let save = &paths["/v1/save"];
     for (path, methods) in [
         ("/v1/save", &["get", "head", "put", "delete"][..]),
-        ("/v1/save/meta", &["get"]),
-        ("/v1/save/limits", &["get"]),
-        ("/v1/save/history", &["get"]),
-        ("/v1/save/history/{version}", &["get"]),
+        ("/v1/save/meta", &["get", "head"]),
+        ("/v1/save/limits", &["get", "head"]),
+        ("/v1/save/history", &["get", "head"]),
+        ("/v1/save/history/{version}", &["get", "head"]),
     ] {
         let mut documented = keys(&paths[path]);
         documented.retain(|k| k != "parameters");

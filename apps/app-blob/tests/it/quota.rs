@@ -1,8 +1,8 @@
 //! BLOB_BYTES_QUOTA: a user's saves, history included, stay within it; the oldest history goes
 //! first, and a save over the quota on its own is refused without touching what is kept.
 
+use auth_skeleton::read_db;
 use auth_skeleton::testing::{Backend, Reply, TestServer};
-use auth_skeleton::with_db;
 
 use crate::support::*;
 
@@ -18,7 +18,7 @@ fn versions(reply: &Reply) -> Vec<String> {
 /// The bytes the user's versions hold: the current save's and the history's, from their
 /// `blob_data` rows.
 async fn stored_bytes(server: &TestServer, user_id: &str) -> i64 {
-    with_db!(read server.db, |pool| {
+    read_db!(server.db, |pool| {
         sqlx::query_scalar::<_, i64>(
             "SELECT CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT) FROM blob_data
              WHERE user_id = $1",

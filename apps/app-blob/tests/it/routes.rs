@@ -273,9 +273,9 @@ async fn other_methods_are_not_allowed(backend: Backend) {
     let ann = User::signup(&server, "ann@example.com").await;
     for (method, path, allow) in [
         (Method::POST, "/v1/save", "GET, HEAD, PUT, DELETE"),
-        (Method::PUT, "/v1/save/meta", "GET"),
-        (Method::DELETE, "/v1/save/history", "GET"),
-        (Method::POST, "/v1/save/limits", "GET"),
+        (Method::PUT, "/v1/save/meta", "GET, HEAD"),
+        (Method::DELETE, "/v1/save/history", "GET, HEAD"),
+        (Method::POST, "/v1/save/limits", "GET, HEAD"),
     ] {
         let reply = ann.send(ann.request(method, path)).await;
         assert_problem(&reply, 405, "method_not_allowed");

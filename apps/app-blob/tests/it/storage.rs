@@ -3,7 +3,7 @@
 
 use auth_skeleton::db::{Backend as DbBackend, Db};
 use auth_skeleton::testing::{Backend, TestServer};
-use auth_skeleton::with_db;
+use auth_skeleton::{execute_db, read_db};
 
 use crate::support::*;
 
@@ -31,18 +31,12 @@ async fn log_data_writes(db: &Db) {
                  FOR EACH ROW EXECUTE FUNCTION test_log_data_write();"
         }
     };
-    with_db!(write db, |pool| {
-        sqlx::raw_sql(sql)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
-    .expect("the write log");
+    execute_db!(db, sqlx::raw_sql(sql)).expect("the write log");
 }
 
 /// The logged writes of `user_id`'s bytes, as `(generation, "INSERT" | "UPDATE")`, in order.
 async fn data_writes(db: &Db, user_id: &str) -> Vec<(i64, String)> {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_as(
             "SELECT generation, op FROM test_data_writes WHERE user_id = $1
              ORDER BY generation, op",
@@ -158,14 +152,12 @@ async fn bytes_in_use_cannot_be_deleted(backend: Backend) {
     let v1 = ann.create(b"first").await;
     let v2 = ann.replace(&v1, b"second").await;
     for (etag, referred_by) in [(&v1, "the history"), (&v2, "the save")] {
-        let deleted = with_db!(write server.db, |pool| {
+        let deleted = execute_db!(
+            server.db,
             sqlx::query("DELETE FROM blob_data WHERE user_id = $1 AND generation = $2")
                 .bind(&ann.id)
                 .bind(generation(etag))
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        });
+        );
         assert!(
             deleted.is_err(),
             "bytes referred to by {referred_by} were deleted"

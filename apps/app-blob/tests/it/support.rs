@@ -1,8 +1,8 @@
 //! The app on a fresh database, signed-in users, and helpers for the save routes.
 
 use auth_skeleton::db::{Backend as DbBackend, Db};
+use auth_skeleton::read_db;
 use auth_skeleton::testing::{Backend, Reply, TestServer};
-use auth_skeleton::with_db;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::TryRng as _;
@@ -120,7 +120,7 @@ pub fn content_digest(bytes: &[u8]) -> String {
 pub async fn rows_of(server: &TestServer, table: &str, user_id: &str) -> i64 {
     // The table name is one of the tests' own literals.
     let sql = format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1");
-    with_db!(read server.db, |pool| {
+    read_db!(server.db, |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(user_id)
             .fetch_one(pool)
@@ -141,9 +141,8 @@ pub async fn blob_tables(db: &Db) -> Vec<String> {
              WHERE table_schema = current_schema() AND table_name LIKE 'blob\\_%' ESCAPE '\\'"
         }
     };
-    let mut names: Vec<String> =
-        with_db!(read db, |pool| sqlx::query_scalar(sql).fetch_all(pool).await)
-            .expect("the table names");
+    let mut names: Vec<String> = read_db!(db, |pool| sqlx::query_scalar(sql).fetch_all(pool).await)
+        .expect("the table names");
     names.sort();
     names
 }
@@ -151,7 +150,7 @@ pub async fn blob_tables(db: &Db) -> Vec<String> {
 /// How many rows of `blob_data` hold the bytes of no version (neither current nor in the
 /// history) of any user: always 0 after a write committed.
 pub async fn orphaned_data_rows(db: &Db) -> i64 {
-    with_db!(read db, |pool| {
+    read_db!(db, |pool| {
         sqlx::query_scalar(
             "SELECT COUNT(*) FROM blob_data d
              WHERE NOT EXISTS (SELECT 1 FROM blob_saves s

@@ -6,9 +6,9 @@
 use auth_skeleton::clock::Clock;
 use auth_skeleton::config::{Settings, Vars};
 use auth_skeleton::db::Db;
-use auth_skeleton::schema::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
+use auth_skeleton::db::{APP_MIGRATIONS_TABLE, Migrations, claim_ownership};
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestDatabase};
-use auth_skeleton::{Auth, server, with_db};
+use auth_skeleton::{Auth, execute_db, read_db, service};
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
@@ -71,17 +71,16 @@ struct OldSaves {
 }
 
 async fn write_old(db: &Db, user_id: &str, saves: &OldSaves) {
-    with_db!(write db, |pool| {
+    execute_db!(
+        db,
         sqlx::query("INSERT INTO blob_counters (user_id, generation) VALUES ($1, $2)")
             .bind(user_id)
             .bind(saves.counter)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-    })
+    )
     .expect("the counter row");
     if let Some(v) = &saves.current {
-        with_db!(write db, |pool| {
+        execute_db!(
+            db,
             sqlx::query(
                 "INSERT INTO blob_saves
                      (user_id, generation, tag, size, sha256, updated_at, device_name, data)
@@ -95,14 +94,12 @@ async fn write_old(db: &Db, user_id: &str, saves: &OldSaves) {
             .bind(v.row.updated_at)
             .bind(&v.row.device_name)
             .bind(&v.bytes)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        )
         .expect("the save row");
     }
     for v in &saves.history {
-        with_db!(write db, |pool| {
+        execute_db!(
+            db,
             sqlx::query(
                 "INSERT INTO blob_history
                      (user_id, generation, tag, size, sha256, updated_at, device_name, data,
@@ -118,10 +115,7 @@ async fn write_old(db: &Db, user_id: &str, saves: &OldSaves) {
             .bind(&v.row.device_name)
             .bind(&v.bytes)
             .bind(v.row.updated_at + 500)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })
+        )
         .expect("a history row");
     }
 }
@@ -150,7 +144,7 @@ fn json(bytes: &[u8]) -> Value {
 async fn assert_no_data_column(db: &Db, table: &str) {
     // The table name is one of the test's own literals.
     let sql = format!("SELECT COUNT(data) FROM {table}");
-    let result: Result<i64, _> = with_db!(read db, |pool| {
+    let result: Result<i64, _> = read_db!(db, |pool| {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(pool)
             .await
@@ -164,6 +158,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
         ("DATABASE_URL", database.url.as_str()),
         ("BIND", "127.0.0.1:0"),
         ("PUBLIC_URL", "http://app.test"),
+        ("SECRET_KEY", auth_skeleton::testing::TEST_SECRET_KEY),
     ]);
     let settings = Settings::from_vars("app-blob", 0, &vars).expect("valid settings");
     let clock = Clock::manual(NOW_MS);
@@ -179,11 +174,11 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
     assert_eq!(current.applied_version(&db).await.unwrap(), Some(1));
     let auth = Auth::new(db.clone(), settings.auth.clone(), clock.clone(), Vec::new()).unwrap();
     let ann = auth
-        .signup("ann@example.com", TEST_PASSWORD, None)
+        .signup("ann@example.com", &TEST_PASSWORD.into(), None)
         .await
         .unwrap();
     let bob = auth
-        .signup("bob@example.com", TEST_PASSWORD, None)
+        .signup("bob@example.com", &TEST_PASSWORD.into(), None)
         .await
         .unwrap();
     let ann_saves = OldSaves {
@@ -210,7 +205,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
 
     // The upgrade, as the service runs it at start.
     let spec = app_blob::spec();
-    let db = server::open(&spec, &settings, &clock)
+    let db = service::open(&spec, &settings, &clock)
         .await
         .expect("the upgrade applies");
     let latest = current.sqlite.iter().map(|m| m.version).max();
@@ -220,7 +215,7 @@ async fn saves_and_history_survive_the_move_of_the_bytes(backend: Backend) {
     assert_no_data_column(&db, "blob_history").await;
     assert_eq!(orphaned_data_rows(&db).await, 0);
 
-    let running = server::start(
+    let running = service::start(
         &spec,
         &settings,
         db.clone(),
