@@ -43,11 +43,12 @@ pub(crate) fn spawn(auth: Auth, pool: PgPool) {
 }
 
 async fn listen(pool: &PgPool) -> Result<Listening, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    // Wrapped at once: the task may be dropped at any await from here on.
+    let mut listener = Listening(Some(PgListener::connect_with(pool).await?));
     listener
         .listen_all([SESSIONS_CHANNEL, crate::changes::CHANNEL])
         .await?;
-    Ok(Listening(Some(listener)))
+    Ok(listener)
 }
 
 /// A listener that is let go without a word when its runtime is already gone: dropping it
