@@ -7,10 +7,12 @@ use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderName, He
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_skeleton::Auth;
-use auth_skeleton::http::CurrentUser;
+use auth_skeleton::changes::Woken;
 use auth_skeleton::http::openapi::schemas::Problem as ProblemSchema;
+use auth_skeleton::http::{CurrentUser, prefer};
 use auth_skeleton::rate_limit::Limit;
 use serde::Serialize;
+use std::time::Instant;
 use utoipa::ToSchema;
 
 use crate::digest;
@@ -202,13 +204,16 @@ async fn head_save(
     params(
         ("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304"),
         ("If-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "Answer only while the save is at one of these versions (RFC 9110 §13.1.1); otherwise 412"),
+        ("Prefer" = Option<String>, Header, description = "`wait=S` (RFC 7240, S at most 60): while If-None-Match still matches, hold the request until the save changes through any instance or S seconds pass; the answer then carries `Preference-Applied: wait=S`"),
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The save's meta", body = Meta,
-            headers(("ETag" = String, description = "The save's version, as `version`"))),
-        (status = 304, description = "If-None-Match matches the current version",
-            headers(("ETag" = String, description = "The save's version"))),
+            headers(("ETag" = String, description = "The save's version, as `version`"),
+                    ("Preference-Applied" = String, description = "`wait=S` when the request waited (or would have) for a change"))),
+        (status = 304, description = "If-None-Match matches the current version (after waiting up to S seconds with `Prefer: wait=S`)",
+            headers(("ETag" = String, description = "The save's version"),
+                    ("Preference-Applied" = String, description = "`wait=S` when the request waited"))),
         (status = 400, description = "invalid_request: a malformed If-None-Match or If-Match", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "no_save", body = ProblemSchema, content_type = "application/problem+json"),
@@ -217,15 +222,41 @@ async fn head_save(
 async fn get_meta(
     req: HttpRequest,
     me: CurrentUser,
+    auth: web::Data<Auth>,
     saves: web::Data<Saves>,
 ) -> Result<HttpResponse, SaveError> {
     let pre = preconditions(&req)?;
-    Ok(match saves.head(me.user_id(), &pre).await? {
+    // A long-poll subscribes before it reads, so that a write committed between the read and
+    // the wait still wakes it. Past the bounds on waiters there is no subscription: answer now.
+    let wait = prefer::wait(&req);
+    let mut subscription = wait.and_then(|_| auth.changes().subscribe(me.user_id()));
+    let deadline = Instant::now() + wait.unwrap_or_default();
+    let head = loop {
+        let head = saves.head(me.user_id(), &pre).await?;
+        let (Head::NotModified(_), Some(waiting)) = (&head, subscription.as_mut()) else {
+            break head;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break head;
+        }
+        match waiting.wait(left).await {
+            // The session may have ended while the request waited.
+            Woken::Changed => CurrentUser::recheck(&req).await?,
+            Woken::TimedOut | Woken::ShuttingDown => break head,
+        };
+    };
+    let mut response = match head {
         Head::Full(meta) => meta_response(StatusCode::OK, meta),
         Head::NotModified(meta) => HttpResponse::NotModified()
             .insert_header((header::ETAG, meta.version))
             .finish(),
-    })
+    };
+    if let (Some(waited), Some(_)) = (wait, &subscription) {
+        let (name, value) = prefer::applied(waited);
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
 }
 
 /// Create or replace the save. Exactly one of the concurrent writers holding one ETag succeeds.
@@ -290,6 +321,8 @@ async fn put_save(
             idempotency,
         })
         .await?;
+    // Committed: wake the user's waiting meta reads, here and on the other instances.
+    auth.changes().announce(me.user_id()).await;
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
     Ok(meta_response(status, response.meta))
 }
@@ -336,6 +369,7 @@ async fn delete_save(
             idempotency,
         })
         .await?;
+    auth.changes().announce(me.user_id()).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -8,6 +8,7 @@ mod crash;
 mod head;
 mod history;
 mod idempotency;
+mod long_poll;
 mod openapi;
 mod quota;
 mod routes;
