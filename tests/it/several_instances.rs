@@ -2,7 +2,8 @@
 //! keep the contract's promises as one process would: the login limit counts across them, a
 //! logout through one is refused by the others within 100 ms, a push through one wakes a pull
 //! waiting on another within 100 ms, each mail goes out once, and killing one under load loses
-//! no acknowledged write while the balancer routes around it.
+//! no acknowledged write while the balancer routes around it. Three instances of `app-rows`,
+//! two of `app-blob`, each app on its own database.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -428,4 +429,111 @@ fn the_deploy_example_is_valid() {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
+}
+
+/// `PUT /v1/save` of `body` through `base` with one precondition header; the status and ETag.
+async fn put_save(
+    base: &str,
+    token: &str,
+    precondition: (&str, &str),
+    body: &[u8],
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .put(format!("{base}/v1/save"))
+        .bearer_auth(token)
+        .header(precondition.0, precondition.1)
+        .header("content-type", "application/octet-stream")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("the service answers");
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), etag)
+}
+
+/// Two app-blob instances: of concurrent writers holding one ETag, through both instances,
+/// exactly one wins; the save limit counts across them; a save through one wakes a meta read
+/// waiting on the other.
+#[actix_web::test]
+async fn two_app_blob_instances_behave_as_one() {
+    let cluster = Cluster::start(
+        "app-blob",
+        2,
+        "log",
+        &[("RATE_LIMIT_SAVE_USER", "30/minute")],
+    )
+    .await;
+    let (first, second) = (&cluster.instances[0], &cluster.instances[1]);
+    let (token, _) = signup(&cluster.balancer, "ann@example.com").await;
+    let (status, mut current) =
+        put_save(&cluster.balancer, &token, ("if-none-match", "*"), b"v0").await;
+    assert_eq!(status, 201);
+    let mut writes = 1;
+
+    for round in 0..3 {
+        let writers: Vec<_> = (0..6)
+            .map(|w| {
+                let base = [&first.base_url, &second.base_url][w % 2].clone();
+                let (token, current) = (token.clone(), current.clone());
+                tokio::spawn(async move {
+                    let body = format!("round {round} writer {w}");
+                    put_save(&base, &token, ("if-match", &current), body.as_bytes()).await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for writer in writers {
+            let (status, etag) = writer.await.unwrap();
+            writes += 1;
+            match status {
+                200 => winners.push(etag),
+                412 => {}
+                other => panic!("round {round}: {other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one writer wins");
+        current = winners.pop().unwrap();
+    }
+
+    // A meta read waiting on the second instance wakes for a save through the first.
+    let client = reqwest::Client::new();
+    let waiting = client
+        .get(format!("{}/v1/save/meta", second.base_url))
+        .bearer_auth(&token)
+        .header("if-none-match", &current)
+        .header("prefer", "wait=30")
+        .send();
+    let saved = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writes += 1;
+        let saved = put_save(&first.base_url, &token, ("if-match", &current), b"next").await;
+        (saved, Instant::now())
+    };
+    let (woken, ((status, next), saved_at)) = tokio::join!(waiting, saved);
+    assert_eq!(status, 200);
+    let woken = woken.unwrap();
+    assert_eq!(woken.status(), 200);
+    assert!(saved_at.elapsed() < Duration::from_millis(500));
+    assert_eq!(woken.headers()["etag"].to_str().unwrap(), next);
+
+    // 30 writes a minute for the user, whichever instance takes them.
+    let mut refused = 0;
+    for i in writes..32 {
+        let base = [&first.base_url, &second.base_url][i % 2];
+        let response = reqwest::Client::new()
+            .delete(format!("{base}/v1/save"))
+            .bearer_auth(&token)
+            .header("if-match", "\"not-the-version\"")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 1, "the 31st write in a minute is refused");
 }
