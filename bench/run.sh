@@ -24,7 +24,7 @@ SVC_CPU=${BENCH_SERVICE_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 export BENCH_WRK="$ROOT/bench/wrk"
-RELEASE="$ROOT/target/release"
+RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 BENCH="$RELEASE/bench"
 OUT=$(mktemp /tmp/bench-result.XXXXXX.md)
 
@@ -101,6 +101,11 @@ login_run() {
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; } # field NAME BENCH-LINE
 floor() { taskset -c "$SVC_CPU" "$BENCH" "$@"; }
 in_unit() { awk -v v="$1" -v k="$2" 'BEGIN {printf "%.1f", v * k}'; }
+# cache_hits URL: the session cache's hits and lookups so far, from the service's /metrics.
+cache_hits() {
+    curl -fs "$1/metrics" | awk '/^auth_session_cache_lookups_total\{/ {n += $2} /result="hit"/ {h += $2}
+        END {printf "%d %d", h, n}'
+}
 
 has() { [[ " $APPS " == *" $1 "* ]]; }
 declare -A A B I
@@ -182,6 +187,7 @@ bench_rows() { # DATABASE_URL DATA
             "$(floor rows-pull --db "$1" --user "$(cat "$dir/pull.user")" --page 1000 --secs "$SECS")"
     done
     RSS_FLOOD=$(peak_rss_mib)
+    read -r CACHE_HITS CACHE_LOOKUPS <<<"$(cache_hits "$url")"
     stop_service
     log "app-rows: cold start"
     COLD=$(taskset -c "$LOAD_CPU" "$BENCH" cold-start --bin "$RELEASE/app-rows" --url "$url" --cpus "$SVC_CPU")
@@ -249,6 +255,10 @@ overload_note() { # the 503 shares of the overload row, over all its rounds
         "answer per round took${I[flood_max_ms]} ms."
 }
 
+cache_note() { # HITS LOOKUPS
+    awk -v h="$1" -v n="$2" 'BEGIN {printf "%.1f%% of %d lookups hit", n ? 100 * h / n : 0, n}'
+}
+
 report() { # TITLE
     {
         echo "#### $1"
@@ -268,7 +278,7 @@ report() { # TITLE
         echo
         has rows && echo "Peak RSS of app-rows: idle $RSS_IDLE MiB, after the login floods $RSS_FLOOD MiB" \
             "(hashing permits: 1 on one core). Cold start to \`/readyz\` on the existing database: ${COLD} ms" \
-            "(median of 5)."
+            "(median of 5). Session cache (default settings): $(cache_note "$CACHE_HITS" "$CACHE_LOOKUPS")."
         has rows && overload_note
         echo
     } | tee -a "$OUT"
