@@ -355,6 +355,9 @@ bench_instances() { # DATABASE_URL DATA
     # Requests each instance was given by the three-instance frontend (roundrobin).
     FLEET_SPLIT=$(hap_stats | awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
         $1 == "fleet3" && $2 ~ /^i/ {printf "%s%s", sep, $c["lbtot"]; sep = " / "}') || true
+    # Connections the three pools (at most 16 each, a listener's included) keep open after the runs.
+    FLEET_CONNS=$(psql -Atq "$1" -c "SELECT count(*) FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()")
     local hits lookups
     FLEET_HITS=0 FLEET_LOOKUPS=0
     for i in 1 2 3; do
@@ -431,7 +434,8 @@ instances_note() {
     echo "Session checks, c=32, CPU used during them (medians): directly, $(cpu_note fleet0);" \
         "through HAProxy to 1 instance, $(cpu_note fleet1); to 2, $(cpu_note fleet2); to 3," \
         "$(cpu_note fleet3). Requests given to each instance by the 3-instance frontend: $FLEET_SPLIT." \
-        "Session cache of the three: $(cache_note "$FLEET_HITS" "$FLEET_LOOKUPS")."
+        "Session cache of the three: $(cache_note "$FLEET_HITS" "$FLEET_LOOKUPS"). They held" \
+        "$FLEET_CONNS connections to the database after the runs."
 }
 
 report() { # TITLE
