@@ -4,7 +4,8 @@
 #
 #   bench/run.sh                 SQLite, then PostgreSQL (if it answers on 127.0.0.1:5432)
 #   BENCH_BACKENDS=sqlite bench/run.sh
-#   BENCH_APPS=rows bench/run.sh  only app-rows's rows of the table (or blob: only app-blob's)
+#   BENCH_APPS=rows bench/run.sh  only app-rows's rows of the table (or blob: only app-blob's;
+#                                instances: only those of several app-rows instances, PostgreSQL)
 #   BENCH_RECORD=1 bench/run.sh  also prepend the result to BENCHMARKS.md
 #
 # Knobs (environment): BENCH_ROUNDS (A/B alternations, default 5), BENCH_SECS (seconds per
@@ -13,18 +14,20 @@
 #
 # The service is pinned to one core and the load generator (wrk) to the other; the in-process
 # floors run on the service's core, on the service's own database (same file, same pragmas).
+# Several instances (PostgreSQL only) all run on the service's core, and HAProxy with wrk on the
+# other.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${BENCH_ROUNDS:-5}
 SECS=${BENCH_SECS:-5}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
-APPS=${BENCH_APPS:-rows blob}
+APPS=${BENCH_APPS:-rows blob instances}
 SVC_CPU=${BENCH_SERVICE_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 export BENCH_WRK="$ROOT/bench/wrk"
-RELEASE="$ROOT/target/release"
+RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 BENCH="$RELEASE/bench"
 OUT=$(mktemp /tmp/bench-result.XXXXXX.md)
 
@@ -39,6 +42,8 @@ if ! command -v wrk >/dev/null; then
 fi
 command -v taskset >/dev/null || as_root apt-get install -y util-linux >/dev/null
 command -v curl >/dev/null || as_root apt-get install -y curl >/dev/null
+[[ " $APPS " != *" instances "* ]] || command -v haproxy >/dev/null ||
+    as_root apt-get install -y haproxy >/dev/null
 
 log "building release binaries"
 (cd "$ROOT" && cargo build --release --quiet -p app-rows -p app-blob -p bench)
@@ -74,7 +79,16 @@ stop_service() {
     wait "$SVC_PID" 2>/dev/null || true
     SVC_PID=
 }
-trap stop_service EXIT
+INST_PIDS=() HAP_PID=
+stop_instances() {
+    local pid
+    for pid in "${INST_PIDS[@]}" $HAP_PID; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    INST_PIDS=() HAP_PID=
+}
+trap 'stop_service; stop_instances' EXIT
 peak_rss_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$SVC_PID/status"; }
 
 # wrk_run FIELD CONNS SCRIPT URL [SECS]: prints rps or p99_us of one run.
@@ -101,6 +115,11 @@ login_run() {
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$2"; } # field NAME BENCH-LINE
 floor() { taskset -c "$SVC_CPU" "$BENCH" "$@"; }
 in_unit() { awk -v v="$1" -v k="$2" 'BEGIN {printf "%.1f", v * k}'; }
+# cache_hits URL: the session cache's hits and lookups so far, from the service's /metrics.
+cache_hits() {
+    curl -fs "$1/metrics" | awk '/^auth_session_cache_lookups_total\{/ {n += $2} /result="hit"/ {h += $2}
+        END {printf "%d %d", h, n}'
+}
 
 has() { [[ " $APPS " == *" $1 "* ]]; }
 declare -A A B I
@@ -182,6 +201,7 @@ bench_rows() { # DATABASE_URL DATA
             "$(floor rows-pull --db "$1" --user "$(cat "$dir/pull.user")" --page 1000 --secs "$SECS")"
     done
     RSS_FLOOD=$(peak_rss_mib)
+    read -r CACHE_HITS CACHE_LOOKUPS <<<"$(cache_hits "$url")"
     stop_service
     log "app-rows: cold start"
     COLD=$(taskset -c "$LOAD_CPU" "$BENCH" cold-start --bin "$RELEASE/app-rows" --url "$url" --cpus "$SVC_CPU")
@@ -214,6 +234,139 @@ bench_blob() { # DATABASE_URL DATA
     stop_service
 }
 
+# --- several app-rows instances on one PostgreSQL database -----------------------------------
+# cpu_mark: CPU ticks so far of the instances, HAProxy and PostgreSQL, then the busy and all ticks
+# of the service's core and of the load's core.
+cpu_mark() {
+    local inst=0 pid
+    for pid in "${INST_PIDS[@]}"; do inst=$((inst + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+    echo "$inst $(awk '{print $14 + $15}' "/proc/$HAP_PID/stat")" \
+        "$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {s += $14 + $15} END {print s + 0}')" \
+        "$(awk -v s="cpu$SVC_CPU" -v l="cpu$LOAD_CPU" '$1 == s || $1 == l {
+            b[$1] = $2 + $3 + $4 + $7 + $8 + $9; a[$1] = b[$1] + $5 + $6 }
+            END {print b[s], a[s], b[l], a[l]}' /proc/stat)"
+}
+hap_stats() { curl -fs "http://127.0.0.1:18097/stats;csv" | sed '1s/^# //'; }
+cpu_info() { # KEY BEFORE AFTER: cores used by each, and how busy each pinned core was (%)
+    local i0 h0 p0 sb0 sa0 lb0 la0 i1 h1 p1 sb1 sa1 lb1 la1
+    read -r i0 h0 p0 sb0 sa0 lb0 la0 <<<"$2"
+    read -r i1 h1 p1 sb1 sa1 lb1 la1 <<<"$3"
+    local ticks=$((sa1 - sa0))
+    info "$1_inst" "$(awk -v d=$((i1 - i0)) -v t=$ticks 'BEGIN {printf "%.2f", d / t}')"
+    info "$1_hap" "$(awk -v d=$((h1 - h0)) -v t=$ticks 'BEGIN {printf "%.2f", d / t}')"
+    info "$1_pg" "$(awk -v d=$((p1 - p0)) -v t=$ticks 'BEGIN {printf "%.2f", d / t}')"
+    info "$1_svc" "$(awk -v d=$((sb1 - sb0)) -v t=$ticks 'BEGIN {printf "%.0f", 100 * d / t}')"
+    info "$1_load" "$(awk -v d=$((lb1 - lb0)) -v t=$((la1 - la0)) 'BEGIN {printf "%.0f", 100 * d / t}')"
+}
+
+# Three app-rows instances (ports 18091-18093) on one database, with one SECRET_KEY, all on the
+# service's core; HAProxy on the load's core with one frontend per fleet size: 18094 balances
+# over the first instance, 18095 over the first two, 18096 over all three.
+bench_instances() { # DATABASE_URL DATA
+    local data=$2 dir=$2/files i
+    local direct=http://127.0.0.1:18091 second=http://127.0.0.1:18092
+    service_env "$1" "$data" 18091
+    for i in 1 2 3; do
+        mkdir -p "$data/i$i"
+        BIND=127.0.0.1:$((18090 + i)) MAIL_TRANSPORT=file:$data/i$i/mail \
+            start_service "$RELEASE/app-rows" "$data/i$i" $((18090 + i))
+        INST_PIDS+=("$SVC_PID")
+        SVC_PID=
+    done
+    # Until every instance listens for the others' announcements, its session cache serves
+    # nothing and its long-polls hear only pushes made through it.
+    local listening=0
+    for _ in $(seq 200); do
+        listening=$(psql -Atq "$1" -c "SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%'")
+        [ "$listening" -ge 3 ] && break
+        sleep 0.05
+    done
+    [ "$listening" -ge 3 ] || { log "only $listening instances listen"; exit 1; }
+
+    local cfg=$data/haproxy.cfg n
+    {
+        printf 'global\n    maxconn 4096\n    nbthread 1\n\n'
+        printf 'defaults\n    mode http\n    timeout connect 5s\n    timeout client 75s\n'
+        printf '    timeout server 75s\n    timeout http-request 10s\n    option http-keep-alive\n'
+        printf '    default-server check inter 1s fall 2 rise 2\n\n'
+        printf 'listen stats\n    bind 127.0.0.1:18097\n    stats enable\n    stats uri /stats\n'
+        for n in 1 2 3; do
+            printf '\nfrontend fleet%d\n    bind 127.0.0.1:%d\n    option forwardfor\n' "$n" $((18093 + n))
+            printf '    default_backend fleet%d\n\nbackend fleet%d\n    balance roundrobin\n' "$n" "$n"
+            printf '    option httpchk GET /readyz\n    http-check expect status 200\n'
+            for i in $(seq "$n"); do printf '    server i%d 127.0.0.1:%d\n' "$i" $((18090 + i)); done
+        done
+    } >"$cfg"
+    taskset -c "$LOAD_CPU" haproxy -db -f "$cfg" >>"$data/haproxy.log" 2>&1 &
+    HAP_PID=$!
+    local up=0
+    for _ in $(seq 200); do
+        up=$(hap_stats | awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
+            $2 != "FRONTEND" && $2 != "BACKEND" && $c["status"] ~ /^UP/ {n++} END {print n + 0}') || true
+        [ "$up" = 6 ] && break
+        kill -0 "$HAP_PID" 2>/dev/null || { tail -20 "$data/haproxy.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    [ "$up" = 6 ] || { log "HAProxy has $up of 6 servers up"; exit 1; }
+
+    log "instances: signing up and opening 1,000 sessions"
+    taskset -c "$LOAD_CPU" "$BENCH" setup-rows --url "$direct" --dir "$dir" --pull-rows 1000
+    local tokens=$dir/tokens.txt
+    log "instances: warm-up"
+    for n in 1 2 3; do
+        BENCH_PATH=/v1/auth/me BENCH_TOKENS=$tokens wrk_run rps 32 get.lua "http://127.0.0.1:$((18093 + n))" 2 >/dev/null
+    done
+
+    local round keys tasks
+    for round in $(seq "$ROUNDS"); do
+        log "instances: round $round/$ROUNDS"
+        for keys in distinct:1 distinct:4 hot:4; do
+            tasks=${keys#*:}
+            keys=${keys%:*}
+            add "limit_${keys}_$tasks" \
+                "$(floor rate-limit --db "$1" --store database --keys "$keys" --tasks "$tasks" --secs "$SECS")" \
+                "$(floor rate-limit --db "$1" --store memory --keys "$keys" --tasks "$tasks" --secs "$SECS")"
+        done
+
+        local other same
+        other=$(taskset -c "$LOAD_CPU" "$BENCH" wake-latency --push-url "$direct" --wait-url "$second")
+        same=$(taskset -c "$LOAD_CPU" "$BENCH" wake-latency --push-url "$second" --wait-url "$second")
+        add wake50 "$(in_unit "$(field p50_us "$other")" 0.001)" "$(in_unit "$(field p50_us "$same")" 0.001)"
+        add wake99 "$(in_unit "$(field p99_us "$other")" 0.001)" "$(in_unit "$(field p99_us "$same")" 0.001)"
+        info wake_max "$(in_unit "$(field max_us "$other")" 0.001)"
+        info wake_early "$(field early "$other")"
+        info wake_same_early "$(field early "$same")"
+
+        local before rps
+        declare -A fleet=()
+        for n in 0 1 2 3; do
+            local url=http://127.0.0.1:$((18093 + n))
+            [ "$n" = 0 ] && url=$direct
+            before=$(cpu_mark)
+            rps=$(BENCH_PATH=/v1/auth/me BENCH_TOKENS=$tokens wrk_run rps 32 get.lua "$url")
+            cpu_info "fleet$n" "$before" "$(cpu_mark)"
+            fleet[$n]=$rps
+        done
+        add fleet1 "${fleet[1]}" "${fleet[0]}"
+        add fleet2 "${fleet[2]}" "${fleet[1]}"
+        add fleet3 "${fleet[3]}" "${fleet[1]}"
+    done
+    # Requests each instance was given by the three-instance frontend (roundrobin).
+    FLEET_SPLIT=$(hap_stats | awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
+        $1 == "fleet3" && $2 ~ /^i/ {printf "%s%s", sep, $c["lbtot"]; sep = " / "}') || true
+    # Connections the three pools (at most 16 each, a listener's included) keep open after the runs.
+    FLEET_CONNS=$(psql -Atq "$1" -c "SELECT count(*) FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    local hits lookups
+    FLEET_HITS=0 FLEET_LOOKUPS=0
+    for i in 1 2 3; do
+        read -r hits lookups <<<"$(cache_hits "http://127.0.0.1:$((18090 + i))")"
+        FLEET_HITS=$((FLEET_HITS + hits)) FLEET_LOOKUPS=$((FLEET_LOOKUPS + lookups))
+    done
+    stop_instances
+}
+
 # --- the table --------------------------------------------------------------------------------
 row() { # KEY LABEL UNIT TARGET(>=x or <=x, or - for information)
     [ -n "${A[$1]:-}" ] || return 0
@@ -223,7 +376,8 @@ row() { # KEY LABEL UNIT TARGET(>=x or <=x, or - for information)
     awk -v l="$2" -v u="$3" -v t="$4" -v a="$a" -v b="$b" 'BEGIN {
         r = (b > 0) ? a / b : 0
         if (t == "-") {
-            printf "| %s | %.1f %s | %.1f %s | %.2f | - | - |\n", l, a, u, b, u, r
+            # Two significant digits for a ratio far below 1 (a store against memory).
+            printf "| %s | %.1f %s | %.1f %s | " (r > 0 && r < 0.1 ? "%.2g" : "%.2f") " | - | - |\n", l, a, u, b, u, r
             exit
         }
         op = substr(t, 1, 2); x = substr(t, 3) + 0
@@ -249,6 +403,41 @@ overload_note() { # the 503 shares of the overload row, over all its rounds
         "answer per round took${I[flood_max_ms]} ms."
 }
 
+cache_note() { # HITS LOOKUPS
+    awk -v h="$1" -v n="$2" 'BEGIN {printf "%.1f%% of %d lookups hit", n ? 100 * h / n : 0, n}'
+}
+per_check() { # KEY: µs per check (1e6 / the median of checks/s), the database store's and memory's
+    awk -v a="$(median <<<"${A[$1]}")" -v b="$(median <<<"${B[$1]}")" \
+        'BEGIN {printf "%.1f µs against %.2f µs", 1e6 / a, 1e6 / b}'
+}
+cpu_note() { # KEY: medians over the rounds
+    echo "instances $(median <<<"${I[$1_inst]}"), HAProxy $(median <<<"${I[$1_hap]}")," \
+        "PostgreSQL $(median <<<"${I[$1_pg]}") cores; CPU $SVC_CPU busy $(median <<<"${I[$1_svc]}")%," \
+        "CPU $LOAD_CPU $(median <<<"${I[$1_load]}")%"
+}
+instances_note() {
+    [ -n "${I[wake_early]:-}" ] || return 0
+    local worst met=met
+    worst=$(tr ' ' '\n' <<<"${A[wake99]}" | sort -g | tail -1)
+    awk -v w="$worst" 'BEGIN {exit !(w < 100)}' || met="not met"
+    echo
+    echo "Several instances (three app-rows processes on one database, all on CPU $SVC_CPU; HAProxy" \
+        "on CPU $LOAD_CPU with wrk). A login-limit check (1e6 / checks/s, medians) costs" \
+        "$(per_check limit_distinct_1) in memory with one task and a new key each," \
+        "$(per_check limit_distinct_4) with 4 tasks, $(per_check limit_hot_4) on one hot key with 4 tasks."
+    echo
+    echo "Long-poll wake-up through another instance, 200 tries a round: p99 per round${A[wake99]} ms," \
+        "slowest answer per round${I[wake_max]} ms; the contract's 100 ms: $met. Pulls answered" \
+        "before the push's answer (counted as 0 ms) per round:${I[wake_early]} through another" \
+        "instance,${I[wake_same_early]} through the same one."
+    echo
+    echo "Session checks, c=32, CPU used during them (medians): directly, $(cpu_note fleet0);" \
+        "through HAProxy to 1 instance, $(cpu_note fleet1); to 2, $(cpu_note fleet2); to 3," \
+        "$(cpu_note fleet3). Requests given to each instance by the 3-instance frontend: $FLEET_SPLIT." \
+        "Session cache of the three: $(cache_note "$FLEET_HITS" "$FLEET_LOOKUPS"). They held" \
+        "$FLEET_CONNS connections to the database after the runs."
+}
+
 report() { # TITLE
     {
         echo "#### $1"
@@ -265,11 +454,20 @@ report() { # TITLE
         row put "blob put, 4 MiB with If-Match (vs the same INSERT in process)" "MiB/s" ">=0.6"
         row disk "blob put, 4 MiB, against the disk (write+fsync of a file; for information)" "MiB/s" "-"
         row get "blob get, 4 MiB (vs the same SELECT)" "MiB/s" ">=0.5"
+        row limit_distinct_1 "login-limit checks in the database store, a new key each, 1 task (vs in memory)" "checks/s" "-"
+        row limit_distinct_4 "login-limit checks in the database store, a new key each, 4 tasks (vs in memory)" "checks/s" "-"
+        row limit_hot_4 "login-limit checks in the database store, one hot key, 4 tasks (vs in memory)" "checks/s" "-"
+        row wake50 "long-poll woken by a push through another instance, p50 (vs through the same instance)" "ms" "-"
+        row wake99 "long-poll woken by a push through another instance, p99 (vs through the same instance)" "ms" "-"
+        row fleet1 "session check through HAProxy, 1 instance (vs the instance directly, c=32)" "req/s" "-"
+        row fleet2 "session check through HAProxy, 2 instances (vs 1 instance through HAProxy)" "req/s" "-"
+        row fleet3 "session check through HAProxy, 3 instances (vs 1 instance through HAProxy)" "req/s" "-"
         echo
         has rows && echo "Peak RSS of app-rows: idle $RSS_IDLE MiB, after the login floods $RSS_FLOOD MiB" \
             "(hashing permits: 1 on one core). Cold start to \`/readyz\` on the existing database: ${COLD} ms" \
-            "(median of 5)."
+            "(median of 5). Session cache (default settings): $(cache_note "$CACHE_HITS" "$CACHE_LOOKUPS")."
         has rows && overload_note
+        instances_note
         echo
     } | tee -a "$OUT"
 }
@@ -290,6 +488,7 @@ for backend in $BACKENDS; do
         mkdir -p "$data/rows" "$data/blob"
         has rows && bench_rows "sqlite://$data/rows/app-rows.db" "$data/rows"
         has blob && bench_blob "sqlite://$data/blob/app-blob.db" "$data/blob"
+        has instances && log "several instances: PostgreSQL only, skipped on SQLite"
         report "SQLite (synchronous=FULL, WAL)"
         ;;
     postgres)
@@ -297,11 +496,14 @@ for backend in $BACKENDS; do
             log "PostgreSQL does not answer: skipped"; continue
         fi
         name=bench_$(date +%s)_$$
-        psql -q "$PG/postgres" -c "CREATE DATABASE ${name}_rows" -c "CREATE DATABASE ${name}_blob"
-        mkdir -p "$data/rows" "$data/blob"
+        psql -q "$PG/postgres" -c "CREATE DATABASE ${name}_rows" -c "CREATE DATABASE ${name}_blob" \
+            -c "CREATE DATABASE ${name}_instances"
+        mkdir -p "$data/rows" "$data/blob" "$data/instances"
         has rows && bench_rows "$PG/${name}_rows" "$data/rows"
         has blob && bench_blob "$PG/${name}_blob" "$data/blob"
-        psql -q "$PG/postgres" -c "DROP DATABASE ${name}_rows" -c "DROP DATABASE ${name}_blob"
+        has instances && bench_instances "$PG/${name}_instances" "$data/instances"
+        psql -q "$PG/postgres" -c "DROP DATABASE ${name}_rows" -c "DROP DATABASE ${name}_blob" \
+            -c "DROP DATABASE ${name}_instances"
         report "PostgreSQL"
         ;;
     esac

@@ -3,9 +3,13 @@
 //! file and pragmas as the service ([`Db::connect`]), printing one number per run.
 //!
 //! Every subcommand prints its result on standard output as a single number (or, for the set-up
-//! steps, nothing: they write files into `--dir`), so that the script can collect medians.
+//! steps, nothing: they write files into `--dir`; `wake-latency` prints one `BENCH` line of
+//! fields, as the wrk scripts do), so that the script can collect medians.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app_rows::change::Change;
@@ -13,9 +17,12 @@ use app_rows::lww::Version;
 use app_rows::store;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, Block, Params};
-use auth_skeleton::db::Db;
+use auth_skeleton::db::{Db, Migrations};
+use auth_skeleton::rate_limit::{
+    DatabaseRateLimiter, InMemoryRateLimiter, Limit, Rate, RateLimitConfig, RateLimiter,
+};
 use auth_skeleton::{execute_db, execute_tx, read_db};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 /// The password of every benchmark account.
@@ -115,6 +122,36 @@ enum Command {
         #[arg(long, default_value_t = 5.0)]
         secs: f64,
     },
+    /// Login-limit checks per second (`LoginIp`) through the database store, on the service's
+    /// database, or in memory; at a rate no run reaches, so every check is counted and allowed.
+    RateLimit {
+        #[arg(long)]
+        db: String,
+        #[arg(long, value_enum)]
+        store: Store,
+        #[arg(long, value_enum)]
+        keys: Keys,
+        /// Concurrent tasks, each checking one key after another.
+        #[arg(long, default_value_t = 1)]
+        tasks: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+    /// The wake-up of a long-poll: `tries` times, a pull for an account's next change waits
+    /// (`Prefer: wait=30`) on `wait_url`, and one row of that account is pushed through
+    /// `push_url`. Prints `BENCH p50_us=.. p99_us=.. max_us=.. early=..`: the time from the push's
+    /// answer to the waiting pull's answer (`early`: pulls answered first, counted as 0).
+    WakeLatency {
+        #[arg(long)]
+        push_url: String,
+        #[arg(long)]
+        wait_url: String,
+        #[arg(long, default_value_t = 200)]
+        tries: usize,
+        /// How long the pull is given to be waiting before the push.
+        #[arg(long, default_value_t = 30)]
+        settle_ms: u64,
+    },
     /// Milliseconds from spawning `bin serve` on an existing database to `200` from `/readyz`
     /// (the median of `times` starts); the environment is passed on.
     ColdStart {
@@ -128,6 +165,24 @@ enum Command {
         #[arg(long)]
         cpus: Option<String>,
     },
+}
+
+/// Where `rate-limit` counts.
+#[derive(Clone, Copy, ValueEnum)]
+enum Store {
+    /// [`DatabaseRateLimiter`]: one statement per check.
+    Database,
+    /// [`InMemoryRateLimiter`]: a map in this process.
+    Memory,
+}
+
+/// Which keys `rate-limit` checks.
+#[derive(Clone, Copy, ValueEnum)]
+enum Keys {
+    /// A new IP-like key for every check (a flood from many addresses: a new row each).
+    Distinct,
+    /// One key for every check of every task (one row, updated by all).
+    Hot,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -213,6 +268,34 @@ async fn run(command: Command) -> Result<(), Error> {
             db.close().await;
             print_rate(rate);
             Ok(())
+        }
+        Command::RateLimit {
+            db,
+            store,
+            keys,
+            tasks,
+            secs,
+        } => {
+            let db = Db::connect(&db).await?;
+            Migrations::auth().run(&db).await?;
+            let rate = rate_limit_rate(&db, store, keys, tasks, secs).await;
+            db.close().await;
+            print_rate(rate?);
+            Ok(())
+        }
+        Command::WakeLatency {
+            push_url,
+            wait_url,
+            tries,
+            settle_ms,
+        } => {
+            wake_latency(
+                &push_url,
+                &wait_url,
+                tries,
+                Duration::from_millis(settle_ms),
+            )
+            .await
         }
         Command::ColdStart {
             bin,
@@ -610,6 +693,187 @@ async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
     })
     .await?;
     Ok(bytes_per_sec / (1 << 20) as f64)
+}
+
+/// Warnings of the library: [`DatabaseRateLimiter`] logs one each time a check could not reach
+/// the database and was counted in this process instead, which would measure the wrong store.
+static LIBRARY_WARNINGS: AtomicU64 = AtomicU64::new(0);
+
+struct CountLibraryWarnings;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountLibraryWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() <= tracing::Level::WARN && meta.target().starts_with("auth_skeleton") {
+            LIBRARY_WARNINGS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Checks per second of `LoginIp` on `tasks` tasks, every one allowed.
+async fn rate_limit_rate(
+    db: &Db,
+    store: Store,
+    keys: Keys,
+    tasks: usize,
+    secs: f64,
+) -> Result<f64, Error> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(CountLibraryWarnings),
+    )?;
+    let mut config = RateLimitConfig::off();
+    // A burst of four billion: a key is refused only after that many checks, far more than a run
+    // makes even in memory (a few million a second on one key).
+    config.set(Limit::LoginIp, Rate::parse("4000000000/hour")?);
+    let limiter: Arc<dyn RateLimiter> = match store {
+        Store::Database => Arc::new(DatabaseRateLimiter::new(db.clone(), config)),
+        Store::Memory => Arc::new(InMemoryRateLimiter::new(config)),
+    };
+    // Keys of this run only (IPv6 documentation addresses), so that every distinct key is a new
+    // row and the hot key starts with a whole burst.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    let prefix = format!("2001:db8:{:x}:{:x}", run >> 16, run & 0xffff);
+    // A few checks on every task first, so that the pool's connections are open.
+    let warm: Vec<_> = (0..tasks)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            let key = format!("{prefix}::2");
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let _ = limiter.check_async(Limit::LoginIp, &key).await;
+                }
+            })
+        })
+        .collect();
+    for task in warm {
+        task.await?;
+    }
+    let limit = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|task| {
+            let limiter = Arc::clone(&limiter);
+            let prefix = prefix.clone();
+            tokio::spawn(async move {
+                let hot = format!("{prefix}::1");
+                let (mut checks, mut refused) = (0u64, 0u64);
+                while start.elapsed() < limit {
+                    let key = match keys {
+                        Keys::Distinct => Cow::Owned(format!("{prefix}:{task:x}::{checks:x}")),
+                        Keys::Hot => Cow::Borrowed(hot.as_str()),
+                    };
+                    if limiter.check_async(Limit::LoginIp, &key).await.is_err() {
+                        refused += 1;
+                    }
+                    checks += 1;
+                    // A check in memory never waits: let the other tasks run.
+                    if checks.is_multiple_of(64) {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                (checks, refused)
+            })
+        })
+        .collect();
+    let (mut checks, mut refused) = (0, 0);
+    for worker in workers {
+        let (c, r) = worker.await?;
+        checks += c;
+        refused += r;
+    }
+    let rate = checks as f64 / start.elapsed().as_secs_f64();
+    if refused > 0 {
+        return Err(format!("{refused} of {checks} checks were refused").into());
+    }
+    let warnings = LIBRARY_WARNINGS.load(Ordering::Relaxed);
+    if warnings > 0 {
+        return Err(format!(
+            "{warnings} warnings from the library: checks fell back to counting in memory?"
+        )
+        .into());
+    }
+    Ok(rate)
+}
+
+/// Prints the p50, p99 and maximum of the time from a push's answer to the answer of a pull
+/// waiting for it on another (or the same) instance.
+async fn wake_latency(
+    push_url: &str,
+    wait_url: &str,
+    tries: usize,
+    settle: Duration,
+) -> Result<(), Error> {
+    if tries == 0 {
+        return Err("--tries must be at least 1".into());
+    }
+    let pusher = Client::new(push_url)?;
+    let waiter = Client::new(wait_url)?;
+    let email = format!("wake-{:x}@bench.example", now_ms());
+    let (token, _) = pusher.signup(&email).await?;
+    let mut cursor = text(&waiter.get("/v1/rows/pull", &token).await?["cursor"])?;
+    let data: Value = serde_json::from_str(ROW_DATA)?;
+    let mut samples = Vec::with_capacity(tries);
+    let mut early = 0;
+    for i in 0..tries {
+        let pull = waiter
+            .http
+            .get(format!("{}/v1/rows/pull?since={cursor}", waiter.url))
+            .bearer_auth(&token)
+            .header("Prefer", "wait=30");
+        let waiting = tokio::spawn(async move {
+            let reply = pull.send().await?;
+            let status = reply.status();
+            let body = reply.text().await?;
+            Ok::<_, Error>((Instant::now(), status, body))
+        });
+        tokio::time::sleep(settle).await;
+        let change = json!({"collection": "notes", "id": format!("w{i}"), "ts": now_ms(),
+                            "counter": 0, "node": "bench", "deleted": false, "data": data});
+        let sent = Instant::now();
+        let reply = pusher
+            .post(
+                "/v1/rows/push",
+                Some(&token),
+                &json!({ "changes": [change] }),
+            )
+            .await?;
+        let pushed = Instant::now();
+        if reply["results"][0]["status"] != "applied" {
+            return Err(format!("the push was not applied: {reply}").into());
+        }
+        let (woken, status, body) = waiting.await??;
+        if !status.is_success() {
+            return Err(format!("GET /v1/rows/pull: {status}: {body}").into());
+        }
+        let page: Value = serde_json::from_str(&body)?;
+        if page["changes"].as_array().map_or(0, Vec::len) != 1 {
+            return Err(format!("the pull answered without the pushed row: {body}").into());
+        }
+        if woken < sent {
+            return Err("the pull answered before the push: raise --settle-ms".into());
+        }
+        samples.push(woken.checked_duration_since(pushed).unwrap_or_else(|| {
+            early += 1;
+            Duration::ZERO
+        }));
+        cursor = text(&page["cursor"])?;
+    }
+    samples.sort();
+    let us = |q: f64| {
+        let rank = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len());
+        samples[rank - 1].as_micros()
+    };
+    println!(
+        "BENCH p50_us={} p99_us={} max_us={} early={early}",
+        us(0.5),
+        us(0.99),
+        us(1.0)
+    );
+    Ok(())
 }
 
 async fn cold_start(bin: &Path, url: &str, times: usize, cpus: Option<&str>) -> Result<(), Error> {
