@@ -25,14 +25,23 @@ BEGIN
 END;
 $$;
 
+-- An account matters to a cached session through its email and verification, and its existence.
 CREATE OR REPLACE FUNCTION auth_announce_users_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    changed_id TEXT;
+    changed_ids TEXT[];
+    changed_id  TEXT;
 BEGIN
-    IF (SELECT count(*) FROM changed) > 64 THEN
-        PERFORM pg_notify('auth_skeleton_sessions', '*');
+    IF TG_OP = 'DELETE' THEN
+        SELECT array_agg(id) INTO changed_ids FROM changed;
     ELSE
-        FOR changed_id IN SELECT id FROM changed LOOP
+        SELECT array_agg(o.id) INTO changed_ids
+        FROM changed o JOIN updated n ON n.id = o.id
+        WHERE o.email IS DISTINCT FROM n.email OR o.email_verified IS DISTINCT FROM n.email_verified;
+    END IF;
+    IF cardinality(changed_ids) > 64 THEN
+        PERFORM pg_notify('auth_skeleton_sessions', '*');
+    ELSIF changed_ids IS NOT NULL THEN
+        FOREACH changed_id IN ARRAY changed_ids LOOP
             PERFORM pg_notify('auth_skeleton_sessions', 'u:' || changed_id);
         END LOOP;
     END IF;
@@ -44,11 +53,12 @@ DROP TRIGGER IF EXISTS auth_sessions_deleted_announce ON auth_sessions;
 CREATE TRIGGER auth_sessions_deleted_announce AFTER DELETE ON auth_sessions
     REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_sessions_ended();
 
--- Old rows: the user ids do not change, and an update of any column the session check reads
--- (email, verification) is announced.
+-- Updates are announced only when they change what a cached session holds: a password rehash or
+-- the lock taken on the account row moves nothing.
 DROP TRIGGER IF EXISTS auth_users_updated_announce ON auth_users;
 CREATE TRIGGER auth_users_updated_announce AFTER UPDATE ON auth_users
-    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_users_changed();
+    REFERENCING OLD TABLE AS changed NEW TABLE AS updated
+    FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_users_changed();
 
 DROP TRIGGER IF EXISTS auth_users_deleted_announce ON auth_users;
 CREATE TRIGGER auth_users_deleted_announce AFTER DELETE ON auth_users

@@ -300,6 +300,75 @@ mod postgres_announcements {
         assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
     }
 
+    /// What the triggers announce: ended sessions and changes a cached session holds, nothing
+    /// for updates that leave those alone (a lock, a password rehash).
+    #[actix_web::test]
+    async fn only_changes_a_cache_holds_are_announced() {
+        let (server, _) = start_with(Backend::Postgres, &[("RATE_LIMIT_SIGNUP_IP", "off")]).await;
+        let token = bearer(&server, "ann@example.com").await;
+        let Db::Postgres(pool) = &server.db else {
+            unreachable!()
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+            .await
+            .unwrap();
+        listener.listen("auth_skeleton_sessions").await.unwrap();
+        let user_id: String = sqlx::query_scalar("SELECT id FROM auth_users")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        for quiet in [
+            "UPDATE auth_users SET security_stamp = security_stamp WHERE id = $1",
+            "UPDATE auth_users SET password_hash = password_hash, updated_at = updated_at + 1 WHERE id = $1",
+            "UPDATE auth_users SET email_verified = email_verified WHERE id = $1",
+        ] {
+            sqlx::query(quiet)
+                .bind(&user_id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        // The first thing heard is the session's end: the quiet updates said nothing.
+        let session = token.split('.').next().unwrap().to_owned();
+        sqlx::query("DELETE FROM auth_sessions WHERE id = $1")
+            .bind(&session)
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            listener.recv().await.unwrap().payload(),
+            format!("s:{session}")
+        );
+        sqlx::query("UPDATE auth_users SET email = 'ann2@example.com' WHERE id = $1")
+            .bind(&user_id)
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            listener.recv().await.unwrap().payload(),
+            format!("u:{user_id}")
+        );
+        sqlx::query("DELETE FROM auth_users WHERE id = $1")
+            .bind(&user_id)
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            listener.recv().await.unwrap().payload(),
+            format!("u:{user_id}")
+        );
+        // Many at once: one notification for all.
+        for i in 0..70 {
+            bearer(&server, &format!("u{i}@example.com")).await;
+        }
+        sqlx::query("UPDATE auth_users SET email_verified = NOT email_verified")
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(listener.recv().await.unwrap().payload(), "*");
+        drop(listener);
+    }
+
     async fn execute_pg(server: &TestServer, sql: &'static str) -> Vec<bool> {
         let Db::Postgres(pool) = &server.db else {
             unreachable!()
