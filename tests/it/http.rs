@@ -63,3 +63,44 @@ pub async fn login(base_url: &str, email: &str, password: &str) -> Reply {
 pub async fn me(base_url: &str, token: &str) -> Reply {
     call(base_url, Method::GET, "/v1/auth/me", Some(token), None).await
 }
+
+/// A failed login through `url` from the local address `from`, for the unknown address
+/// `nobody{n}@example.com`; the status.
+pub async fn failed_login(url: &str, from: std::net::IpAddr, n: usize) -> u16 {
+    let client = reqwest::Client::builder()
+        .local_address(from)
+        .build()
+        .unwrap();
+    client
+        .post(format!("{url}/v1/auth/login"))
+        .json(&json!({"email": format!("nobody{n}@example.com"), "password": "wrong-password-1"}))
+        .send()
+        .await
+        .expect("the service answers")
+        .status()
+        .as_u16()
+}
+
+/// `PUT /v1/save` of `body` with one precondition header (`If-None-Match: *` or `If-Match`);
+/// the status and the `ETag` (empty when none).
+pub async fn put_save(
+    base: &str,
+    token: &str,
+    precondition: (&str, &str),
+    body: &[u8],
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .put(format!("{base}/v1/save"))
+        .bearer_auth(token)
+        .header(precondition.0, precondition.1)
+        .header("content-type", "application/octet-stream")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("the service answers");
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), etag.unwrap_or_default())
+}

@@ -17,7 +17,7 @@ use system_tests::app_blob_0_1::OldAppBlob;
 use system_tests::binary;
 
 use crate::attacks::{PUBLIC_URL, token_of};
-use crate::http::{call, login, me, signup};
+use crate::http::{call, login, me, put_save, signup};
 
 const NEW_PASSWORD: &str = "moved-lighthouse-42";
 const SAVE: &[u8] = b"level 7, 3 lives, \x00\xffbinary tail";
@@ -46,24 +46,6 @@ async fn library_of(base: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// `PUT /v1/save` with `precondition` (`If-None-Match: *` or `If-Match`); the status and `ETag`.
-async fn put_save(base: &str, token: &str, precondition: (&str, &str)) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .put(format!("{base}/v1/save"))
-        .bearer_auth(token)
-        .header(precondition.0, precondition.1)
-        .header("content-type", "application/octet-stream")
-        .body(SAVE)
-        .send()
-        .await
-        .expect("the service answers");
-    let etag = response
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (response.status().as_u16(), etag.unwrap_or_default())
 }
 
 /// One database and one mail sink, shared by the old and the new binary.
@@ -107,7 +89,7 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Back
     let reply = login(&base, "ann@example.com", TEST_PASSWORD).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     let ann_second = reply.body["token"].as_str().unwrap().to_owned();
-    let (status, etag) = put_save(&base, &ann_first, ("if-none-match", "*")).await;
+    let (status, etag) = put_save(&base, &ann_first, ("if-none-match", "*"), SAVE).await;
     assert_eq!(status, 201);
 
     let (bob, _) = signup(&base, "bob@example.com").await;
@@ -161,7 +143,7 @@ async fn a_database_written_by_app_blob_0_1_1_is_taken_over_by_0_2(backend: Back
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(response.bytes().await.unwrap().as_ref(), SAVE);
-    let (status, _) = put_save(&base, &ann_first, ("if-match", &etag)).await;
+    let (status, _) = put_save(&base, &ann_first, ("if-match", &etag), SAVE).await;
     assert_eq!(status, 200, "a save replaced on the upgraded schema");
 
     // Mailed links: verification and reset links still work; a pending email change ends

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use system_tests::binary;
 
 use crate::haproxy::{Haproxy, free_port};
-use crate::http::{call, login, me, signup};
+use crate::http::{call, failed_login, login, me, put_save, signup};
 
 /// Instances of one app on one database, and HAProxy in front of them.
 pub struct Cluster {
@@ -79,42 +79,11 @@ impl Cluster {
     /// Waits until every instance listens for the others' announcements (its session cache
     /// serves nothing before), and the balancer has them all up.
     async fn wait_until_listening(&self) {
-        let pool = sqlx::PgPool::connect(&self.database.url).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let listening: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            if listening >= self.instances.len() as i64 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{listening} instances listen");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        pool.close().await;
+        let instances = self.instances.len() as i64;
+        auth_skeleton::testing::wait_for_listeners(&self.database.url, instances).await;
         // `rise 2` at 200 ms: every server is up within half a second of answering.
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
-}
-
-/// A failed login through `url` from the local address `from`, for a distinct address `n`.
-async fn failed_login(url: &str, from: IpAddr, n: usize) -> u16 {
-    let client = reqwest::Client::builder()
-        .local_address(from)
-        .build()
-        .unwrap();
-    client
-        .post(format!("{url}/v1/auth/login"))
-        .json(&json!({"email": format!("nobody{n}@example.com"), "password": "wrong-password-1"}))
-        .send()
-        .await
-        .expect("the balancer answers")
-        .status()
-        .as_u16()
 }
 
 #[actix_web::test]
@@ -429,30 +398,6 @@ fn the_deploy_example_is_valid() {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
-}
-
-/// `PUT /v1/save` of `body` through `base` with one precondition header; the status and ETag.
-async fn put_save(
-    base: &str,
-    token: &str,
-    precondition: (&str, &str),
-    body: &[u8],
-) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .put(format!("{base}/v1/save"))
-        .bearer_auth(token)
-        .header(precondition.0, precondition.1)
-        .header("content-type", "application/octet-stream")
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("the service answers");
-    let etag = response
-        .headers()
-        .get("etag")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (response.status().as_u16(), etag)
 }
 
 /// Two app-blob instances: of concurrent writers holding one ETag, through both instances,

@@ -6,26 +6,10 @@
 use std::net::IpAddr;
 
 use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
-use serde_json::json;
 use system_tests::binary;
 
 use crate::haproxy::{Haproxy, free_port};
-
-/// A failed login through `url` from the local address `from`; returns the status.
-async fn failed_login(url: &str, from: IpAddr, n: usize) -> u16 {
-    let client = reqwest::Client::builder()
-        .local_address(from)
-        .build()
-        .unwrap();
-    client
-        .post(format!("{url}/v1/auth/login"))
-        .json(&json!({"email": format!("nobody{n}@example.com"), "password": "wrong-password-1"}))
-        .send()
-        .await
-        .expect("the proxy answers")
-        .status()
-        .as_u16()
-}
+use crate::http::failed_login;
 
 async fn each_client_behind_a_proxy_has_its_own_ip_limit(backend: Backend) {
     let database = TestDatabase::new(backend).await;

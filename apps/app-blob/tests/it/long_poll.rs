@@ -128,22 +128,7 @@ async fn a_save_through_one_instance_wakes_a_read_waiting_on_another() {
         token: ann.token.clone(),
         id: ann.id.clone(),
     };
-    let auth_skeleton::db::Db::Postgres(pool) = &first.db else {
-        unreachable!()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "the instances do not listen");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    auth_skeleton::testing::wait_for_listeners(&first.database.url, 2).await;
     let mut current = ann.create(b"v0").await;
     for i in 1..=5 {
         let (waited, (next, saved_at)) =

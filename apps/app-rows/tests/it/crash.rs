@@ -1,24 +1,11 @@
 //! A crash (SIGKILL) of the real binary loses no acknowledged change.
 
-use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD, TestDatabase};
+use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
 const EXE: &str = env!("CARGO_BIN_EXE_app-rows");
-
-async fn signup(base_url: &str) -> String {
-    let reply: Value = reqwest::Client::new()
-        .post(format!("{base_url}/v1/auth/signup"))
-        .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "bearer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["token"].as_str().expect("a token").to_owned()
-}
 
 async fn every_acknowledged_change_survives_a_kill(backend: Backend) {
     let database = TestDatabase::new(backend).await;
@@ -27,7 +14,7 @@ async fn every_acknowledged_change_survives_a_kill(backend: Backend) {
         ("COOKIE_SECURE", "false"),
     ];
     let mut service = ServiceProcess::start(EXE, &vars);
-    let token = signup(&service.base_url).await;
+    let token = signup_at(&service.base_url).await;
     let client = reqwest::Client::new();
     let send = |changes: Vec<Value>| {
         client

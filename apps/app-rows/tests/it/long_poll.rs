@@ -187,26 +187,7 @@ mod postgres_instances {
         let second = first
             .start_another(app_rows::spec(), &all, app_rows::engine())
             .await;
-        // Both instances listen for announcements once their listener connects.
-        let auth_skeleton::db::Db::Postgres(pool) = &first.db else {
-            unreachable!()
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap()
-            < 2
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the instances do not listen for announcements"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        auth_skeleton::testing::wait_for_listeners(&first.database.url, 2).await;
         let mut latencies = Vec::new();
         for i in 0..5 {
             let since = cursor_now(&second, &token).await;
@@ -231,26 +212,13 @@ mod postgres_instances {
     }
 }
 
-async fn signup(base_url: &str) -> String {
-    let reply: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base_url}/v1/auth/signup"))
-        .json(&json!({"email": "ann@example.com", "password": auth_skeleton::testing::TEST_PASSWORD, "session": "bearer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["token"].as_str().expect("a token").to_owned()
-}
-
 /// SIGTERM answers a waiting pull at once and the process exits 0.
 #[actix_web::test]
 async fn sigterm_answers_waiting_pulls_at_once() {
     let database = TestDatabase::new(Backend::Sqlite).await;
     let vars = [("DATABASE_URL", database.url.as_str())];
     let mut service = ServiceProcess::start(env!("CARGO_BIN_EXE_app-rows"), &vars);
-    let token = signup(&service.base_url).await;
+    let token = signup_at(&service.base_url).await;
     let client = reqwest::Client::new();
     let first = client
         .get(format!("{}/v1/rows/pull", service.base_url))

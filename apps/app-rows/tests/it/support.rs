@@ -40,6 +40,20 @@ pub async fn start_signed_in(backend: Backend, vars: &[(&str, &str)]) -> (TestSe
     (server, token)
 }
 
+/// Signs ann@example.com up on a running binary at `base_url`; her bearer token.
+pub async fn signup_at(base_url: &str) -> String {
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{base_url}/v1/auth/signup"))
+        .json(&json!({"email": "ann@example.com", "password": auth_skeleton::testing::TEST_PASSWORD, "session": "bearer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["token"].as_str().expect("a token").to_owned()
+}
+
 /// A live row at version `(ts, counter, node)`.
 pub fn row(collection: &str, id: &str, ts: i64, counter: i64, node: &str, data: Value) -> Value {
     json!({"collection": collection, "id": id, "ts": ts, "counter": counter, "node": node, "deleted": false, "data": data})

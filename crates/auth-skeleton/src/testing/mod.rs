@@ -307,6 +307,38 @@ impl TestServer {
     }
 }
 
+/// Waits until `n` processes listen for the announcements of other instances on the PostgreSQL
+/// database at `url` (a session cache serves nothing from memory before, and long-polls hear
+/// only their own instance); on SQLite, returns at once.
+///
+/// # Panics
+/// When they do not within 20 seconds.
+pub async fn wait_for_listeners(url: &str, n: i64) {
+    if !url.starts_with("postgres") {
+        return;
+    }
+    let pool = sqlx::PgPool::connect(url).await.expect("the test database");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_activity");
+        if listening >= n {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{listening} of {n} instances listen for announcements"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pool.close().await;
+}
+
 /// The password [`TestServer::signup_bearer`] uses.
 pub const TEST_PASSWORD: &str = "tangerine-orbit-41";
 

@@ -194,25 +194,5 @@ pub async fn start_another(server: &TestServer, vars: &[(&str, &str)]) -> TestSe
 /// On PostgreSQL, waits until `n` instances listen for announcements (their session caches
 /// serve nothing before); on SQLite, returns at once.
 pub async fn wait_for_listeners(server: &TestServer, n: i64) {
-    let auth_skeleton::db::Db::Postgres(pool) = &server.db else {
-        return;
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let listening: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        if listening >= n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{listening} of {n} instances listen"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    auth_skeleton::testing::wait_for_listeners(&server.database.url, n).await;
 }
