@@ -240,11 +240,12 @@ async fn get_meta(
         if left.is_zero() {
             break head;
         }
-        match waiting.wait(left).await {
-            // The session may have ended while the request waited.
-            Woken::Changed => CurrentUser::recheck(&req).await?,
-            Woken::TimedOut | Woken::ShuttingDown => break head,
-        };
+        let woken = waiting.wait(left).await;
+        // The session may have ended while the request waited.
+        CurrentUser::recheck(&req).await?;
+        if woken != Woken::Changed {
+            break head;
+        }
     };
     let mut response = match head {
         Head::Full(meta) => meta_response(StatusCode::OK, meta),

@@ -232,12 +232,13 @@ async fn pull(
         if !page.changes.is_empty() || left.is_zero() {
             break page;
         }
-        match waiting.wait(left).await {
-            // The session may have ended while the request waited: what changed since is
-            // not for it.
-            Woken::Changed => CurrentUser::recheck(&req).await?,
-            Woken::TimedOut | Woken::ShuttingDown => break page,
-        };
+        let woken = waiting.wait(left).await;
+        // The session may have ended while the request waited: neither what changed since nor
+        // a fresh cursor is for it.
+        CurrentUser::recheck(&req).await?;
+        if woken != Woken::Changed {
+            break page;
+        }
     };
     record_rows(RowsDirection::Pulled, page.changes.len() as u64);
     let mut response = HttpResponse::Ok();

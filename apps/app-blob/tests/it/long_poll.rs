@@ -102,6 +102,20 @@ async fn a_session_ended_during_the_wait_gets_401(backend: Backend) {
         device.replace(&current, b"secret level").await;
     });
     assert_problem(&waited, 401, "unauthenticated");
+    // Nor at the end of a wait with no change: a 304 would confirm the version to it.
+    let latest = etag(&device.get("/v1/save/meta").await);
+    let (waited, ()) = tokio::join!(waiting_meta(&device, &latest, "wait=1"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let logout = device
+            .send(
+                device
+                    .request(Method::POST, "/v1/auth/logout")
+                    .json(&serde_json::json!({})),
+            )
+            .await;
+        assert_eq!(logout.status, 204);
+    });
+    assert_problem(&waited, 401, "unauthenticated");
 }
 
 auth_skeleton::both_backends!(

@@ -280,4 +280,18 @@ async fn a_session_ended_during_the_wait_is_not_answered_with_data(backend: Back
         assert_eq!(statuses(&pushed), ["applied"]);
     });
     assert_problem(&waited, 401, "unauthenticated");
+    // Nor at the end of the wait when nothing changed: no fresh cursor for an ended session.
+    let since = cursor_now(&server, &other).await;
+    let (waited, ()) = tokio::join!(waiting_pull(&server, &other, &since, "wait=1"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let logout = server
+            .send(
+                server
+                    .post("/v1/auth/logout", &json!({}))
+                    .bearer_auth(&other),
+            )
+            .await;
+        assert_eq!(logout.status, 204);
+    });
+    assert_problem(&waited, 401, "unauthenticated");
 }
