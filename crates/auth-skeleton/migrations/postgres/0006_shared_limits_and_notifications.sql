@@ -63,3 +63,59 @@ CREATE TRIGGER auth_users_updated_announce AFTER UPDATE ON auth_users
 DROP TRIGGER IF EXISTS auth_users_deleted_announce ON auth_users;
 CREATE TRIGGER auth_users_deleted_announce AFTER DELETE ON auth_users
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_users_changed();
+
+-- A session changed in place (its secret, owner or lifetime, by SQL: the services only move
+-- `last_seen_at`) is announced and counted as ended, so that caches drop it.
+CREATE OR REPLACE FUNCTION auth_announce_sessions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    changed_ids TEXT[];
+    changed_id  TEXT;
+BEGIN
+    SELECT array_agg(o.id) INTO changed_ids FROM changed o
+    WHERE NOT EXISTS (
+        SELECT 1 FROM updated n
+        WHERE n.id = o.id AND n.user_id = o.user_id AND n.secret_hash = o.secret_hash
+          AND n.created_at = o.created_at AND n.expires_at = o.expires_at
+    );
+    IF cardinality(changed_ids) > 64 THEN
+        PERFORM pg_notify('auth_skeleton_sessions', '*');
+    ELSIF changed_ids IS NOT NULL THEN
+        FOREACH changed_id IN ARRAY changed_ids LOOP
+            PERFORM pg_notify('auth_skeleton_sessions', 's:' || changed_id);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS auth_sessions_updated_announce ON auth_sessions;
+CREATE TRIGGER auth_sessions_updated_announce AFTER UPDATE ON auth_sessions
+    REFERENCING OLD TABLE AS changed NEW TABLE AS updated
+    FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_sessions_changed();
+
+DROP TRIGGER IF EXISTS auth_sessions_changed_count ON auth_sessions;
+CREATE CONSTRAINT TRIGGER auth_sessions_changed_count
+    AFTER UPDATE OF id, user_id, secret_hash, created_at, expires_at ON auth_sessions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION auth_count_change();
+
+-- TRUNCATE fires no row or DELETE trigger: it ends everything, and says so.
+CREATE OR REPLACE FUNCTION auth_announce_everything() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('auth_skeleton_sessions', '*');
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS auth_sessions_truncated_announce ON auth_sessions;
+CREATE TRIGGER auth_sessions_truncated_announce AFTER TRUNCATE ON auth_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_everything();
+DROP TRIGGER IF EXISTS auth_sessions_truncated_count ON auth_sessions;
+CREATE TRIGGER auth_sessions_truncated_count AFTER TRUNCATE ON auth_sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION auth_count_change();
+
+DROP TRIGGER IF EXISTS auth_users_truncated_announce ON auth_users;
+CREATE TRIGGER auth_users_truncated_announce AFTER TRUNCATE ON auth_users
+    FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_everything();
+DROP TRIGGER IF EXISTS auth_users_truncated_count ON auth_users;
+CREATE TRIGGER auth_users_truncated_count AFTER TRUNCATE ON auth_users
+    FOR EACH STATEMENT EXECUTE FUNCTION auth_count_change();

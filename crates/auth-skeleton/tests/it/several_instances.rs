@@ -300,6 +300,43 @@ mod postgres_announcements {
         assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
     }
 
+    /// SQL that ends sessions without deleting rows one by one (an update of a session's
+    /// lifetime or secret, a TRUNCATE) is announced too.
+    #[actix_web::test]
+    async fn sessions_ended_by_an_update_or_a_truncate_are_dropped_from_every_cache() {
+        let (first, second) = two_instances().await;
+        let mut tokens = Vec::new();
+        bearer(&first, "ann@example.com").await;
+        for _ in 0..3 {
+            let reply = login(&first, "ann@example.com", TEST_PASSWORD).await;
+            tokens.push(reply.body["token"].as_str().unwrap().to_owned());
+        }
+        for token in &tokens {
+            cached(&second, token).await;
+        }
+        let Db::Postgres(pool) = &first.db else {
+            unreachable!()
+        };
+        let id = tokens[0].split('.').next().unwrap().to_owned();
+        sqlx::query("UPDATE auth_sessions SET expires_at = 0 WHERE id = $1")
+            .bind(&id)
+            .execute(pool)
+            .await
+            .unwrap();
+        let seen = refused_after(&second, &tokens[0], Instant::now()).await;
+        assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
+        assert_eq!(me(&second, &tokens[1]).await, 200, "the others stay");
+        sqlx::query("TRUNCATE auth_sessions")
+            .execute(pool)
+            .await
+            .unwrap();
+        let truncated = Instant::now();
+        for token in &tokens[1..] {
+            let seen = refused_after(&second, token, truncated).await;
+            assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
+        }
+    }
+
     /// What the triggers announce: ended sessions and changes a cached session holds, nothing
     /// for updates that leave those alone (a lock, a password rehash).
     #[actix_web::test]
