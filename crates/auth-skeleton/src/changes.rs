@@ -8,11 +8,14 @@
 //! database wakes its own (their listener calls [`ChangeFeed::wake`]).
 //!
 //! Waiters are bounded per user ([`MAX_WAITERS_PER_USER`]) and in all ([`MAX_WAITERS`]): past
-//! a bound there is no subscription and the request answers at once, so that a client cannot
-//! pin an unbounded number of requests. At shutdown every waiter is woken
-//! ([`ChangeFeed::shut_down`]), so that a stopping instance answers at once.
+//! a bound the longest-waiting request of that user (or of all) answers at once
+//! ([`Woken::Superseded`]) and the new one waits in its place. A request whose client hung up
+//! keeps its place until its wait ends (the server cannot tell), so refusing the newcomer would
+//! let a client that reconnects, or one that abandons requests on purpose, lock long-polls out
+//! for the whole wait. At shutdown every waiter is woken ([`ChangeFeed::shut_down`]), so that a
+//! stopping instance answers at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,19 +45,45 @@ struct Inner {
 #[derive(Default)]
 struct State {
     users: HashMap<String, Slot>,
-    waiters: usize,
+    /// Every waiter by the order it came in (ids only grow).
+    waiters: BTreeMap<u64, Waiter>,
+    next_id: u64,
 }
 
 struct Slot {
     /// Moves on every change of the user's data.
     version: watch::Sender<u64>,
-    waiters: usize,
+    /// The user's waiters, oldest first.
+    waiters: BTreeSet<u64>,
+}
+
+struct Waiter {
+    user_id: String,
+    /// Set when a newer request takes the waiter's place.
+    superseded: watch::Sender<bool>,
+}
+
+impl State {
+    /// Removes waiter `id` (answered, or superseded); `true` if it was there.
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(waiter) = self.waiters.remove(&id) else {
+            return false;
+        };
+        if let Some(slot) = self.users.get_mut(&waiter.user_id) {
+            slot.waiters.remove(&id);
+            if slot.waiters.is_empty() {
+                self.users.remove(&waiter.user_id);
+            }
+        }
+        waiter.superseded.send_replace(true);
+        true
+    }
 }
 
 impl std::fmt::Debug for ChangeFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChangeFeed")
-            .field("waiters", &self.state().waiters)
+            .field("waiters", &self.state().waiters.len())
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +95,8 @@ pub enum Woken {
     Changed,
     /// The time given passed with no change.
     TimedOut,
+    /// Past the bound on waiters, a newer request took this one's place: answer now.
+    Superseded,
     /// The service is stopping: answer now.
     ShuttingDown,
 }
@@ -89,34 +120,54 @@ impl ChangeFeed {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A subscription to `user_id`'s changes, taken before reading; `None` past the bounds on
-    /// waiters or while shutting down (answer at once then).
+    /// A subscription to `user_id`'s changes, taken before reading; `None` while shutting down
+    /// (answer at once then). Past the bounds on waiters the longest-waiting request of the user,
+    /// or of all, is superseded.
     pub fn subscribe(&self, user_id: &str) -> Option<Subscription> {
         let shutdown = self.inner.shutdown.subscribe();
         if *shutdown.borrow() {
             return None;
         }
         let mut state = self.state();
-        if state.waiters >= MAX_WAITERS {
-            return None;
+        let oldest_of_user = state
+            .users
+            .get(user_id)
+            .filter(|slot| slot.waiters.len() >= MAX_WAITERS_PER_USER)
+            .and_then(|slot| slot.waiters.first().copied());
+        if let Some(oldest) = oldest_of_user {
+            state.remove(oldest);
         }
+        if state.waiters.len() >= MAX_WAITERS
+            && let Some(oldest) = state.waiters.keys().next().copied()
+        {
+            state.remove(oldest);
+        }
+        let id = state.next_id;
+        state.next_id += 1;
         let slot = state
             .users
             .entry(user_id.to_owned())
             .or_insert_with(|| Slot {
                 version: watch::Sender::new(0),
-                waiters: 0,
+                waiters: BTreeSet::new(),
             });
-        if slot.waiters >= MAX_WAITERS_PER_USER {
-            return None;
-        }
-        slot.waiters += 1;
+        slot.waiters.insert(id);
         let version = slot.version.subscribe();
-        state.waiters += 1;
+        let superseded = watch::Sender::new(false);
+        let superseded_rx = superseded.subscribe();
+        state.waiters.insert(
+            id,
+            Waiter {
+                user_id: user_id.to_owned(),
+                superseded,
+            },
+        );
         Some(Subscription {
             feed: self.clone(),
+            id,
             user_id: user_id.to_owned(),
             version,
+            superseded: superseded_rx,
             shutdown,
         })
     }
@@ -160,26 +211,21 @@ impl ChangeFeed {
 
     /// Requests waiting now.
     pub fn waiters(&self) -> usize {
-        self.state().waiters
+        self.state().waiters.len()
     }
 
-    fn release(&self, user_id: &str) {
-        let mut state = self.state();
-        state.waiters = state.waiters.saturating_sub(1);
-        if let Some(slot) = state.users.get_mut(user_id) {
-            slot.waiters = slot.waiters.saturating_sub(1);
-            if slot.waiters == 0 {
-                state.users.remove(user_id);
-            }
-        }
+    fn release(&self, id: u64) {
+        self.state().remove(id);
     }
 }
 
 /// One request's claim to be woken by a change of its user's data; released when dropped.
 pub struct Subscription {
     feed: ChangeFeed,
+    id: u64,
     user_id: String,
     version: watch::Receiver<u64>,
+    superseded: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -198,13 +244,16 @@ impl Subscription {
         if *self.shutdown.borrow() {
             return Woken::ShuttingDown;
         }
+        if *self.superseded.borrow() {
+            return Woken::Superseded;
+        }
         tokio::select! {
             changed = self.version.changed() => match changed {
                 Ok(()) => Woken::Changed,
-                // The slot outlives its subscriptions; this cannot happen, and waiting on would
-                // be wrong if it did.
-                Err(_) => Woken::ShuttingDown,
+                // The user's slot went with this waiter's place: it was superseded.
+                Err(_) => Woken::Superseded,
             },
+            _ = self.superseded.changed() => Woken::Superseded,
             _ = self.shutdown.changed() => Woken::ShuttingDown,
             () = tokio::time::sleep(timeout) => Woken::TimedOut,
         }
@@ -213,7 +262,7 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.feed.release(&self.user_id);
+        self.feed.release(self.id);
     }
 }
 
@@ -241,20 +290,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waiters_are_bounded_per_user_and_released_when_dropped() {
+    async fn past_the_bound_the_longest_waiting_request_of_the_user_answers() {
         let feed = feed().await;
-        let subs: Vec<_> = (0..MAX_WAITERS_PER_USER)
+        let mut subs: Vec<_> = (0..MAX_WAITERS_PER_USER)
             .map(|_| feed.subscribe("u1").unwrap())
             .collect();
-        assert!(feed.subscribe("u1").is_none());
-        assert!(
-            feed.subscribe("u2").is_some(),
-            "other users are not held up"
+        let other = feed.subscribe("u2").unwrap();
+        let newest = feed.subscribe("u1").unwrap();
+        assert_eq!(feed.waiters(), MAX_WAITERS_PER_USER + 1, "u1's bound holds");
+        assert_eq!(
+            subs[0].wait(Duration::from_secs(5)).await,
+            Woken::Superseded,
+            "the oldest answers at once"
         );
-        drop(subs);
+        assert_eq!(
+            subs[1].wait(Duration::from_millis(10)).await,
+            Woken::TimedOut
+        );
+        feed.wake("u1");
+        assert_eq!(subs[1].wait(Duration::from_secs(5)).await, Woken::Changed);
+        drop((subs, other, newest));
         assert_eq!(feed.waiters(), 0);
-        assert!(feed.subscribe("u1").is_some());
-        assert!(feed.state().users.len() <= 1, "released slots are dropped");
+        assert!(feed.state().users.is_empty(), "released slots are dropped");
     }
 
     #[tokio::test]

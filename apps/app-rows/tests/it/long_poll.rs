@@ -95,43 +95,86 @@ async fn a_pull_with_changes_or_without_the_preference_answers_at_once(backend: 
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-async fn waiters_past_the_bound_are_answered_at_once(backend: Backend) {
-    let (server, token) = start_signed_in(backend, &[]).await;
-    let since = cursor_now(&server, &token).await;
-    let bound = auth_skeleton::changes::MAX_WAITERS_PER_USER;
-    let held: Vec<_> = (0..bound)
+/// `n` pulls of `token` waiting for up to 30 s, once all are waiting.
+async fn waiting_pulls(
+    server: &TestServer,
+    token: &str,
+    since: &str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Instant>> {
+    let before = server.auth.changes().waiters();
+    let held = (0..n)
         .map(|_| {
             let request = server
                 .get(&format!("/v1/rows/pull?since={since}"))
                 .header("prefer", "wait=30")
-                .bearer_auth(&token);
-            tokio::spawn(async move { request.send().await.unwrap().status() })
+                .bearer_auth(token);
+            tokio::spawn(async move {
+                let status = request.send().await.unwrap().status();
+                assert_eq!(status, 200);
+                Instant::now()
+            })
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.auth.changes().waiters() < bound {
+    while server.auth.changes().waiters() < before + n {
         assert!(Instant::now() < deadline, "the waiters did not arrive");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let started = Instant::now();
-    let extra = waiting_pull(&server, &token, &since, "wait=30").await;
-    assert_eq!(extra.status, 200);
-    assert_eq!(
-        extra.header("preference-applied"),
-        None,
-        "the preference was not honoured"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    held
+}
+
+async fn past_the_bound_the_longest_waiting_pull_answers(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let since = cursor_now(&server, &token).await;
+    let bound = auth_skeleton::changes::MAX_WAITERS_PER_USER;
+    let mut held = waiting_pulls(&server, &token, &since, bound).await;
+    let oldest = held.remove(0);
+    let request = server
+        .get(&format!("/v1/rows/pull?since={since}"))
+        .header("prefer", "wait=30")
+        .bearer_auth(&token);
+    let newest = tokio::spawn(async move {
+        assert_eq!(request.send().await.unwrap().status(), 200);
+        Instant::now()
+    });
+    // The newest waits in the oldest's place, which answers at once.
+    let answered = tokio::time::timeout(Duration::from_secs(5), oldest)
+        .await
+        .expect("the oldest answers")
+        .unwrap();
+    assert!(answered.elapsed() < Duration::from_secs(5));
+    assert_eq!(server.auth.changes().waiters(), bound);
     // One push answers them all.
+    let pushed_at = Instant::now();
     push(&server, &token, &[row("c", "a", 1, 0, "n", json!({}))]).await;
-    for waiter in held {
-        let status = tokio::time::timeout(Duration::from_secs(5), waiter)
+    for waiter in held.into_iter().chain([newest]) {
+        let woken = tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .expect("woken by the push")
             .unwrap();
-        assert_eq!(status, 200);
+        assert!(woken >= pushed_at, "they waited for the push");
     }
     assert_eq!(server.auth.changes().waiters(), 0);
+}
+
+/// Requests whose client hung up still hold their places (the server cannot tell); a client
+/// that comes back is not locked out of waiting by them.
+async fn abandoned_pulls_do_not_lock_a_returning_client_out(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let since = cursor_now(&server, &token).await;
+    let bound = auth_skeleton::changes::MAX_WAITERS_PER_USER;
+    for abandoned in waiting_pulls(&server, &token, &since, bound).await {
+        abandoned.abort();
+    }
+    let started = Instant::now();
+    let (waited, ()) = tokio::join!(waiting_pull(&server, &token, &since, "wait=20"), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        push(&server, &token, &[row("c", "a", 1, 0, "n", json!({}))]).await;
+    });
+    assert_eq!(waited.header("preference-applied"), Some("wait=20"));
+    assert_eq!(waited.body["changes"].as_array().unwrap().len(), 1);
+    assert!(started.elapsed() >= Duration::from_millis(300), "it waited");
 }
 
 async fn the_reference_client_waits_for_changes_instead_of_polling(backend: Backend) {
@@ -158,7 +201,8 @@ auth_skeleton::both_backends!(
     a_waiting_pull_wakes_when_another_device_pushes,
     with_nothing_new_a_pull_answers_empty_after_the_wait,
     a_pull_with_changes_or_without_the_preference_answers_at_once,
-    waiters_past_the_bound_are_answered_at_once,
+    past_the_bound_the_longest_waiting_pull_answers,
+    abandoned_pulls_do_not_lock_a_returning_client_out,
     the_reference_client_waits_for_changes_instead_of_polling,
     a_session_ended_during_the_wait_is_not_answered_with_data,
 );
