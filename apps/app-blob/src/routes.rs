@@ -231,21 +231,22 @@ async fn get_meta(
     let wait = prefer::wait(&req);
     let mut subscription = wait.and_then(|_| auth.changes().subscribe(me.user_id()));
     let deadline = Instant::now() + wait.unwrap_or_default();
+    // After a wait that no announced change ended, one more read: a change may have committed
+    // unannounced (an instance killed before announcing it, a pooler that drops NOTIFY).
+    let mut last_read = false;
     let head = loop {
         let head = saves.head(me.user_id(), &pre).await?;
         let (Head::NotModified(_), Some(waiting)) = (&head, subscription.as_mut()) else {
             break head;
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if last_read || left.is_zero() {
             break head;
         }
         let woken = waiting.wait(left).await;
         // The session may have ended while the request waited.
         CurrentUser::recheck(&req).await?;
-        if woken != Woken::Changed {
-            break head;
-        }
+        last_read = woken != Woken::Changed;
     };
     let mut response = match head {
         Head::Full(meta) => meta_response(StatusCode::OK, meta),

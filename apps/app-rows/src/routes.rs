@@ -220,6 +220,9 @@ async fn pull(
     let wait = prefer::wait(&req);
     let mut subscription = wait.and_then(|_| auth.changes().subscribe(me.user_id()));
     let deadline = Instant::now() + wait.unwrap_or_default();
+    // After a wait that no announced change ended, one more read: a change may have committed
+    // unannounced (an instance killed before announcing it, a pooler that drops NOTIFY).
+    let mut last_read = false;
     let page = loop {
         let page = sync
             .pull(me.user_id(), since, limit)
@@ -229,16 +232,14 @@ async fn pull(
             break page;
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        if !page.changes.is_empty() || left.is_zero() {
+        if !page.changes.is_empty() || last_read || left.is_zero() {
             break page;
         }
         let woken = waiting.wait(left).await;
         // The session may have ended while the request waited: neither what changed since nor
         // a fresh cursor is for it.
         CurrentUser::recheck(&req).await?;
-        if woken != Woken::Changed {
-            break page;
-        }
+        last_read = woken != Woken::Changed;
     };
     record_rows(RowsDirection::Pulled, page.changes.len() as u64);
     let mut response = HttpResponse::Ok();

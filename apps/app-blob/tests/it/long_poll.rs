@@ -118,7 +118,27 @@ async fn a_session_ended_during_the_wait_gets_401(backend: Backend) {
     assert_problem(&waited, 401, "unauthenticated");
 }
 
+/// A save committed without an announcement (its instance killed before it could send one) is
+/// still seen at the end of the wait: 200 with the new version, not a 304 for the old one.
+async fn a_save_committed_unannounced_is_seen_at_the_end_of_the_wait(backend: Backend) {
+    let server = start(backend).await;
+    let user = User::signup(&server, "ann@example.com").await;
+    let current = user.create(b"level 1").await;
+    let (waited, ()) = tokio::join!(waiting_meta(&user, &current, "wait=1"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        auth_skeleton::execute_db!(
+            &server.db,
+            sqlx::query("UPDATE blob_saves SET tag = 'elsewhere' WHERE user_id = $1")
+                .bind(&user.id)
+        )
+        .unwrap();
+    });
+    assert_eq!(waited.status, 200, "{:?}", waited.body);
+    assert_ne!(etag(&waited), current);
+}
+
 auth_skeleton::both_backends!(
+    a_save_committed_unannounced_is_seen_at_the_end_of_the_wait,
     a_waiting_meta_read_wakes_when_another_device_saves,
     with_no_change_the_wait_ends_in_304,
     a_session_ended_during_the_wait_gets_401,

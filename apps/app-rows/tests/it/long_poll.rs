@@ -95,31 +95,31 @@ async fn a_pull_with_changes_or_without_the_preference_answers_at_once(backend: 
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// `n` pulls of `token` waiting for up to 30 s, once all are waiting.
+/// `n` pulls of `token` waiting for up to 30 s, in this order (each waits before the next is
+/// sent), once all are waiting.
 async fn waiting_pulls(
     server: &TestServer,
     token: &str,
     since: &str,
     n: usize,
 ) -> Vec<tokio::task::JoinHandle<Instant>> {
-    let before = server.auth.changes().waiters();
-    let held = (0..n)
-        .map(|_| {
-            let request = server
-                .get(&format!("/v1/rows/pull?since={since}"))
-                .header("prefer", "wait=30")
-                .bearer_auth(token);
-            tokio::spawn(async move {
-                let status = request.send().await.unwrap().status();
-                assert_eq!(status, 200);
-                Instant::now()
-            })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.auth.changes().waiters() < before + n {
-        assert!(Instant::now() < deadline, "the waiters did not arrive");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let before = server.auth.changes().waiters();
+        let request = server
+            .get(&format!("/v1/rows/pull?since={since}"))
+            .header("prefer", "wait=30")
+            .bearer_auth(token);
+        held.push(tokio::spawn(async move {
+            let status = request.send().await.unwrap().status();
+            assert_eq!(status, 200);
+            Instant::now()
+        }));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.auth.changes().waiters() <= before {
+            assert!(Instant::now() < deadline, "the waiter did not arrive");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     held
 }
@@ -205,6 +205,7 @@ auth_skeleton::both_backends!(
     abandoned_pulls_do_not_lock_a_returning_client_out,
     the_reference_client_waits_for_changes_instead_of_polling,
     a_session_ended_during_the_wait_is_not_answered_with_data,
+    a_change_committed_unannounced_is_answered_at_the_end_of_the_wait,
 );
 
 /// Instances on one PostgreSQL database wake each other's waiters.
@@ -338,4 +339,31 @@ async fn a_session_ended_during_the_wait_is_not_answered_with_data(backend: Back
         assert_eq!(logout.status, 204);
     });
     assert_problem(&waited, 401, "unauthenticated");
+}
+
+/// A change committed without an announcement (its instance killed before it could send one)
+/// is still in the answer at the end of the wait.
+async fn a_change_committed_unannounced_is_answered_at_the_end_of_the_wait(backend: Backend) {
+    let (server, token) = start_signed_in(backend, &[]).await;
+    let me = server
+        .send(server.get("/v1/auth/me").bearer_auth(&token))
+        .await;
+    let ann = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let since = cursor_now(&server, &token).await;
+    let quiet = engine(&server, &[("TOMBSTONE_RETENTION", "36500d")]);
+    let (waited, ()) = tokio::join!(waiting_pull(&server, &token, &since, "wait=1"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let request: app_rows::change::PushRequest =
+            serde_json::from_value(json!({"changes": [row("c", "quiet", 1, 0, "n", json!({}))]}))
+                .unwrap();
+        let changes = app_rows::change::check_batch(request).unwrap();
+        quiet.sync().push(&ann, &changes).await.unwrap();
+    });
+    assert_eq!(waited.status, 200);
+    assert_eq!(
+        waited.body["changes"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        waited.body
+    );
 }

@@ -64,8 +64,9 @@ DROP TRIGGER IF EXISTS auth_users_deleted_announce ON auth_users;
 CREATE TRIGGER auth_users_deleted_announce AFTER DELETE ON auth_users
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION auth_announce_users_changed();
 
--- A session changed in place (its secret, owner or lifetime, by SQL: the services only move
--- `last_seen_at`) is announced and counted as ended, so that caches drop it.
+-- A session changed in place (its secret, owner or lifetime, or `last_seen_at` moved back, by
+-- SQL: the services only move `last_seen_at` forward) is announced and counted as ended, so that
+-- caches drop it.
 CREATE OR REPLACE FUNCTION auth_announce_sessions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     changed_ids TEXT[];
@@ -76,6 +77,8 @@ BEGIN
         SELECT 1 FROM updated n
         WHERE n.id = o.id AND n.user_id = o.user_id AND n.secret_hash = o.secret_hash
           AND n.created_at = o.created_at AND n.expires_at = o.expires_at
+          -- The services only move it forward; moved back, the session may be idle past its end.
+          AND n.last_seen_at >= o.last_seen_at
     );
     IF cardinality(changed_ids) > 64 THEN
         PERFORM pg_notify('auth_skeleton_sessions', '*');
@@ -97,6 +100,11 @@ DROP TRIGGER IF EXISTS auth_sessions_changed_count ON auth_sessions;
 CREATE CONSTRAINT TRIGGER auth_sessions_changed_count
     AFTER UPDATE OF id, user_id, secret_hash, created_at, expires_at ON auth_sessions
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION auth_count_change();
+
+DROP TRIGGER IF EXISTS auth_sessions_idled_count ON auth_sessions;
+CREATE CONSTRAINT TRIGGER auth_sessions_idled_count AFTER UPDATE OF last_seen_at ON auth_sessions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NEW.last_seen_at < OLD.last_seen_at) EXECUTE FUNCTION auth_count_change();
 
 -- TRUNCATE fires no row or DELETE trigger: it ends everything, and says so.
 CREATE OR REPLACE FUNCTION auth_announce_everything() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -288,6 +288,7 @@ async fn the_counter_moves_with_every_ending_and_account_change_and_only_then(ba
     for sql in [
         "UPDATE auth_sessions SET expires_at = 0 WHERE id = $1",
         "UPDATE auth_sessions SET secret_hash = secret_hash WHERE id = $1",
+        "UPDATE auth_sessions SET last_seen_at = last_seen_at - 1 WHERE id = $1",
     ] {
         let before = change_counter(&server).await;
         execute_db!(&server.db, sqlx::query(sql).bind(&id)).unwrap();

@@ -307,7 +307,7 @@ mod postgres_announcements {
         let (first, second) = two_instances().await;
         let mut tokens = Vec::new();
         bearer(&first, "ann@example.com").await;
-        for _ in 0..3 {
+        for _ in 0..4 {
             let reply = login(&first, "ann@example.com", TEST_PASSWORD).await;
             tokens.push(reply.body["token"].as_str().unwrap().to_owned());
         }
@@ -325,13 +325,22 @@ mod postgres_announcements {
             .unwrap();
         let seen = refused_after(&second, &tokens[0], Instant::now()).await;
         assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
-        assert_eq!(me(&second, &tokens[1]).await, 200, "the others stay");
+        // Seen last years ago: idle past its end.
+        let id = tokens[1].split('.').next().unwrap().to_owned();
+        sqlx::query("UPDATE auth_sessions SET last_seen_at = 0 WHERE id = $1")
+            .bind(&id)
+            .execute(pool)
+            .await
+            .unwrap();
+        let seen = refused_after(&second, &tokens[1], Instant::now()).await;
+        assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
+        assert_eq!(me(&second, &tokens[2]).await, 200, "the others stay");
         sqlx::query("TRUNCATE auth_sessions")
             .execute(pool)
             .await
             .unwrap();
         let truncated = Instant::now();
-        for token in &tokens[1..] {
+        for token in &tokens[2..] {
             let seen = refused_after(&second, token, truncated).await;
             assert!(seen < Duration::from_millis(500), "seen after {seen:?}");
         }
