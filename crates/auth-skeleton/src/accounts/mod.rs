@@ -203,7 +203,7 @@ impl Auth {
             .session_cache = match (refresh.is_zero(), self.inner.db.backend()) {
             (true, _) => None,
             (false, crate::db::Backend::Sqlite) => Some(SessionCache::new(refresh)),
-            // Other instances end sessions too; they announce it (see `listen_to_announcements`).
+            // Other instances end sessions too; they announce it (`service::announcements`).
             (false, crate::db::Backend::Postgres) => Some(SessionCache::notified(refresh)),
         };
         self
