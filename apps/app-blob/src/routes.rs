@@ -227,7 +227,7 @@ async fn get_meta(
 ) -> Result<HttpResponse, SaveError> {
     let pre = preconditions(&req)?;
     // A long-poll subscribes before it reads, so that a write committed between the read and
-    // the wait still wakes it. Past the bounds on waiters there is no subscription: answer now.
+    // the wait still wakes it. There is none while the service stops: answer at once then.
     let wait = prefer::wait(&req);
     let mut subscription = wait.and_then(|_| auth.changes().subscribe(me.user_id()));
     let deadline = Instant::now() + wait.unwrap_or_default();

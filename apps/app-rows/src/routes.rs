@@ -216,7 +216,7 @@ async fn pull(
         },
     };
     // A long-poll subscribes before it reads, so that a push committed between the read and the
-    // wait still wakes it. Past the bounds on waiters there is no subscription: answer at once.
+    // wait still wakes it. There is none while the service stops: answer at once then.
     let wait = prefer::wait(&req);
     let mut subscription = wait.and_then(|_| auth.changes().subscribe(me.user_id()));
     let deadline = Instant::now() + wait.unwrap_or_default();
