@@ -1,4 +1,5 @@
-//! The app's own settings: `MAX_SAVE_BYTES`, `SAVE_HISTORY` and `BLOB_BYTES_QUOTA`.
+//! The app's own settings: `MAX_SAVE_BYTES`, `SAVE_HISTORY`, `BLOB_BYTES_QUOTA` and
+//! `SAVE_FILE_THRESHOLD`.
 
 use auth_skeleton::config::{ConfigError, Vars};
 
@@ -6,8 +7,9 @@ use auth_skeleton::config::{ConfigError, Vars};
 pub const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
 /// The default `SAVE_HISTORY`.
 pub const DEFAULT_HISTORY: u64 = 10;
-/// The largest `MAX_SAVE_BYTES` accepted: a save is held in memory while it is checked and
-/// stored as one database value, so the bound keeps both within reason.
+/// The largest `MAX_SAVE_BYTES` accepted: a save below the file threshold (and any save on
+/// PostgreSQL) is held in memory while it is checked and stored as one database value, so the
+/// bound keeps both within reason.
 pub const MAX_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// The largest `SAVE_HISTORY` accepted; each kept version may be `MAX_SAVE_BYTES` large.
 pub const MAX_HISTORY: u64 = 1_000;
@@ -15,6 +17,21 @@ pub const MAX_HISTORY: u64 = 1_000;
 pub const DEFAULT_QUOTA_BYTES: u64 = 64 * 1024 * 1024;
 /// The largest `BLOB_BYTES_QUOTA` accepted (sizes are summed as SQL `BIGINT`).
 pub const MAX_QUOTA_BYTES: u64 = i64::MAX as u64;
+
+/// The default `SAVE_FILE_THRESHOLD` beside a SQLite database: from this size on, a save is
+/// kept in a file (measured in BENCHMARKS.md, "Where files beat rows").
+pub const DEFAULT_FILE_THRESHOLD: u64 = 128 * 1024;
+
+/// `SAVE_FILE_THRESHOLD`: from which size saves are kept in files beside the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileThreshold {
+    /// Not set: [`DEFAULT_FILE_THRESHOLD`] on SQLite, no files on PostgreSQL.
+    Default,
+    /// `off`: every save in the database.
+    Off,
+    /// A size in bytes (SQLite only).
+    Bytes(u64),
+}
 
 /// Limits of the save engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +42,8 @@ pub struct SaveConfig {
     pub history: u32,
     /// How many bytes a user's versions may hold together, the current one and the history's.
     pub quota_bytes: u64,
+    /// From which size saves are kept in files.
+    pub file_threshold: FileThreshold,
 }
 
 impl SaveConfig {
@@ -60,10 +79,26 @@ impl SaveConfig {
                     )
                 })?,
         };
+        let file_threshold = match vars.get("SAVE_FILE_THRESHOLD") {
+            None => FileThreshold::Default,
+            Some(value) if value.trim() == "off" => FileThreshold::Off,
+            Some(value) => parse_bytes(&value)
+                .map(FileThreshold::Bytes)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "SAVE_FILE_THRESHOLD",
+                        format!(
+                            "must be `off` or a byte count with an optional unit (B, KiB, MiB, \
+                             GiB, TiB), such as `128KiB`; got {value:?}"
+                        ),
+                    )
+                })?,
+        };
         Ok(Self {
             max_bytes: max_bytes as usize,
             history: history as u32,
             quota_bytes,
+            file_threshold,
         })
     }
 }
@@ -101,6 +136,27 @@ mod tests {
         assert_eq!(c.max_bytes, 16_777_216);
         assert_eq!(c.history, 10);
         assert_eq!(c.quota_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.file_threshold, FileThreshold::Default);
+    }
+
+    #[test]
+    fn the_file_threshold_is_off_or_a_byte_count() {
+        for (value, threshold) in [
+            ("off", FileThreshold::Off),
+            ("0", FileThreshold::Bytes(0)),
+            ("256KiB", FileThreshold::Bytes(256 << 10)),
+        ] {
+            let vars = Vars::from_pairs([("SAVE_FILE_THRESHOLD", value)]);
+            assert_eq!(
+                SaveConfig::from_vars(&vars).unwrap().file_threshold,
+                threshold
+            );
+        }
+        for value in ["on", "-1", "1.5MiB"] {
+            let vars = Vars::from_pairs([("SAVE_FILE_THRESHOLD", value)]);
+            let err = SaveConfig::from_vars(&vars).unwrap_err();
+            assert_eq!(err.var, "SAVE_FILE_THRESHOLD", "{value}");
+        }
     }
 
     #[test]

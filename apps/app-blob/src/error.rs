@@ -1,6 +1,7 @@
 //! What the save routes answer besides success, as problem details with the contract's codes.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use auth_skeleton::accounts::AuthError;
 use auth_skeleton::{ApiError, Problem};
@@ -51,6 +52,12 @@ pub enum SaveError {
         /// The quota in bytes.
         limit: u64,
     },
+    /// `Range` asks for bytes past the end of a save of `size` bytes.
+    #[error("the save has {size} bytes: the range starts past its end")]
+    RangeNotSatisfiable {
+        /// The save's size.
+        size: u64,
+    },
     /// An error of the auth layer (`401`, ...) or a server fault.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -96,6 +103,9 @@ impl SaveError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             SaveError::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
+            SaveError::RangeNotSatisfiable { .. } => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
             SaveError::Api(e) => return e.to_problem(),
         };
         let problem = Problem::new(status, code, self.to_string());
@@ -115,6 +125,14 @@ impl ResponseError for SaveError {
         match self {
             // The auth layer logs server faults with their cause before answering.
             SaveError::Api(e) => e.error_response(),
+            // RFC 9110 §15.5.17: the size, so that the client can ask again.
+            SaveError::RangeNotSatisfiable { size } => {
+                let mut response = self.problem().error_response();
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                response
+            }
             _ => self.problem().error_response(),
         }
     }

@@ -11,15 +11,21 @@
 //! - [`upload`], [`digest`], [`idempotency`], [`precondition`]: reading and judging a request
 //!   (the last three are pure);
 //! - [`saves`]: the reads and the write transactions;
-//! - [`store`]: the SQL, for SQLite and PostgreSQL;
-//! - [`version`], [`config`], [`error`]: the types they share.
+//! - [`store`]: the SQL, for SQLite and PostgreSQL, and [`files`]: large saves in files beside
+//!   a SQLite database;
+//! - [`version`], [`config`], [`error`]: the types they share;
+//! - [`backup`]: the save files' part of `app-blob backup`.
 
+pub mod backup;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod failpoint;
+pub mod files;
 pub mod idempotency;
 pub mod metrics;
 pub mod precondition;
+pub mod range;
 pub mod routes;
 pub mod saves;
 pub mod store;
@@ -32,15 +38,20 @@ use actix_web::web;
 use auth_skeleton::accounts::UserId;
 use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
 use auth_skeleton::config::ConfigError;
-use auth_skeleton::db::Migrations;
 use auth_skeleton::db::Tx;
-use auth_skeleton::service::{AppSpec, EngineBuilder, EngineContext};
+use auth_skeleton::db::{Db, Migrations};
+use auth_skeleton::service::{AppSpec, DatabaseCopy, EngineBuilder, EngineContext};
 
-use crate::config::SaveConfig;
+use crate::config::{DEFAULT_FILE_THRESHOLD, FileThreshold, SaveConfig};
+use crate::files::FileStore;
 use crate::saves::Saves;
+use crate::upload::Spill;
 
 /// How often expired `Idempotency-Key` records are swept away.
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
+/// How often the files beside the database that no row names are deleted (those of deleted
+/// accounts; those a crash left).
+const FILE_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The app's identity, port and migrations.
 pub fn spec() -> AppSpec {
@@ -68,13 +79,53 @@ pub struct Engine {
 
 impl Engine {
     /// Builds the engine from the app's configuration (`MAX_SAVE_BYTES`, `SAVE_HISTORY`,
-    /// `BLOB_BYTES_QUOTA`).
+    /// `BLOB_BYTES_QUOTA`, `SAVE_FILE_THRESHOLD`).
     pub fn new(ctx: EngineContext) -> Result<Self, ConfigError> {
         let config = SaveConfig::from_vars(&ctx.vars)?;
+        let files = open_files(&ctx.db, config.file_threshold)?;
         Ok(Self {
-            saves: web::Data::new(Saves::new(ctx.db, ctx.clock, config)),
+            saves: web::Data::new(Saves::new(ctx.db, ctx.clock, config, files)),
         })
     }
+}
+
+/// The files beside a SQLite database file, `DATABASE.blobs`. They are opened even with
+/// `SAVE_FILE_THRESHOLD=off`, which only stops new saves from going there: the saves kept in
+/// files before stay readable.
+fn open_files(db: &Db, threshold: FileThreshold) -> Result<Option<Spill>, ConfigError> {
+    let database = match db {
+        Db::Sqlite(sqlite) => {
+            let options = sqlite.writer.connect_options();
+            let file = options.get_filename();
+            // An in-memory database has no place beside it.
+            (!file.as_os_str().is_empty() && !file.starts_with(":memory:"))
+                .then(|| file.to_path_buf())
+        }
+        Db::Postgres(_) => None,
+    };
+    let threshold = match (threshold, &database) {
+        (FileThreshold::Off | FileThreshold::Default, None) => return Ok(None),
+        (FileThreshold::Off, Some(_)) => u64::MAX,
+        (FileThreshold::Bytes(_), None) => {
+            return Err(ConfigError::new(
+                "SAVE_FILE_THRESHOLD",
+                "files are kept beside a SQLite database file only; with PostgreSQL (where \
+                 several instances share the database) every save stays in the database: \
+                 leave it unset or `off`",
+            ));
+        }
+        (FileThreshold::Default, Some(_)) => DEFAULT_FILE_THRESHOLD,
+        (FileThreshold::Bytes(n), Some(_)) => n,
+    };
+    let database = database.expect("a database file, checked above");
+    let root = FileStore::beside(&database);
+    let files = FileStore::open(root.clone()).map_err(|e| {
+        ConfigError::new(
+            "SAVE_FILE_THRESHOLD",
+            format!("cannot create {} for the save files: {e}", root.display()),
+        )
+    })?;
+    Ok(Some(Spill { files, threshold }))
 }
 
 impl AccountDataHook for Engine {
@@ -97,6 +148,10 @@ impl auth_skeleton::service::Engine for Engine {
         <routes::ApiDoc as utoipa::OpenApi>::openapi()
     }
 
+    fn backup<'a>(&'a self, database: DatabaseCopy<'a>) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(backup::run(self.saves.file_store().cloned(), database))
+    }
+
     fn spawn_background_jobs(&self) {
         let saves = self.saves.clone();
         actix_web::rt::spawn(async move {
@@ -107,6 +162,22 @@ impl auth_skeleton::service::Engine for Engine {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
                     Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+                }
+            }
+        });
+        if self.saves.file_store().is_none() {
+            return;
+        }
+        // The first sweep runs at start: the files a crash left, before any request places one.
+        let saves = self.saves.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(FILE_SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                match saves.sweep_files().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "save files no row names deleted"),
+                    Err(e) => tracing::warn!(error = %e, "save file sweep failed"),
                 }
             }
         });

@@ -17,10 +17,12 @@ use utoipa::ToSchema;
 
 use crate::digest;
 use crate::error::SaveError;
+use crate::files;
 use crate::idempotency;
 use crate::idempotency::Write;
 use crate::precondition::{Condition, Preconditions};
-use crate::saves::{Delete, Head, Put, Read, Saves};
+use crate::range::{self, Part};
+use crate::saves::{Content, Delete, Head, Put, Read, Saves};
 use crate::upload::read_capped;
 use crate::version::Meta;
 
@@ -126,11 +128,16 @@ async fn get_limits(saves: web::Data<Saves>) -> HttpResponse {
     params(
         ("If-None-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "ETags the client holds (or `*`); a match answers 304"),
         ("If-Match" = Option<String>, Header, pattern = "^(\\*|[ \\t,]*(W/)?\"[!#-~]*\"([ \\t]*,[ \\t,]*(W/)?\"[!#-~]*\")*[ \\t,]*)$", nullable = false, description = "Answer only while the save is at one of these versions (RFC 9110 §13.1.1); otherwise 412"),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX` (RFC 9110 §14.2): one range is sent as 206; several, or a malformed one, get the whole save"),
+        ("If-Range" = Option<String>, Header, nullable = false, description = "The ETag the client's part came from: the range is sent only while the save is still at that version, otherwise the whole save"),
     ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "The save's bytes", body = inline(SaveBytes), content_type = "application/octet-stream",
-            headers(("ETag" = String, description = "The save's version"))),
+            headers(("ETag" = String, description = "The save's version"), ("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, description = "One range of the save's bytes", body = inline(SaveBytes), content_type = "application/octet-stream",
+            headers(("ETag" = String, description = "The save's version"), ("Content-Range" = String, description = "`bytes FIRST-LAST/SIZE`"))),
+        (status = 416, description = "range_not_satisfiable: the range starts past the end; `Content-Range: bytes */SIZE`", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 304, description = "If-None-Match matches the current version",
             headers(("ETag" = String, description = "The save's version"))),
         (status = 400, description = "invalid_request: a malformed If-None-Match or If-Match", body = ProblemSchema, content_type = "application/problem+json"),
@@ -145,10 +152,7 @@ async fn get_save(
 ) -> Result<HttpResponse, SaveError> {
     let pre = preconditions(&req)?;
     Ok(match saves.read(me.user_id(), &pre).await? {
-        Read::Full(meta, bytes) => HttpResponse::Ok()
-            .insert_header((header::ETAG, meta.version))
-            .content_type(OCTET_STREAM)
-            .body(bytes),
+        Read::Full(meta, content) => send(&req, &meta.version, content)?,
         Read::NotModified(meta) => HttpResponse::NotModified()
             .insert_header((header::ETAG, meta.version))
             .finish(),
@@ -189,6 +193,7 @@ async fn head_save(
             // for HEAD, and a stream whose length is set keeps the header as given.
             HttpResponse::Ok()
                 .insert_header((header::ETAG, meta.version))
+                .insert_header((header::ACCEPT_RANGES, "bytes"))
                 .content_type(OCTET_STREAM)
                 .no_chunking(size)
                 .streaming(futures_util::stream::empty::<Result<web::Bytes, Infallible>>())
@@ -304,7 +309,13 @@ async fn put_save(
     let key = idempotency_key(&req)?;
     let declared_len = header_text(&req, &header::CONTENT_LENGTH)?.and_then(|v| v.parse().ok());
 
-    let upload = read_capped(&mut payload, declared_len, saves.config().max_bytes).await?;
+    let upload = read_capped(
+        &mut payload,
+        declared_len,
+        saves.config().max_bytes,
+        saves.spill(),
+    )
+    .await?;
     if claimed_digest.is_some_and(|d| d != upload.sha256) {
         return Err(SaveError::DigestMismatch);
     }
@@ -389,25 +400,69 @@ async fn get_history(me: CurrentUser, saves: web::Data<Saves>) -> Result<HttpRes
 
 /// The bytes of a version in the history.
 #[utoipa::path(get, path = "/v1/save/history/{version}", tag = "save", operation_id = "save_history_version",
-    params(("version" = String, Path, description = "The version's ETag without its quotes, percent-encoded")),
+    params(("version" = String, Path, description = "The version's ETag without its quotes, percent-encoded"),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX` (RFC 9110 §14.2): one range is sent as 206; several, or a malformed one, get the whole save"),
+        ("If-Range" = Option<String>, Header, nullable = false, description = "The ETag the client's part came from: the range is sent only while the save is still at that version, otherwise the whole save"),
+    ),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "That version's bytes", body = inline(SaveBytes), content_type = "application/octet-stream",
-            headers(("ETag" = String, description = "That version"))),
+            headers(("ETag" = String, description = "That version"), ("Accept-Ranges" = String, description = "`bytes`"))),
+        (status = 206, description = "One range of that version's bytes", body = inline(SaveBytes), content_type = "application/octet-stream",
+            headers(("ETag" = String, description = "That version"), ("Content-Range" = String, description = "`bytes FIRST-LAST/SIZE`"))),
+        (status = 416, description = "range_not_satisfiable: the range starts past the end", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemSchema, content_type = "application/problem+json"),
         (status = 404, description = "not_found: no such version in the history", body = ProblemSchema, content_type = "application/problem+json"),
     ))]
 // `{version}` is the ETag without its quotes; the router has already percent-decoded it.
 async fn get_history_version(
+    req: HttpRequest,
     me: CurrentUser,
     saves: web::Data<Saves>,
     version: web::Path<String>,
 ) -> Result<HttpResponse, SaveError> {
-    let bytes = saves.history_bytes(me.user_id(), &version).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, crate::version::etag(&version)))
-        .content_type(OCTET_STREAM)
-        .body(bytes))
+    let content = saves.history_bytes(me.user_id(), &version).await?;
+    send(&req, &crate::version::etag(&version), content)
+}
+
+/// A `200` with a version's bytes, or the `206` of one range of them (or `416`), per the
+/// request's `Range` and `If-Range` ([`range`]). A file streams from disk, a block at a time.
+fn send(req: &HttpRequest, etag: &str, content: Content) -> Result<HttpResponse, SaveError> {
+    let size = content.len();
+    let text = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let part = range::select(text(header::RANGE), text(header::IF_RANGE), etag, size);
+    let (first, len) = part.span(size);
+    let mut response = match part {
+        Part::Unsatisfiable => return Err(SaveError::RangeNotSatisfiable { size }),
+        Part::Whole => HttpResponse::Ok(),
+        Part::Range { first, last } => {
+            let mut response = HttpResponse::PartialContent();
+            response.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{size}"),
+            ));
+            response
+        }
+    };
+    response
+        .insert_header((header::ETAG, etag.to_owned()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .content_type(OCTET_STREAM);
+    Ok(match content {
+        Content::Memory(bytes) => {
+            let bytes = web::Bytes::from(bytes);
+            let end = usize::try_from(first + len).map_err(auth_skeleton::ApiError::internal)?;
+            let start = usize::try_from(first).map_err(auth_skeleton::ApiError::internal)?;
+            response.body(bytes.slice(start..end))
+        }
+        Content::File(file, _) => response
+            .no_chunking(len)
+            .streaming(files::read_range(file, first, len)),
+    })
 }
 
 fn meta_response(status: StatusCode, meta: Meta) -> HttpResponse {

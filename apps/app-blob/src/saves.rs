@@ -1,16 +1,20 @@
 //! The save service: reads, and the write transactions that check a precondition and apply a
 //! change atomically. Plain async functions over the database and the clock; no HTTP types.
 
+use std::fs::File;
+use std::sync::Arc;
+
 use crate::metrics::{BlobWrite, record_blob_write};
 use auth_skeleton::clock::Clock;
 use auth_skeleton::db::Db;
 
 use crate::config::SaveConfig;
 use crate::error::SaveError;
+use crate::files::{FileStore, file_name};
 use crate::idempotency::KEY_LIFETIME_MS;
 use crate::precondition::{Outcome, Preconditions};
-use crate::store::{self, IdempotencyRecord, NewVersion};
-use crate::upload::Upload;
+use crate::store::{self, IdempotencyRecord, NewVersion, Stored, StoredBytes};
+use crate::upload::{Body, Spill, Upload, file_error};
 use crate::version::{Meta, VersionRow, mint_tag};
 
 /// How often a read retries when the save changes between reading its meta and its bytes.
@@ -22,6 +26,8 @@ pub struct Saves {
     db: Db,
     clock: Clock,
     config: SaveConfig,
+    /// Where saves at or above the threshold go, beside a SQLite database.
+    files: Option<Spill>,
 }
 
 /// A `PUT`.
@@ -48,11 +54,36 @@ pub struct PutResponse {
     pub meta: Meta,
 }
 
+/// A version's bytes, ready to send.
+#[derive(Debug)]
+pub enum Content {
+    /// In memory (from the version's row).
+    Memory(Vec<u8>),
+    /// An open file beside the database, and its size. Opened, it stays readable even if the
+    /// version is replaced and its file deleted meanwhile.
+    File(File, u64),
+}
+
+impl Content {
+    /// How many bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Content::Memory(bytes) => bytes.len() as u64,
+            Content::File(_, len) => *len,
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a `GET` of the save gives.
 #[derive(Debug)]
 pub enum Read {
     /// The bytes of the current version.
-    Full(Meta, Vec<u8>),
+    Full(Meta, Content),
     /// `If-None-Match` matched the current version.
     NotModified(Meta),
 }
@@ -79,8 +110,25 @@ pub struct Delete<'a> {
 
 impl Saves {
     /// The engine over `db`.
-    pub fn new(db: Db, clock: Clock, config: SaveConfig) -> Self {
-        Self { db, clock, config }
+    ///
+    /// With `files`, saves at or above its threshold are kept in files beside the database.
+    pub fn new(db: Db, clock: Clock, config: SaveConfig, files: Option<Spill>) -> Self {
+        Self {
+            db,
+            clock,
+            config,
+            files,
+        }
+    }
+
+    /// Where uploads at or above the file threshold go, if files are kept.
+    pub fn spill(&self) -> Option<&Spill> {
+        self.files.as_ref()
+    }
+
+    /// The files beside the database, if they are kept.
+    pub fn file_store(&self) -> Option<&Arc<FileStore>> {
+        self.files.as_ref().map(|spill| &spill.files)
     }
 
     /// The limits clients are told about.
@@ -136,8 +184,11 @@ impl Saves {
             }
             // The bytes are read only when they are sent, and only if they are still the
             // version just checked; a write in between makes the loop look again.
-            if let Some(bytes) = store::current_bytes(&self.db, user_id, &row.tag).await? {
-                return Ok(Read::Full(meta, bytes));
+            // A file can go between the two reads too: its version was replaced and collected.
+            if let Some(stored) = store::current_bytes(&self.db, user_id, &row.tag).await?
+                && let Some(content) = self.content(stored).await?
+            {
+                return Ok(Read::Full(meta, content));
             }
         }
         Err(SaveError::Api(auth_skeleton::ApiError::internal(
@@ -151,7 +202,45 @@ impl Saves {
     /// The history is then trimmed to `SAVE_HISTORY` versions, and its oldest versions dropped
     /// while the new save and the history together are over `BLOB_BYTES_QUOTA`; a save over
     /// the quota on its own is `413 quota_exceeded` and changes nothing.
-    pub async fn put(&self, put: Put<'_>) -> Result<PutResponse, SaveError> {
+    pub async fn put(&self, mut put: Put<'_>) -> Result<PutResponse, SaveError> {
+        // A file is in place, durable, before the transaction that names it begins; the gate it
+        // holds keeps it from being collected until that transaction has ended.
+        let placed = match std::mem::replace(&mut put.upload.body, Body::Memory(Vec::new())) {
+            Body::Memory(bytes) => {
+                put.upload.body = Body::Memory(bytes);
+                None
+            }
+            Body::File(spooled) => {
+                let files = self.file_store().ok_or_else(|| {
+                    auth_skeleton::ApiError::internal("an upload was spooled with no file store")
+                })?;
+                let name = file_name(put.user_id, &put.upload.sha256);
+                Some(files.place(spooled, &name).await.map_err(file_error)?)
+            }
+        };
+        let written = self
+            .put_in_tx(&put, placed.as_ref().map(|p| p.name.as_str()))
+            .await;
+        // The gate is released before the clean-up, which waits for every write in flight.
+        let placed = placed.map(|p| p.name.clone());
+        let (result, mut unnamed) = match written {
+            Ok((response, dropped)) => (Ok(response), dropped),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        if result.is_err() {
+            // Not committed: the file just placed may be named by nothing (or by an older
+            // version of the same bytes, which the clean-up sees).
+            unnamed.extend(placed);
+        }
+        self.collect(unnamed).await;
+        result
+    }
+
+    async fn put_in_tx(
+        &self,
+        put: &Put<'_>,
+        file: Option<&str>,
+    ) -> Result<(PutResponse, Vec<String>), SaveError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         let generation = store::lock_user(&mut tx, put.user_id).await?;
@@ -162,7 +251,7 @@ impl Saves {
         {
             tx.rollback().await?;
             check_fingerprint(&record, fingerprint)?;
-            return replay_put(record);
+            return Ok((replay_put(record)?, Vec::new()));
         }
 
         let current = store::current_in(&mut tx, put.user_id).await?;
@@ -178,7 +267,7 @@ impl Saves {
 
         // A save over the quota on its own could not fit even without any history: refused
         // before anything is archived or pruned, so the save and its history stay as they are.
-        let new_bytes = put.upload.bytes.len() as u64;
+        let new_bytes = put.upload.len;
         if new_bytes > self.config.quota_bytes {
             tx.rollback().await?;
             return Err(SaveError::QuotaExceeded {
@@ -202,10 +291,19 @@ impl Saves {
         .await?;
         let row = VersionRow {
             tag: mint_tag(generation),
-            size: put.upload.bytes.len() as i64,
+            size: i64::try_from(put.upload.len).map_err(auth_skeleton::ApiError::internal)?,
             sha256: hex::encode(put.upload.sha256),
             updated_at: now,
             device_name: put.device_name.map(str::to_owned),
+        };
+        let data = match (&put.upload.body, file) {
+            (_, Some(name)) => Stored::File(name),
+            (Body::Memory(bytes), None) => Stored::Inline(bytes),
+            (Body::File(_), None) => {
+                return Err(
+                    auth_skeleton::ApiError::internal("a spooled upload was not placed").into(),
+                );
+            }
         };
         store::write_current(
             &mut tx,
@@ -213,18 +311,18 @@ impl Saves {
             &NewVersion {
                 generation,
                 row: &row,
-                data: &put.upload.bytes,
+                data,
             },
         )
         .await?;
-        store::drop_unreferenced_data(&mut tx, put.user_id).await?;
+        let dropped = store::drop_unreferenced_data(&mut tx, put.user_id).await?;
         let response = PutResponse {
             status: if current.is_some() { 200 } else { 201 },
             meta: Meta::from(&row),
         };
-        if let Some((key, fingerprint)) = put.idempotency {
+        if let Some((key, fingerprint)) = &put.idempotency {
             let record = IdempotencyRecord {
-                fingerprint,
+                fingerprint: fingerprint.clone(),
                 status: i32::from(response.status),
                 response_body: serde_json::to_string(&response.meta)
                     .map_err(auth_skeleton::ApiError::internal)?,
@@ -233,12 +331,49 @@ impl Saves {
                 .await?;
         }
         tx.commit().await?;
+        crate::failpoint::hit("save-committed");
         record_blob_write(if current.is_some() {
             BlobWrite::Replaced
         } else {
             BlobWrite::Created
         });
-        Ok(response)
+        Ok((response, dropped))
+    }
+
+    /// Deletes the files of `names` that no row names any more. A failure leaves them to the
+    /// next sweep: it is logged, and the write it follows stands.
+    async fn collect(&self, names: Vec<String>) {
+        let Some(files) = self.file_store() else {
+            return;
+        };
+        if let Err(e) = files.collect(&self.db, names).await {
+            tracing::warn!(error = %e, "save files not collected; the next sweep will");
+        }
+    }
+
+    /// Deletes the files beside the database that no row names (see
+    /// [`FileStore::sweep`]); `0` when no files are kept.
+    pub async fn sweep_files(&self) -> std::io::Result<usize> {
+        match self.file_store() {
+            Some(files) => files.sweep(&self.db).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Opens stored bytes for sending; `None` when their file is gone.
+    async fn content(&self, stored: StoredBytes) -> Result<Option<Content>, SaveError> {
+        match stored {
+            StoredBytes::Inline(bytes) => Ok(Some(Content::Memory(bytes))),
+            StoredBytes::File(name) => {
+                let files = self.file_store().ok_or_else(|| {
+                    auth_skeleton::ApiError::internal(
+                        "a save is kept in a file, but no file store is open",
+                    )
+                })?;
+                let opened = files.open_file(&name).await.map_err(file_error)?;
+                Ok(opened.map(|(file, len)| Content::File(file, len)))
+            }
+        }
     }
 
     /// Deletes the save if `If-Match` holds, keeping it in the history, and remembers the
@@ -274,7 +409,7 @@ impl Saves {
         }
         self.archive(&mut tx, user_id, now).await?;
         store::delete_current(&mut tx, user_id).await?;
-        store::drop_unreferenced_data(&mut tx, user_id).await?;
+        let dropped = store::drop_unreferenced_data(&mut tx, user_id).await?;
         if let Some((key, fingerprint)) = idempotency {
             let record = IdempotencyRecord {
                 fingerprint,
@@ -285,6 +420,7 @@ impl Saves {
         }
         tx.commit().await?;
         record_blob_write(BlobWrite::Deleted);
+        self.collect(dropped).await;
         Ok(())
     }
 
@@ -312,12 +448,16 @@ impl Saves {
     }
 
     /// The bytes of a kept version.
-    pub async fn history_bytes(&self, user_id: &str, tag: &str) -> Result<Vec<u8>, SaveError> {
+    pub async fn history_bytes(&self, user_id: &str, tag: &str) -> Result<Content, SaveError> {
         // No tag holds a NUL, and PostgreSQL refuses one in text: not found, not a fault.
         if tag.contains('\0') {
             return Err(SaveError::VersionNotFound);
         }
-        store::history_bytes(&self.db, user_id, tag)
+        let stored = store::history_bytes(&self.db, user_id, tag)
+            .await?
+            .ok_or(SaveError::VersionNotFound)?;
+        // Its file gone means the version was pruned since the row was read.
+        self.content(stored)
             .await?
             .ok_or(SaveError::VersionNotFound)
     }

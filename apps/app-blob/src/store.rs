@@ -63,6 +63,25 @@ pub async fn archive_current(tx: &mut Tx, user_id: &str, now_ms: i64) -> Result<
     Ok(())
 }
 
+/// Where a version's bytes are kept.
+#[derive(Debug, Clone, Copy)]
+pub enum Stored<'a> {
+    /// In its `blob_data` row.
+    Inline(&'a [u8]),
+    /// In the file of this name beside the database ([`crate::files`]); the row's `data` is
+    /// empty.
+    File(&'a str),
+}
+
+/// A version's bytes as read: in hand, or the name of their file.
+#[derive(Debug)]
+pub enum StoredBytes {
+    /// The bytes, from the row.
+    Inline(Vec<u8>),
+    /// The name of the file that holds them.
+    File(String),
+}
+
 /// A version to store as the current save.
 #[derive(Debug)]
 pub struct NewVersion<'a> {
@@ -71,10 +90,11 @@ pub struct NewVersion<'a> {
     /// Its meta.
     pub row: &'a VersionRow,
     /// Its bytes.
-    pub data: &'a [u8],
+    pub data: Stored<'a>,
 }
 
-/// Stores `version`'s bytes and makes it the current save, replacing any other.
+/// Stores `version`'s bytes (or the name of their file) and makes it the current save,
+/// replacing any other.
 ///
 /// The bytes go into a row of their own, the only write of them ever made; the meta row that
 /// the upsert rewrites is small.
@@ -83,12 +103,19 @@ pub async fn write_current(
     user_id: &str,
     version: &NewVersion<'_>,
 ) -> Result<(), sqlx::Error> {
+    let (data, file): (&[u8], Option<&str>) = match version.data {
+        Stored::Inline(bytes) => (bytes, None),
+        Stored::File(name) => (&[], Some(name)),
+    };
     execute_tx!(
         tx,
-        sqlx::query("INSERT INTO blob_data (user_id, generation, data) VALUES ($1, $2, $3)")
-            .bind(user_id)
-            .bind(version.generation)
-            .bind(version.data)
+        sqlx::query(
+            "INSERT INTO blob_data (user_id, generation, data, file) VALUES ($1, $2, $3, $4)"
+        )
+        .bind(user_id)
+        .bind(version.generation)
+        .bind(data)
+        .bind(file)
     )?;
     let row = version.row;
     execute_tx!(
@@ -141,8 +168,9 @@ pub async fn prune_history(tx: &mut Tx, user_id: &str, keep: u32) -> Result<(), 
 /// `budget` bytes (the newest are kept first; one too large goes with every older one).
 ///
 /// Each history row has a `blob_data` row of its own (keyed by its generation, which no other
-/// version of the user shares), so a row's `size` is exactly what its removal frees once
-/// [`drop_unreferenced_data`] runs.
+/// version of the user shares), so a row's `size` is what its removal frees once
+/// [`drop_unreferenced_data`] runs; versions that share a file beside the database count once
+/// each, as the contract counts them, though they free less.
 pub async fn prune_history_to_bytes(
     tx: &mut Tx,
     user_id: &str,
@@ -166,20 +194,45 @@ pub async fn prune_history_to_bytes(
 }
 
 /// Deletes the bytes of the user's versions that are neither current nor in the history: the
-/// version a write replaced when no history is kept, and the versions pruned from it.
-pub async fn drop_unreferenced_data(tx: &mut Tx, user_id: &str) -> Result<(), sqlx::Error> {
-    execute_tx!(
-        tx,
-        sqlx::query(
+/// version a write replaced when no history is kept, and the versions pruned from it. Returns
+/// the files the deleted rows named, for [`crate::files::FileStore::collect`] once committed.
+pub async fn drop_unreferenced_data(
+    tx: &mut Tx,
+    user_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let files: Vec<Option<String>> = with_tx!(tx, |conn| {
+        sqlx::query_scalar(
             "DELETE FROM blob_data WHERE user_id = $1
              AND NOT EXISTS (SELECT 1 FROM blob_saves s
                  WHERE s.user_id = blob_data.user_id AND s.generation = blob_data.generation)
              AND NOT EXISTS (SELECT 1 FROM blob_history h
-                 WHERE h.user_id = blob_data.user_id AND h.generation = blob_data.generation)",
+                 WHERE h.user_id = blob_data.user_id AND h.generation = blob_data.generation)
+             RETURNING file",
         )
         .bind(user_id)
-    )?;
-    Ok(())
+        .fetch_all(conn)
+        .await
+    })?;
+    Ok(files.into_iter().flatten().collect())
+}
+
+/// Whether any row names the file `name`.
+pub async fn file_is_named(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
+    read_db!(db, |pool| {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM blob_data WHERE file = $1)")
+            .bind(name)
+            .fetch_one(pool)
+            .await
+    })
+}
+
+/// Every file a row names.
+pub async fn named_files(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    read_db!(db, |pool| {
+        sqlx::query_scalar("SELECT DISTINCT file FROM blob_data WHERE file IS NOT NULL")
+            .fetch_all(pool)
+            .await
+    })
 }
 
 /// The response remembered under an `Idempotency-Key` of a `PUT` or a `DELETE`.
@@ -261,15 +314,15 @@ pub async fn current(db: &Db, user_id: &str) -> Result<Option<VersionRow>, sqlx:
     })
 }
 
-/// The current save's bytes if its tag is still `tag`.
+/// The current save's bytes (or their file) if its tag is still `tag`.
 pub async fn current_bytes(
     db: &Db,
     user_id: &str,
     tag: &str,
-) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    read_db!(db, |pool| {
-        sqlx::query_scalar(
-            "SELECT d.data FROM blob_saves s
+) -> Result<Option<StoredBytes>, sqlx::Error> {
+    let row: Option<(Vec<u8>, Option<String>)> = read_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT d.data, d.file FROM blob_saves s
              JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
              WHERE s.user_id = $1 AND s.tag = $2",
         )
@@ -277,7 +330,8 @@ pub async fn current_bytes(
         .bind(tag)
         .fetch_optional(pool)
         .await
-    })
+    })?;
+    Ok(row.map(stored_bytes))
 }
 
 /// The newest `limit` versions of the history, newest first.
@@ -294,15 +348,15 @@ pub async fn history(db: &Db, user_id: &str, limit: u32) -> Result<Vec<VersionRo
     })
 }
 
-/// The bytes of the history version `tag`.
+/// The bytes (or their file) of the history version `tag`.
 pub async fn history_bytes(
     db: &Db,
     user_id: &str,
     tag: &str,
-) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    read_db!(db, |pool| {
-        sqlx::query_scalar(
-            "SELECT d.data FROM blob_history h
+) -> Result<Option<StoredBytes>, sqlx::Error> {
+    let row: Option<(Vec<u8>, Option<String>)> = read_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT d.data, d.file FROM blob_history h
              JOIN blob_data d ON d.user_id = h.user_id AND d.generation = h.generation
              WHERE h.user_id = $1 AND h.tag = $2",
         )
@@ -310,7 +364,15 @@ pub async fn history_bytes(
         .bind(tag)
         .fetch_optional(pool)
         .await
-    })
+    })?;
+    Ok(row.map(stored_bytes))
+}
+
+fn stored_bytes((data, file): (Vec<u8>, Option<String>)) -> StoredBytes {
+    match file {
+        Some(name) => StoredBytes::File(name),
+        None => StoredBytes::Inline(data),
+    }
 }
 
 /// Deletes everything the engine keeps for `user_id`.

@@ -5,6 +5,7 @@ mod support;
 mod account;
 mod conflicts;
 mod crash;
+mod files;
 mod head;
 mod history;
 mod idempotency;

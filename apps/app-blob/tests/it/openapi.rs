@@ -77,10 +77,13 @@ async fn the_served_document_describes_the_save_routes() {
         bytes
     );
     assert!(get["responses"]["200"]["headers"]["ETag"].is_object());
-    for status in ["304", "404", "412"] {
+    for status in ["206", "304", "404", "412", "416"] {
         assert!(get["responses"][status].is_object(), "{status}: {get}");
     }
-    assert_eq!(params(get, "header"), ["If-None-Match", "If-Match"]);
+    assert_eq!(
+        params(get, "header"),
+        ["If-None-Match", "If-Match", "Range", "If-Range"]
+    );
 
     let put = &save["put"];
     assert_eq!(

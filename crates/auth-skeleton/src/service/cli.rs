@@ -23,7 +23,7 @@ use crate::config::{ConfigError, LogFormat, Settings, Vars, checks, file};
 use crate::db::{DatabaseUrl, Db};
 use crate::db::{Migrations, OwnershipError, owner};
 use crate::service::admin::{Admin, AdminError, Verification};
-use crate::service::{AppSpec, EngineBuilder, EngineContext};
+use crate::service::{AppSpec, DatabaseCopy, Engine, EngineBuilder, EngineContext};
 
 /// Exit status for a configuration mistake (the same as clap's for a usage mistake).
 const EXIT_CONFIG: u8 = 2;
@@ -310,8 +310,10 @@ pub fn main(spec: AppSpec, engine: EngineBuilder) -> ExitCode {
                 if !settings.database_url.is_sqlite() {
                     return Err(AdminError::BackupNeedsPgDump.to_string());
                 }
-                let admin = admin(&spec, &settings, vars, engine).await?;
-                admin.backup(&path).await.map_err(|e| e.to_string())?;
+                let (admin, engine) = admin_and_engine(&spec, &settings, vars, engine).await?;
+                let write =
+                    Box::pin(async { admin.backup(&path).await.map_err(|e| e.to_string()) });
+                engine.backup(DatabaseCopy::new(&path, write)).await?;
                 println!("backup written to {}", path.display());
                 Ok(())
             }
@@ -521,6 +523,16 @@ async fn admin(
     vars: Vars,
     engine: EngineBuilder,
 ) -> Result<Admin, String> {
+    Ok(admin_and_engine(spec, settings, vars, engine).await?.0)
+}
+
+/// [`admin`], and the engine it was built with (for its part of a backup).
+async fn admin_and_engine(
+    spec: &AppSpec,
+    settings: &Settings,
+    vars: Vars,
+    engine: EngineBuilder,
+) -> Result<(Admin, Arc<dyn Engine>), String> {
     let db = open_existing(spec, &settings.database_url).await?;
     let clock = Clock::system();
     // Administration seals and binds nothing: no key is read (or generated).
@@ -532,7 +544,7 @@ async fn admin(
             keys: crate::secret_key::Keyring::ephemeral(),
         })
         .map_err(|e| format!("configuration error: {e}"))?;
-    let hooks: Vec<Arc<dyn AccountDataHook>> = vec![engine];
+    let hooks: Vec<Arc<dyn AccountDataHook>> = vec![engine.clone()];
     // No operator action sends mail (and the ephemeral key could not seal it for the service):
     // no transport is set up, so no mail directory is created and no SMTP client built. Nor
     // does one hash a password, so one hashing thread will do.
@@ -540,7 +552,7 @@ async fn admin(
     config.mail.transport = crate::mail::TransportConfig::Log;
     config.hash_concurrency = 1;
     let auth = Auth::new(db, config, clock, hooks).map_err(|e| e.to_string())?;
-    Ok(Admin::new(auth))
+    Ok((Admin::new(auth), engine))
 }
 
 /// Connects to a database that `APP migrate` (or `serve`) has set up for this app and whose

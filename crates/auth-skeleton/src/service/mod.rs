@@ -21,7 +21,7 @@ mod server;
 
 pub use cli::main;
 pub use server::{
-    ApiDocument, AppInfo, AppSpec, Engine, EngineBuilder, EngineContext, Running, StartError,
-    configure_app, configure_service, open, start,
+    ApiDocument, AppInfo, AppSpec, DatabaseCopy, Engine, EngineBuilder, EngineContext, Running,
+    StartError, configure_app, configure_service, open, start,
 };
 pub(crate) use server::{init_logging, serve};

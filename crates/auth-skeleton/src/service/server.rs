@@ -1,5 +1,6 @@
 //! Starting an app: opening its database, migrating, building its engine and serving.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Auth;
-use crate::accounts::hooks::AccountDataHook;
+use crate::accounts::hooks::{AccountDataHook, BoxFuture};
 use crate::clock::Clock;
 use crate::config::{ConfigError, LogFormat, Settings, Vars};
 use crate::db::Db;
@@ -92,6 +93,47 @@ pub trait Engine: AccountDataHook {
     /// (see [`crate::http::openapi`]); the default documents nothing.
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         utoipa::openapi::OpenApi::default()
+    }
+
+    /// The engine's part of `APP backup`, around the copy of the database.
+    ///
+    /// `database` writes the database's copy when it is run. The default runs it and does
+    /// nothing else. An engine that keeps data outside the database (files beside it) holds
+    /// off whatever would delete that data, runs the copy, and then copies what the copy
+    /// refers to next to it, so that the two together are one consistent backup.
+    fn backup<'a>(&'a self, database: DatabaseCopy<'a>) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(database.write())
+    }
+}
+
+/// The copy of the database that `APP backup` writes, handed to [`Engine::backup`].
+pub struct DatabaseCopy<'a> {
+    target: &'a Path,
+    write: BoxFuture<'a, Result<(), String>>,
+}
+
+impl<'a> DatabaseCopy<'a> {
+    /// The copy that `write` makes at `target`.
+    pub fn new(target: &'a Path, write: BoxFuture<'a, Result<(), String>>) -> Self {
+        Self { target, write }
+    }
+
+    /// Where the copy goes (a new file).
+    pub fn target(&self) -> &'a Path {
+        self.target
+    }
+
+    /// Writes the copy: a snapshot of the database as it is at this moment.
+    pub async fn write(self) -> Result<(), String> {
+        self.write.await
+    }
+}
+
+impl std::fmt::Debug for DatabaseCopy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseCopy")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
     }
 }
 

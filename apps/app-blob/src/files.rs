@@ -1,0 +1,511 @@
+//! Save files beside the SQLite database, for saves at or above `SAVE_FILE_THRESHOLD`
+//! (`docs/adr/0020-save-files-beside-the-database.md`).
+//!
+//! A file is named by its content and its owner ([`file_name`]), so the versions of one user's
+//! history that hold the same bytes share one file, and `blob_data.file` counts its references.
+//! The order of a write is what makes a crash harmless:
+//! 1. the body streams into a temporary file under `tmp/`, which is then synced;
+//! 2. it is renamed to its name (or dropped when that file exists already) and the directory is
+//!    synced;
+//! 3. only then does the transaction that inserts the row naming it commit.
+//!
+//! A crash before 3 leaves a file that no row names; a crash after it, a row whose file is
+//! durable. Files no row names are deleted by [`FileStore::collect`] after the write that
+//! dropped the last row naming them, and by [`FileStore::sweep`] at start and periodically
+//! (a crash between a commit and its clean-up, a deleted account).
+//!
+//! Between 2 and 3 nothing may delete the file: a write holds the store's gate for reading from
+//! its placement until its commit, and clean-ups hold it for writing while they decide and
+//! delete. A backup (another process) holds `backup.lock` shared while it copies; clean-ups
+//! skip their turn while it is held, so no file that the backup's database copy names goes away
+//! before it has been copied.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use actix_web::web::Bytes;
+use auth_skeleton::db::Db;
+use auth_skeleton::private_files;
+use futures_util::Stream;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
+
+/// The directory of temporary files, under the store's root.
+const TMP_DIR: &str = "tmp";
+/// The lock a backup holds while it copies (see the module's documentation).
+const BACKUP_LOCK: &str = "backup.lock";
+/// How much of an upload is gathered before it is written to its temporary file.
+const SPOOL_BUFFER: usize = 256 * 1024;
+/// How much of a file one read sends.
+const READ_CHUNK: usize = 256 * 1024;
+/// A temporary file this old that no upload of this process is writing is left over.
+const STALE_TEMP: Duration = Duration::from_secs(3_600);
+
+/// The content-addressed files of one database.
+#[derive(Debug)]
+pub struct FileStore {
+    root: PathBuf,
+    gate: Arc<RwLock<()>>,
+    /// The temporary files uploads of this process are writing.
+    live_temps: Mutex<HashSet<PathBuf>>,
+    started: SystemTime,
+}
+
+/// The file name of `user_id`'s bytes whose SHA-256 is `sha256`.
+///
+/// The owner is part of the name so that no file is shared between accounts: a deleted
+/// account's bytes go with its rows, and the speed of an upload tells nothing about the
+/// content of another account's saves.
+pub fn file_name(user_id: &str, sha256: &[u8; 32]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"app-blob/file\0");
+    hasher.update(user_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(sha256);
+    hex::encode(hasher.finalize())
+}
+
+/// Whether `name` is a name [`file_name`] makes (and so safe as a path component).
+fn is_file_name(name: &str) -> bool {
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+impl FileStore {
+    /// The store in `root` (created with mode `0700` when missing).
+    pub fn open(root: PathBuf) -> io::Result<Arc<Self>> {
+        private_files::create_dir_all(&root.join(TMP_DIR))?;
+        Ok(Arc::new(Self {
+            root,
+            gate: Arc::new(RwLock::new(())),
+            live_temps: Mutex::new(HashSet::new()),
+            started: SystemTime::now(),
+        }))
+    }
+
+    /// The directory beside the SQLite database file `database`: `DATABASE.blobs`.
+    pub fn beside(database: &Path) -> PathBuf {
+        let mut root = database.as_os_str().to_owned();
+        root.push(".blobs");
+        PathBuf::from(root)
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the file `name` is kept: under a directory of its first two characters, so that no
+    /// directory grows past a few thousand entries.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(&name[..2]).join(name)
+    }
+
+    /// A new temporary file for an upload.
+    pub fn spool(self: &Arc<Self>) -> io::Result<Spool> {
+        let token: [u8; 16] = rand::random();
+        let path = self
+            .root
+            .join(TMP_DIR)
+            .join(format!("{}.part", hex::encode(token)));
+        let file = private_files::create_file(&path)?;
+        self.live_temps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.clone());
+        Ok(Spool {
+            temp: Temp {
+                store: self.clone(),
+                path,
+            },
+            file: Some(file),
+            buffer: Vec::with_capacity(SPOOL_BUFFER),
+            len: 0,
+        })
+    }
+
+    /// Moves a synced upload to the file `name`, durably, and holds the gate until the returned
+    /// [`Placed`] is dropped: drop it once the row naming the file has committed (or failed to).
+    pub async fn place(self: &Arc<Self>, spooled: Spooled, name: &str) -> io::Result<Placed> {
+        debug_assert!(is_file_name(name));
+        let guard = self.gate.clone().read_owned().await;
+        let target = self.path(name);
+        let Spooled { temp, .. } = spooled;
+        let temp_path = temp.path.clone();
+        blocking(move || -> io::Result<()> {
+            if target.exists() {
+                // The same bytes of the same user are there already, durable since they were
+                // placed: this copy is not needed.
+                return fs::remove_file(&temp_path);
+            }
+            let dir = target.parent().expect("a file's path has its directory");
+            if !dir.is_dir() {
+                private_files::create_dir_all(dir)?;
+                sync_dir(dir.parent().expect("the store's root"))?;
+            }
+            fs::rename(&temp_path, &target)?;
+            crate::failpoint::hit("save-file-renamed");
+            sync_dir(dir)
+        })
+        .await?;
+        temp.forget();
+        crate::failpoint::hit("save-file-placed");
+        Ok(Placed {
+            name: name.to_owned(),
+            _guard: guard,
+        })
+    }
+
+    /// Opens the file `name` for reading; `None` when it is gone (collected after a write
+    /// replaced its version).
+    pub async fn open_file(&self, name: &str) -> io::Result<Option<(File, u64)>> {
+        if !is_file_name(name) {
+            return Err(io::Error::other(
+                "a row names a file that is not a content address",
+            ));
+        }
+        let path = self.path(name);
+        blocking(move || match File::open(&path) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                Ok(Some((file, len)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
+    /// Deletes those of `names` that no row names any more (after a write that dropped rows
+    /// naming them, or that failed after placing its file). Skipped while a backup runs: the
+    /// next sweep deletes them then. Returns how many files were deleted.
+    pub async fn collect(&self, db: &Db, names: Vec<String>) -> io::Result<usize> {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        let Some(_backup) = self.exclude_backups().await? else {
+            return Ok(0);
+        };
+        let _gate = self.gate.write().await;
+        let mut orphans = Vec::new();
+        for name in names {
+            if is_file_name(&name)
+                && !crate::store::file_is_named(db, &name)
+                    .await
+                    .map_err(io::Error::other)?
+            {
+                orphans.push(self.path(&name));
+            }
+        }
+        blocking(move || remove_all(&orphans)).await
+    }
+
+    /// Deletes every file that no row names, and the temporary files no upload of this process
+    /// is writing that were left from before it started or are older than an hour. Runs at start
+    /// and periodically; skipped while a backup runs. Returns how many files were deleted.
+    pub async fn sweep(&self, db: &Db) -> io::Result<usize> {
+        let Some(_backup) = self.exclude_backups().await? else {
+            return Ok(0);
+        };
+        let _gate = self.gate.write().await;
+        let named: HashSet<String> = crate::store::named_files(db)
+            .await
+            .map_err(io::Error::other)?
+            .into_iter()
+            .collect();
+        let live: HashSet<PathBuf> = self
+            .live_temps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let root = self.root.clone();
+        let started = self.started;
+        blocking(move || {
+            let mut doomed = Vec::new();
+            for entry in fs::read_dir(&root)? {
+                let entry = entry?;
+                let dir = entry.path();
+                let name = entry.file_name();
+                if name == TMP_DIR {
+                    for temp in fs::read_dir(&dir)? {
+                        let temp = temp?.path();
+                        let modified = temp.metadata()?.modified()?;
+                        let stale = modified < started
+                            || modified.elapsed().is_ok_and(|age| age > STALE_TEMP);
+                        if stale && !live.contains(&temp) {
+                            doomed.push(temp);
+                        }
+                    }
+                } else if entry.file_type()?.is_dir() {
+                    for file in fs::read_dir(&dir)? {
+                        let file = file?;
+                        let name = file.file_name();
+                        let name = name.to_string_lossy();
+                        if is_file_name(&name) && !named.contains(name.as_ref()) {
+                            doomed.push(file.path());
+                        }
+                    }
+                }
+            }
+            remove_all(&doomed)
+        })
+        .await
+    }
+
+    /// The exclusive side of `backup.lock`, if no backup holds it.
+    async fn exclude_backups(&self) -> io::Result<Option<File>> {
+        let path = self.root.join(BACKUP_LOCK);
+        blocking(move || {
+            let lock = open_lock(&path)?;
+            match lock.try_lock() {
+                Ok(()) => Ok(Some(lock)),
+                Err(fs::TryLockError::WouldBlock) => Ok(None),
+                Err(fs::TryLockError::Error(e)) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// Holds off every clean-up of the store (of any process) until the returned file is
+    /// closed: what a backup takes before it copies the database.
+    pub async fn hold_for_backup(&self) -> io::Result<File> {
+        let path = self.root.join(BACKUP_LOCK);
+        blocking(move || {
+            let lock = open_lock(&path)?;
+            lock.lock_shared()?;
+            Ok(lock)
+        })
+        .await
+    }
+
+    /// Copies the files `names` into the store directory `target` (created, mode `0700`),
+    /// syncing each file and directory; returns how many bytes were copied.
+    pub async fn copy_into(&self, target: PathBuf, names: Vec<String>) -> io::Result<u64> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut copied = 0;
+            let mut dirs = HashSet::new();
+            for name in names {
+                if !is_file_name(&name) {
+                    return Err(io::Error::other(
+                        "a row names a file that is not a content address",
+                    ));
+                }
+                let dir = target.join(&name[..2]);
+                if dirs.insert(dir.clone()) {
+                    private_files::create_dir_all(&dir)?;
+                }
+                let mut from = File::open(root.join(&name[..2]).join(&name))?;
+                let mut to = private_files::create_file(&dir.join(&name))?;
+                copied += io::copy(&mut from, &mut to)?;
+                to.sync_all()?;
+            }
+            for dir in &dirs {
+                sync_dir(dir)?;
+            }
+            sync_dir(&target)?;
+            Ok(copied)
+        })
+        .await
+    }
+
+    fn forget_temp(&self, path: &Path) {
+        self.live_temps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+    }
+}
+
+/// An upload being written to its temporary file.
+#[derive(Debug)]
+pub struct Spool {
+    temp: Temp,
+    /// Taken while a write runs on the blocking pool.
+    file: Option<File>,
+    buffer: Vec<u8>,
+    len: u64,
+}
+
+impl Spool {
+    /// Appends `bytes` (written out in blocks of a few hundred KiB).
+    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.buffer.extend_from_slice(bytes);
+        self.len += bytes.len() as u64;
+        if self.buffer.len() >= SPOOL_BUFFER {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("spool lost"))?;
+        let buffer = std::mem::take(&mut self.buffer);
+        let (file, mut buffer, written) = blocking(move || {
+            let written = file.write_all(&buffer);
+            Ok((file, buffer, written))
+        })
+        .await?;
+        written?;
+        buffer.clear();
+        self.file = Some(file);
+        self.buffer = buffer;
+        Ok(())
+    }
+
+    /// Writes out the rest and syncs the file: its bytes are durable once this returns.
+    pub async fn finish(mut self) -> io::Result<Spooled> {
+        self.flush().await?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("spool lost"))?;
+        blocking(move || file.sync_all()).await?;
+        crate::failpoint::hit("save-file-synced");
+        Ok(Spooled {
+            temp: self.temp,
+            len: self.len,
+        })
+    }
+}
+
+/// An upload whose temporary file is complete and durable, not yet in place.
+#[derive(Debug)]
+pub struct Spooled {
+    temp: Temp,
+    /// Its size.
+    pub len: u64,
+}
+
+/// A file in place whose row is being committed; see [`FileStore::place`].
+#[derive(Debug)]
+pub struct Placed {
+    /// The file's name, for the row.
+    pub name: String,
+    _guard: OwnedRwLockReadGuard<()>,
+}
+
+/// A temporary file, deleted when dropped unless it was moved into place.
+#[derive(Debug)]
+struct Temp {
+    store: Arc<FileStore>,
+    path: PathBuf,
+}
+
+impl Temp {
+    fn forget(self) {
+        self.store.forget_temp(&self.path);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        // An upload refused or cut off: its bytes are not needed.
+        let _ = fs::remove_file(&self.path);
+        self.store.forget_temp(&self.path);
+    }
+}
+
+/// The bytes `start..start + len` of `file`, in chunks read on the blocking pool.
+pub fn read_range(
+    file: File,
+    start: u64,
+    len: u64,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + 'static {
+    let file = Arc::new(file);
+    futures_util::stream::try_unfold((start, start + len), move |(at, end)| {
+        let file = file.clone();
+        async move {
+            if at >= end {
+                return Ok(None);
+            }
+            let want = usize::try_from(end - at)
+                .unwrap_or(usize::MAX)
+                .min(READ_CHUNK);
+            let chunk = blocking(move || {
+                let mut buffer = vec![0; want];
+                file.read_exact_at(&mut buffer, at)?;
+                Ok(buffer)
+            })
+            .await?;
+            Ok(Some((Bytes::from(chunk), (at + want as u64, end))))
+        }
+    })
+}
+
+fn open_lock(path: &Path) -> io::Result<File> {
+    match private_files::create_file(path) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::OpenOptions::new().read(true).write(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn remove_all(paths: &[PathBuf]) -> io::Result<usize> {
+    let mut removed = 0;
+    for path in paths {
+        match fs::remove_file(path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(removed)
+}
+
+/// Makes the entries of `dir` durable (a rename or a new file in it).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_per_user_and_per_content() {
+        let a = file_name("u1", &[1; 32]);
+        assert!(is_file_name(&a));
+        assert_eq!(a, file_name("u1", &[1; 32]));
+        assert_ne!(a, file_name("u2", &[1; 32]));
+        assert_ne!(a, file_name("u1", &[2; 32]));
+        for bad in [
+            "",
+            "../etc/passwd",
+            &a[..63],
+            &a.to_uppercase(),
+            "zz".repeat(32).as_str(),
+        ] {
+            assert!(!is_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_store_sits_beside_the_database() {
+        assert_eq!(
+            FileStore::beside(Path::new("data/app-blob.db")),
+            PathBuf::from("data/app-blob.db.blobs")
+        );
+    }
+}

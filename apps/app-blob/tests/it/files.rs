@@ -1,0 +1,300 @@
+//! Large saves in files beside the SQLite database: what is written, shared, collected and
+//! served, and the ranges of a download (on both storages and both databases).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use auth_skeleton::db::sqlite_file;
+use auth_skeleton::read_db;
+use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestServer};
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::*;
+
+/// The directory of the save files beside a SQLite test server's database.
+fn files_dir(server: &TestServer) -> PathBuf {
+    let database = sqlite_file(&server.database.url).expect("a SQLite database file");
+    let mut dir = database.into_os_string();
+    dir.push(".blobs");
+    PathBuf::from(dir)
+}
+
+/// The save files in `dir` (not the temporary ones), sorted.
+fn stored_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the files directory") {
+        let entry = entry.unwrap();
+        if entry.file_name() == "tmp" || !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(entry.path()).unwrap() {
+            files.push(file.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}
+
+fn temporary_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("tmp")).unwrap().count()
+}
+
+/// `(rows naming a file, rows holding their bytes)` of `blob_data`.
+async fn data_rows(server: &TestServer) -> (i64, i64) {
+    read_db!(&server.db, |pool| {
+        sqlx::query_as(
+            "SELECT COUNT(file), COUNT(*) - COUNT(file) FROM blob_data WHERE length(data) > 0 OR file IS NOT NULL",
+        )
+        .fetch_one(pool)
+        .await
+    })
+    .unwrap()
+}
+
+async fn files_server(vars: &[(&str, &str)]) -> TestServer {
+    start_with(Backend::Sqlite, vars).await
+}
+
+#[actix_web::test]
+async fn a_large_save_is_a_file_and_versions_with_the_same_bytes_share_it() {
+    let server = files_server(&[]).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    let (a, b) = (random_bytes(200 * 1024), random_bytes(300 * 1024));
+
+    let v1 = ann.create(&a).await;
+    let v2 = ann.replace(&v1, &b).await;
+    let v3 = ann.replace(&v2, &a).await;
+    // Three versions (A current, B and A in the history), two distinct contents: two files.
+    assert_eq!(stored_files(&dir).len(), 2);
+    assert_eq!(
+        data_rows(&server).await,
+        (3, 0),
+        "every version names a file"
+    );
+    assert_eq!(temporary_files(&dir), 0);
+
+    let current = ann.get("/v1/save").await;
+    assert_eq!(current.status, 200);
+    assert_eq!(current.bytes, a);
+    assert_eq!(etag(&current), v3);
+    for (version, bytes) in [(&v1, &a), (&v2, &b)] {
+        let path = format!("/v1/save/history/{}", version.trim_matches('"'));
+        let old = ann.get(&path).await;
+        assert_eq!(old.status, 200, "{path}");
+        assert_eq!(&old.bytes, bytes, "{path}");
+    }
+    // Another account's identical bytes get a file of their own: nothing is shared between
+    // accounts.
+    let bob = User::signup(&server, "bob@example.com").await;
+    bob.create(&a).await;
+    assert_eq!(stored_files(&dir).len(), 3);
+    // The files are private to the service.
+    #[cfg(unix)]
+    for file in stored_files(&dir) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+}
+
+#[actix_web::test]
+async fn a_small_save_stays_in_its_row() {
+    let server = files_server(&[]).await;
+    let ann = User::signup(&server, "ann@example.com").await;
+    let small = random_bytes(64 * 1024);
+    ann.create(&small).await;
+    assert!(stored_files(&files_dir(&server)).is_empty());
+    assert_eq!(data_rows(&server).await, (0, 1));
+    assert_eq!(ann.get("/v1/save").await.bytes, small);
+
+    // The threshold is the operator's: at 0 every save is a file, `off` keeps them all in rows.
+    let all_files = files_server(&[("SAVE_FILE_THRESHOLD", "0")]).await;
+    let bob = User::signup(&all_files, "bob@example.com").await;
+    bob.create(b"tiny").await;
+    assert_eq!(stored_files(&files_dir(&all_files)).len(), 1);
+    assert_eq!(bob.get("/v1/save").await.bytes, b"tiny");
+    let no_files = files_server(&[("SAVE_FILE_THRESHOLD", "off")]).await;
+    let cat = User::signup(&no_files, "cat@example.com").await;
+    cat.create(&random_bytes(900 * 1024)).await;
+    assert!(stored_files(&files_dir(&no_files)).is_empty());
+}
+
+#[actix_web::test]
+async fn a_file_goes_once_no_version_names_it() {
+    let server = files_server(&[("SAVE_HISTORY", "0")]).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    let v1 = ann.create(&random_bytes(200 * 1024)).await;
+    let old = stored_files(&dir);
+    let b = random_bytes(200 * 1024);
+    let v2 = ann.replace(&v1, &b).await;
+    let now = stored_files(&dir);
+    assert_eq!(now.len(), 1, "no history: the replaced version's file went");
+    assert_ne!(now, old);
+    let reply = ann.delete(&[("If-Match", &v2)]).await;
+    assert_eq!(reply.status, 204);
+    assert!(stored_files(&dir).is_empty());
+    assert_eq!(data_rows(&server).await, (0, 0));
+}
+
+#[actix_web::test]
+async fn a_refused_upload_leaves_no_file_behind() {
+    let server = files_server(&[]).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    let v1 = ann.create(&random_bytes(200 * 1024)).await;
+    let before = stored_files(&dir);
+    let body = random_bytes(400 * 1024);
+
+    let stale = ann.put(&body, &[("If-Match", "\"g999-stale\"")]).await;
+    assert_problem(&stale, 412, "version_conflict");
+    let digest = content_digest(b"something else");
+    let wrong = ann
+        .put(&body, &[("If-Match", &v1), ("Content-Digest", &digest)])
+        .await;
+    assert_problem(&wrong, 400, "digest_mismatch");
+    let too_large = ann
+        .put(&random_bytes(1024 * 1024 + 1), &[("If-Match", &v1)])
+        .await;
+    assert_problem(&too_large, 413, "payload_too_large");
+
+    assert_eq!(stored_files(&dir), before);
+    assert_eq!(temporary_files(&dir), 0);
+    // Nor does the same bytes' file of the current version go when a write of them fails.
+    let same = ann.get("/v1/save").await.bytes;
+    let stale = ann.put(&same, &[("If-Match", "\"g999-stale\"")]).await;
+    assert_eq!(stale.status, 412);
+    assert_eq!(stored_files(&dir), before);
+    assert_eq!(ann.get("/v1/save").await.bytes, same);
+}
+
+#[actix_web::test]
+async fn files_no_row_names_are_swept_at_start() {
+    let server = files_server(&[]).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    let bob = User::signup(&server, "bob@example.com").await;
+    let kept = random_bytes(200 * 1024);
+    ann.create(&kept).await;
+    bob.create(&random_bytes(200 * 1024)).await;
+    let anns = stored_files(&dir);
+    assert_eq!(anns.len(), 2);
+    // Bob's account goes (its rows cascade; its file stays until a sweep), a crash leaves a
+    // placed file whose row never committed and an unfinished upload.
+    let reply = bob
+        .send(
+            bob.request(Method::DELETE, "/v1/auth/account")
+                .json(&json!({"password": TEST_PASSWORD})),
+        )
+        .await;
+    assert_eq!(reply.status, 204);
+    let stray = dir.join("ab").join("ab".repeat(32));
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"placed, never committed").unwrap();
+    let partial = dir.join("tmp").join("0123.part");
+    std::fs::write(&partial, b"half an upload").unwrap();
+    assert_eq!(stored_files(&dir).len(), 3);
+
+    let again = server
+        .start_another(
+            app_blob::spec(),
+            &[("MAX_SAVE_BYTES", TEST_MAX_BYTES)],
+            app_blob::engine(),
+        )
+        .await;
+    let mut left = stored_files(&dir);
+    for _ in 0..100 {
+        if left.len() == 1 && temporary_files(&dir) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = stored_files(&dir);
+    }
+    assert_eq!(left.len(), 1, "only ann's file is named: {left:?}");
+    assert!(anns.contains(&left[0]));
+    assert_eq!(temporary_files(&dir), 0);
+    let ann_again = User {
+        server: &again,
+        token: ann.token.clone(),
+        id: ann.id.clone(),
+    };
+    assert_eq!(ann_again.get("/v1/save").await.bytes, kept);
+}
+
+async fn a_download_can_be_resumed_with_a_range(backend: Backend, vars: &[(&str, &str)]) {
+    let server = start_with(backend, vars).await;
+    let ann = User::signup(&server, "ann@example.com").await;
+    let body = random_bytes(300 * 1024 + 7);
+    let size = body.len();
+    let v1 = ann.create(&body).await;
+    let range = |value: &str, if_range: Option<&str>| {
+        let mut request = ann.request(Method::GET, "/v1/save").header("Range", value);
+        if let Some(tag) = if_range {
+            request = request.header("If-Range", tag);
+        }
+        ann.send(request)
+    };
+
+    let whole = ann.get("/v1/save").await;
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    for (value, first, last) in [
+        ("bytes=10-19", 10, 19),
+        ("bytes=300000-", 300_000, size - 1),
+        ("bytes=-5", size - 5, size - 1),
+        ("bytes=0-", 0, size - 1),
+        ("bytes=100-99999999", 100, size - 1),
+    ] {
+        let part = range(value, None).await;
+        assert_eq!(part.status, 206, "{value}");
+        assert_eq!(part.bytes, body[first..=last], "{value}");
+        let content_range = format!("bytes {first}-{last}/{size}");
+        assert_eq!(part.header("content-range"), Some(content_range.as_str()));
+        assert_eq!(part.header("etag"), Some(v1.as_str()));
+        let length = (last - first + 1).to_string();
+        assert_eq!(part.header("content-length"), Some(length.as_str()));
+    }
+    let resumed = range("bytes=1000-", Some(&v1)).await;
+    assert_eq!(resumed.status, 206);
+    assert_eq!(resumed.bytes, body[1000..]);
+
+    let past = range(&format!("bytes={size}-"), None).await;
+    assert_problem(&past, 416, "range_not_satisfiable");
+    let unsatisfied = format!("bytes */{size}");
+    assert_eq!(past.header("content-range"), Some(unsatisfied.as_str()));
+
+    // Anything else is the whole save: several ranges, nonsense, and a part of a version that
+    // is not current any more (a resumed download must not splice two versions).
+    let v2_body = random_bytes(200 * 1024);
+    let v2 = ann.replace(&v1, &v2_body).await;
+    for (value, if_range) in [
+        ("bytes=0-1,5-6", None),
+        ("bytes=5-1", None),
+        ("pages=1-2", None),
+        ("bytes=0-9", Some(v1.as_str())),
+    ] {
+        let reply = range(value, if_range).await;
+        assert_eq!(reply.status, 200, "{value} {if_range:?}");
+        assert_eq!(reply.bytes, v2_body, "{value}");
+        assert_eq!(reply.header("etag"), Some(v2.as_str()));
+    }
+    // The history's versions take ranges too.
+    let old = format!("/v1/save/history/{}", v1.trim_matches('"'));
+    let part = ann
+        .send(ann.request(Method::GET, &old).header("Range", "bytes=-3"))
+        .await;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.bytes, body[size - 3..]);
+}
+
+async fn ranges_of_a_save_kept_in_its_row(backend: Backend) {
+    a_download_can_be_resumed_with_a_range(backend, &[("SAVE_FILE_THRESHOLD", "off")]).await;
+}
+
+#[actix_web::test]
+async fn ranges_of_a_save_kept_in_a_file() {
+    a_download_can_be_resumed_with_a_range(Backend::Sqlite, &[]).await;
+}
+
+auth_skeleton::both_backends!(ranges_of_a_save_kept_in_its_row);
