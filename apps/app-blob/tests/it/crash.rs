@@ -51,7 +51,16 @@ async fn an_acknowledged_save_survives_kill_9(backend: Backend) {
 
 async fn an_invalid_setting_stops_the_service_naming_it(backend: Backend) {
     let database = TestDatabase::new(backend).await;
-    for (var, value) in [("MAX_SAVE_BYTES", "0"), ("SAVE_HISTORY", "many")] {
+    // Files are kept beside a SQLite database file only: PostgreSQL refuses a threshold.
+    let threshold = match backend {
+        Backend::Sqlite => "lots",
+        Backend::Postgres => "1MiB",
+    };
+    for (var, value) in [
+        ("MAX_SAVE_BYTES", "0"),
+        ("SAVE_HISTORY", "many"),
+        ("SAVE_FILE_THRESHOLD", threshold),
+    ] {
         let (status, stderr) = ServiceProcess::run(
             EXE,
             &["serve"],
@@ -63,6 +72,135 @@ async fn an_invalid_setting_stops_the_service_naming_it(backend: Backend) {
         );
         assert!(!status.success());
         assert!(stderr.contains(var), "{stderr}");
+    }
+}
+
+/// What the service answers for ann's save: `(status, ETag, bytes)`.
+async fn current_save(base_url: &str, token: &str) -> (u16, String, Vec<u8>) {
+    let reply = reqwest::Client::new()
+        .get(format!("{base_url}/v1/save"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    let tag = reply
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, tag, reply.bytes().await.unwrap().to_vec())
+}
+
+/// The save files (not the temporary ones) and the temporary files in `dir`.
+fn files_in(dir: &std::path::Path) -> (Vec<String>, usize) {
+    let mut files = Vec::new();
+    let mut temporary = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "tmp" {
+            temporary = std::fs::read_dir(entry.path()).unwrap().count();
+        } else if entry.file_type().unwrap().is_dir() {
+            for file in std::fs::read_dir(entry.path()).unwrap() {
+                files.push(file.unwrap().file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    files.sort();
+    (files, temporary)
+}
+
+/// The service killed at each step of a write that goes to a file (the body synced to its
+/// temporary file; renamed into place; the directory synced; the row committed) comes back with
+/// one whole version, the old one unless the row had committed, and no file that no row names.
+#[actix_web::test]
+async fn a_crash_at_any_step_of_a_file_write_leaves_one_whole_version() {
+    let client = reqwest::Client::new();
+    for (point, committed) in [
+        ("save-file-synced", false),
+        ("save-file-renamed", false),
+        ("save-file-placed", false),
+        ("save-committed", true),
+    ] {
+        let database = TestDatabase::new(Backend::Sqlite).await;
+        let dir = {
+            let mut dir = auth_skeleton::db::sqlite_file(&database.url)
+                .unwrap()
+                .into_os_string();
+            dir.push(".blobs");
+            std::path::PathBuf::from(dir)
+        };
+        let vars = [("DATABASE_URL", database.url.as_str())];
+        let mut service = ServiceProcess::start(EXE, &vars);
+        let signup: Value = client
+            .post(format!("{}/v1/auth/signup", service.base_url))
+            .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "bearer"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = signup["token"].as_str().expect("a token").to_owned();
+        let old = random_bytes(300 * 1024);
+        let reply = client
+            .put(format!("{}/v1/save", service.base_url))
+            .bearer_auth(&token)
+            .header("If-None-Match", "*")
+            .body(old.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 201);
+        let old_tag = reply.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(service.terminate().success());
+
+        let crashing = [
+            ("DATABASE_URL", database.url.as_str()),
+            ("APP_BLOB_CRASH_AT", point),
+        ];
+        let mut service = ServiceProcess::start(EXE, &crashing);
+        let new = random_bytes(500 * 1024);
+        let reply = client
+            .put(format!("{}/v1/save", service.base_url))
+            .bearer_auth(&token)
+            .header("If-Match", &old_tag)
+            .body(new.clone())
+            .send()
+            .await;
+        assert!(reply.is_err(), "{point}: the service answered: {reply:?}");
+        service.kill();
+        assert!(
+            service.logs().contains(point),
+            "{point}: {}",
+            service.logs()
+        );
+
+        let service = ServiceProcess::start(EXE, &vars);
+        let (status, tag, bytes) = current_save(&service.base_url, &token).await;
+        assert_eq!(status, 200, "{point}: {}", service.logs());
+        if committed {
+            assert_ne!(tag, old_tag, "{point}");
+            assert!(
+                bytes == new,
+                "{point}: the committed version came back different"
+            );
+        } else {
+            assert_eq!(tag, old_tag, "{point}");
+            assert!(bytes == old, "{point}: the old version came back different");
+        }
+        // The start-up sweep leaves exactly the files the rows name: the current version's, and
+        // the old one's in the history once the new one committed.
+        let expected = if committed { 2 } else { 1 };
+        let mut left = files_in(&dir);
+        for _ in 0..100 {
+            if left.0.len() == expected && left.1 == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            left = files_in(&dir);
+        }
+        assert_eq!((left.0.len(), left.1), (expected, 0), "{point}: {left:?}");
     }
 }
 

@@ -3,6 +3,7 @@
 mod support;
 
 mod account;
+mod backup;
 mod conflicts;
 mod crash;
 mod files;
