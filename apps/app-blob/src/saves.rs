@@ -227,11 +227,9 @@ impl Saves {
             Ok((response, dropped)) => (Ok(response), dropped),
             Err(e) => (Err(e), Vec::new()),
         };
-        if result.is_err() {
-            // Not committed: the file just placed may be named by nothing (or by an older
-            // version of the same bytes, which the clean-up sees).
-            unnamed.extend(placed);
-        }
+        // Refused, failed or replayed, the write committed no row naming the file it placed;
+        // an older version of the same bytes may name it still, which the clean-up sees.
+        unnamed.extend(placed);
         self.collect(unnamed).await;
         result
     }
