@@ -190,10 +190,12 @@ impl FileStore {
         if names.is_empty() {
             return Ok(0);
         }
+        // The gate first: it also queues this process's clean-ups one behind another, which the
+        // backup lock (one per open file) would turn away from each other.
+        let _gate = self.gate.write().await;
         let Some(_backup) = self.exclude_backups().await? else {
             return Ok(0);
         };
-        let _gate = self.gate.write().await;
         let mut orphans = Vec::new();
         for name in names {
             if is_file_name(&name)
@@ -211,10 +213,10 @@ impl FileStore {
     /// is writing that were left from before it started or are older than an hour. Runs at start
     /// and periodically; skipped while a backup runs. Returns how many files were deleted.
     pub async fn sweep(&self, db: &Db) -> io::Result<usize> {
+        let _gate = self.gate.write().await;
         let Some(_backup) = self.exclude_backups().await? else {
             return Ok(0);
         };
-        let _gate = self.gate.write().await;
         let named: HashSet<String> = crate::store::named_files(db)
             .await
             .map_err(io::Error::other)?

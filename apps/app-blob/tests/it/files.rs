@@ -7,6 +7,7 @@ use std::time::Duration;
 use auth_skeleton::db::sqlite_file;
 use auth_skeleton::read_db;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestServer};
+use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::json;
 
@@ -298,3 +299,66 @@ async fn ranges_of_a_save_kept_in_a_file() {
 }
 
 auth_skeleton::both_backends!(ranges_of_a_save_kept_in_its_row);
+
+#[actix_web::test]
+async fn concurrent_writes_of_files_keep_exactly_the_files_rows_name() {
+    let vars = [
+        ("SAVE_FILE_THRESHOLD", "0"),
+        ("SAVE_HISTORY", "0"),
+        ("RATE_LIMIT_SAVE_USER", "off"),
+    ];
+    let server = files_server(&vars).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    let a = random_bytes(200 * 1024);
+    let base = ann.create(&a).await;
+
+    // Writers of different bytes race on one version: one wins, and only its file stays (no
+    // history is kept).
+    let bodies: Vec<Vec<u8>> = (0..16).map(|_| random_bytes(150 * 1024)).collect();
+    let guard = [("If-Match", base.as_str())];
+    let replies = join_all(bodies.iter().map(|b| ann.put(b, &guard))).await;
+    let winners: Vec<usize> = (0..bodies.len())
+        .filter(|&i| replies[i].status == 200)
+        .collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(stored_files(&dir).len(), 1);
+    assert_eq!(temporary_files(&dir), 0);
+    let current = etag(&replies[winners[0]]);
+    assert_eq!(ann.get("/v1/save").await.bytes, bodies[winners[0]]);
+
+    // Writers of the bytes that are already current race: the losers placed the very file the
+    // winner names, and their clean-up must leave it.
+    let same = bodies[winners[0]].clone();
+    let guard = [("If-Match", current.as_str())];
+    let replies = join_all((0..16).map(|_| ann.put(&same, &guard))).await;
+    assert_eq!(replies.iter().filter(|r| r.status == 200).count(), 1);
+    assert_eq!(stored_files(&dir).len(), 1);
+    let read = ann.get("/v1/save").await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.bytes, same);
+
+    // Reads racing writes that replace the save (and delete the replaced file) get one whole
+    // version each, never a part or an error.
+    let mut tag = etag(&read);
+    let bodies = [random_bytes(300 * 1024), random_bytes(250 * 1024)];
+    for round in 0..6 {
+        let body = &bodies[round % 2];
+        let guard = [("If-Match", tag.as_str())];
+        let (written, reads) = tokio::join!(
+            ann.put(body, &guard),
+            join_all((0..4).map(|_| ann.get("/v1/save"))),
+        );
+        assert_eq!(written.status, 200, "{:?}", written.body);
+        tag = etag(&written);
+        for read in reads {
+            assert_eq!(read.status, 200, "round {round}");
+            assert!(
+                read.bytes == bodies[0] || read.bytes == bodies[1] || read.bytes == same,
+                "round {round}: a read got {} bytes of no version",
+                read.bytes.len()
+            );
+        }
+    }
+    assert_eq!(stored_files(&dir).len(), 1);
+}
