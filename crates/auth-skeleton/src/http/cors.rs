@@ -34,12 +34,18 @@ pub fn cors(config: &AuthConfig) -> Cors {
             header::HeaderName::from_static("content-digest"),
             // `Prefer: wait=N` (the contract's long-poll).
             header::HeaderName::from_static("prefer"),
+            // Resuming a download (RFC 9110 §14).
+            header::RANGE,
+            header::IF_RANGE,
             REQUEST_ID,
         ])
         .expose_headers([
             header::ETAG,
             header::RETRY_AFTER,
             header::LOCATION,
+            header::HeaderName::from_static("preference-applied"),
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
             REQUEST_ID,
         ])
         .supports_credentials()
