@@ -37,7 +37,7 @@ use std::time::Duration;
 use actix_web::web;
 use auth_skeleton::accounts::UserId;
 use auth_skeleton::accounts::hooks::{AccountDataHook, BoxFuture};
-use auth_skeleton::config::ConfigError;
+use auth_skeleton::config::{ConfigError, Vars};
 use auth_skeleton::db::Tx;
 use auth_skeleton::db::{Db, Migrations};
 use auth_skeleton::service::{AppSpec, DatabaseCopy, EngineBuilder, EngineContext};
@@ -82,7 +82,7 @@ impl Engine {
     /// `BLOB_BYTES_QUOTA`, `SAVE_FILE_THRESHOLD`).
     pub fn new(ctx: EngineContext) -> Result<Self, ConfigError> {
         let config = SaveConfig::from_vars(&ctx.vars)?;
-        let files = open_files(&ctx.db, config.file_threshold)?;
+        let files = open_files(&ctx.db, &ctx.vars, config.file_threshold)?;
         Ok(Self {
             saves: web::Data::new(Saves::new(ctx.db, ctx.clock, config, files)),
         })
@@ -92,7 +92,24 @@ impl Engine {
 /// The files beside a SQLite database file, `DATABASE.blobs`. They are opened even with
 /// `SAVE_FILE_THRESHOLD=off`, which only stops new saves from going there: the saves kept in
 /// files before stay readable.
-fn open_files(db: &Db, threshold: FileThreshold) -> Result<Option<Spill>, ConfigError> {
+fn open_files(
+    db: &Db,
+    vars: &Vars,
+    threshold: FileThreshold,
+) -> Result<Option<Spill>, ConfigError> {
+    // `check-config` builds the engine over a scratch database: the URL tells the backend.
+    let postgres = matches!(db, Db::Postgres(_))
+        || vars
+            .get("DATABASE_URL")
+            .is_some_and(|url| url.starts_with("postgres"));
+    if postgres && matches!(threshold, FileThreshold::Bytes(_)) {
+        return Err(ConfigError::new(
+            "SAVE_FILE_THRESHOLD",
+            "files are kept beside a SQLite database file only; with PostgreSQL (where \
+             several instances share the database) every save stays in the database: leave \
+             it unset or `off`",
+        ));
+    }
     let database = match db {
         Db::Sqlite(sqlite) => {
             let options = sqlite.writer.connect_options();
@@ -103,21 +120,14 @@ fn open_files(db: &Db, threshold: FileThreshold) -> Result<Option<Spill>, Config
         }
         Db::Postgres(_) => None,
     };
-    let threshold = match (threshold, &database) {
-        (FileThreshold::Off | FileThreshold::Default, None) => return Ok(None),
-        (FileThreshold::Off, Some(_)) => u64::MAX,
-        (FileThreshold::Bytes(_), None) => {
-            return Err(ConfigError::new(
-                "SAVE_FILE_THRESHOLD",
-                "files are kept beside a SQLite database file only; with PostgreSQL (where \
-                 several instances share the database) every save stays in the database: \
-                 leave it unset or `off`",
-            ));
-        }
-        (FileThreshold::Default, Some(_)) => DEFAULT_FILE_THRESHOLD,
-        (FileThreshold::Bytes(n), Some(_)) => n,
+    let Some(database) = database else {
+        return Ok(None);
     };
-    let database = database.expect("a database file, checked above");
+    let threshold = match threshold {
+        FileThreshold::Off => u64::MAX,
+        FileThreshold::Default => DEFAULT_FILE_THRESHOLD,
+        FileThreshold::Bytes(n) => n,
+    };
     let root = FileStore::beside(&database);
     let files = FileStore::open(root.clone()).map_err(|e| {
         ConfigError::new(

@@ -72,6 +72,23 @@ async fn an_invalid_setting_stops_the_service_naming_it(backend: Backend) {
         );
         assert!(!status.success());
         assert!(stderr.contains(var), "{stderr}");
+        // `check-config` runs the same checks.
+        let (status, stderr) = ServiceProcess::run(
+            EXE,
+            &["check-config"],
+            &[("DATABASE_URL", &database.url), (var, value)],
+        );
+        assert!(!status.success(), "check-config passed {var}={value}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+    // And both accept a threshold beside a SQLite file.
+    if backend == Backend::Sqlite {
+        let vars = [
+            ("DATABASE_URL", database.url.as_str()),
+            ("SAVE_FILE_THRESHOLD", "1MiB"),
+        ];
+        let (status, stderr) = ServiceProcess::run(EXE, &["check-config"], &vars);
+        assert!(status.success(), "{stderr}");
     }
 }
 
