@@ -128,9 +128,11 @@ impl ResponseError for SaveError {
             // RFC 9110 §15.5.17: the size, so that the client can ask again.
             SaveError::RangeNotSatisfiable { size } => {
                 let mut response = self.problem().error_response();
+                let headers = response.headers_mut();
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                    headers.insert(header::CONTENT_RANGE, value);
                 }
+                headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
                 response
             }
             _ => self.problem().error_response(),

@@ -429,12 +429,18 @@ async fn get_history_version(
 /// request's `Range` and `If-Range` ([`range`]). A file streams from disk, a block at a time.
 fn send(req: &HttpRequest, etag: &str, content: Content) -> Result<HttpResponse, SaveError> {
     let size = content.len();
+    // Field lines joined as one list (RFC 9110 §5.3): two `Range` lines are two ranges. One
+    // that is not visible ASCII is a range this service does not know: the whole save.
     let text = |name| {
-        req.headers()
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
+        let lines: Option<Vec<&str>> = req
+            .headers()
+            .get_all(name)
+            .map(|v: &HeaderValue| v.to_str().ok())
+            .collect();
+        lines.filter(|l| !l.is_empty()).map(|l| l.join(", "))
     };
-    let part = range::select(text(header::RANGE), text(header::IF_RANGE), etag, size);
+    let (range, if_range) = (text(header::RANGE), text(header::IF_RANGE));
+    let part = range::select(range.as_deref(), if_range.as_deref(), etag, size);
     let (first, len) = part.span(size);
     let mut response = match part {
         Part::Unsatisfiable => return Err(SaveError::RangeNotSatisfiable { size }),

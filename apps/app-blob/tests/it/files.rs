@@ -264,9 +264,22 @@ async fn a_download_can_be_resumed_with_a_range(backend: Backend, vars: &[(&str,
     assert_problem(&past, 416, "range_not_satisfiable");
     let unsatisfied = format!("bytes */{size}");
     assert_eq!(past.header("content-range"), Some(unsatisfied.as_str()));
+    assert_eq!(past.header("accept-ranges"), Some("bytes"));
+    let far = range("bytes=99999999999999999999-", None).await;
+    assert_problem(&far, 416, "range_not_satisfiable");
 
     // Anything else is the whole save: several ranges, nonsense, and a part of a version that
     // is not current any more (a resumed download must not splice two versions).
+    // Two Range lines are two ranges: the whole save.
+    let two = ann
+        .send(
+            ann.request(Method::GET, "/v1/save")
+                .header("Range", "bytes=0-1")
+                .header("Range", "bytes=5-6"),
+        )
+        .await;
+    assert_eq!(two.status, 200);
+    assert_eq!(two.bytes, body);
     let v2_body = random_bytes(200 * 1024);
     let v2 = ann.replace(&v1, &v2_body).await;
     for (value, if_range) in [
