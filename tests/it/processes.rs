@@ -103,3 +103,48 @@ auth_skeleton::both_backends!(
     the_real_binary_serves_on_port_zero_and_signs_up,
     an_app_refuses_another_apps_database,
 );
+
+/// With `BIND` on port 0 and no `PUBLIC_URL`, the default public origin (`http://` + `BIND`) is
+/// the address the service listens on: pages from it pass the CSRF check, and mailed links
+/// lead back to it.
+#[tokio::test]
+async fn the_default_public_url_names_the_port_chosen_for_port_zero() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let mail = tempfile::tempdir().unwrap();
+    let transport = format!("file:{}", mail.path().display());
+    let mut service = ServiceProcess::start(
+        &binary("app-rows"),
+        &[
+            ("DATABASE_URL", &database.url),
+            ("COOKIE_SECURE", "false"),
+            ("MAIL_TRANSPORT", &transport),
+        ],
+    );
+    let origin = service.base_url.clone();
+    assert!(!origin.ends_with(":0"), "{origin}");
+    let reply = reqwest::Client::new()
+        .post(format!("{origin}/v1/auth/signup"))
+        .header("origin", &origin)
+        .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "cookie"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201, "{}", service.logs());
+    let mut mails = Vec::new();
+    for _ in 0..100 {
+        mails = std::fs::read_dir(mail.path())
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let link = format!("{origin}/verify-email");
+    assert!(
+        mails.iter().any(|m| m.contains(&link)),
+        "no link to {link}: {mails:?}"
+    );
+    assert!(service.terminate().success());
+}

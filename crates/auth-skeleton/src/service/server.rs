@@ -260,7 +260,19 @@ pub async fn start(
     engine: EngineBuilder,
 ) -> Result<Running, StartError> {
     let cache_refresh = settings.session_cache_refresh;
+    let bind_error = |source| StartError::Bind {
+        addr: settings.bind,
+        source,
+    };
+    // Bound before anything is built on the public origin: with port 0, the default
+    // `PUBLIC_URL` (`http://` + `BIND`) must name the port the system chose, or pages served from
+    // it fail the CSRF check and mailed links lead nowhere.
+    let listener = std::net::TcpListener::bind(settings.bind).map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     let mut config = settings.auth.clone();
+    if settings.bind.port() == 0 && config.public_url.port() == Some(0) {
+        let _ = config.public_url.set_port(Some(addr.port()));
+    }
     config.keys = settings.secret_key.load()?;
     let engine = engine.build(EngineContext {
         db: db.clone(),
@@ -307,12 +319,8 @@ pub async fn start(
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     // Signals are handled below, so that waiting long-polls are answered first.
     .disable_signals()
-    .bind(settings.bind)
-    .map_err(|source| StartError::Bind {
-        addr: settings.bind,
-        source,
-    })?;
-    let addr = server.addrs().first().copied().unwrap_or(settings.bind);
+    .listen(listener)
+    .map_err(bind_error)?;
     let server = server.run();
     spawn_stop_on_signal(auth.clone(), server.handle());
     Ok(Running { addr, auth, server })
