@@ -91,6 +91,7 @@ export class BlobSave {
   private readonly http: Http;
   private readonly options: BlobSaveOptions;
   private limitsValue: SaveLimits | undefined;
+  private unsettled: { key: string; condition: string; size: number; digest: string | undefined } | undefined;
   /** The version this device last loaded or wrote; null: none exists; undefined: unknown yet. */
   version: string | null | undefined = undefined;
 
@@ -263,19 +264,33 @@ export class BlobSave {
   }
 
   private async put(bytes: Uint8Array, precondition: Precondition, signal?: AbortSignal): Promise<SaveMeta> {
-    // One key per logical write: the same bytes over the same precondition.
-    const key = randomKey();
+    const digest = await contentDigest(bytes);
+    const condition = "ifMatch" in precondition ? `M${precondition.ifMatch}` : "N*";
+    // One key per logical write: the same bytes over the same precondition. A write whose
+    // retries all failed keeps its key, so saving it again later is not a false conflict.
+    const last = this.unsettled;
+    const key =
+      last && last.condition === condition && last.size === bytes.length && last.digest === digest && digest !== undefined
+        ? last.key
+        : randomKey();
+    this.unsettled = { key, condition, size: bytes.length, digest };
     const headers: Record<string, string> = { "Idempotency-Key": key };
     if ("ifMatch" in precondition) headers["If-Match"] = precondition.ifMatch;
     else headers["If-None-Match"] = "*";
-    const digest = await contentDigest(bytes);
     if (digest) headers["Content-Digest"] = digest;
-    const response = await this.retrying(async () => {
-      const r = await this.http.send("PUT", "/v1/save", { bytes, headers, signal });
-      if (!r.ok) throw await this.http.toError(r);
-      return r;
-    });
-    return (await readJson(response)) as SaveMeta;
+    try {
+      const response = await this.retrying(async () => {
+        const r = await this.http.send("PUT", "/v1/save", { bytes, headers, signal });
+        if (!r.ok) throw await this.http.toError(r);
+        return r;
+      });
+      this.unsettled = undefined;
+      return (await readJson(response)) as SaveMeta;
+    } catch (err) {
+      // Only a write whose outcome is unknown keeps its key.
+      if (!retryable(err)) this.unsettled = undefined;
+      throw err;
+    }
   }
 
   /** Runs `attempt` again on network errors, 5xx and 429 (honouring `Retry-After`). */

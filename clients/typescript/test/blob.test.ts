@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
-import { VersionConflictError, createClient, type Conflict, type FetchLike } from "../src/index.js";
+import { NetworkError, VersionConflictError, createClient, type Conflict, type FetchLike } from "../src/index.js";
 import { signedUp, startService, type Service } from "./support.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -132,6 +132,16 @@ describe("blob against app-blob", () => {
     assert.notEqual(puts[2]!.get("Idempotency-Key"), puts[0]!.get("Idempotency-Key"));
     assert.equal(puts[2]!.get("If-Match"), result.meta!.version);
     assert.equal((await save.history()).length, 1, "the retried write made one version");
+
+    // Every attempt lost: the write fails; saving the same bytes again later reuses its key.
+    lose = 2;
+    const flaky = client.blob({ backoff: { initialMs: 10 }, maxAttempts: 2 });
+    await flaky.load();
+    await assert.rejects(flaky.save(text("thrice")), (err: unknown) => err instanceof NetworkError);
+    const again = await flaky.save(text("thrice"));
+    assert.equal(again.outcome, "saved", "no false conflict");
+    assert.equal(puts.at(-1)!.get("Idempotency-Key"), puts.at(-2)!.get("Idempotency-Key"));
+    assert.equal((await save.history()).length, 2);
   });
 
   it("waitForChange: 304 when nothing changes, woken by another device's save", async () => {

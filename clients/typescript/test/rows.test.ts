@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
+import "fake-indexeddb/auto";
 import {
+  IndexedDbRowStore,
   MemoryRowStore,
   RateLimitedError,
   createClient,
@@ -54,6 +56,31 @@ describe("rows against app-rows", () => {
     assert.equal(await a.get("notes", "n1"), undefined);
     assert.equal((await a.getRow("notes", "n1"))?.deleted, true);
     assert.deepEqual(await a.get("notes", "n2"), { title: "two, edited" });
+  });
+
+  it("an IndexedDB store syncs and keeps its node id, rows and cursor across opens", async () => {
+    const { client } = await signedUp(service.url);
+    const name = `rows-it-${Date.now()}`;
+    const first = await IndexedDbRowStore.open({ name });
+    const a = client.rows(first);
+    await a.whenReady();
+    const node = a.nodeId;
+    await a.put("notes", "idb", { v: 1 });
+    first.close();
+    const reopened = await IndexedDbRowStore.open({ name });
+    const again = client.rows(reopened);
+    await again.whenReady();
+    assert.equal(again.nodeId, node);
+    assert.equal(await again.pendingCount(), 1);
+    await again.syncOnce();
+    assert.equal(await again.pendingCount(), 0);
+    assert.ok((await reopened.state()).cursor);
+    const other = client.rows(new MemoryRowStore());
+    await other.syncOnce();
+    assert.deepEqual(await other.get("notes", "idb"), { v: 1 });
+    assert.equal((await other.getRow("notes", "idb"))?.node, node);
+    reopened.close();
+    await IndexedDbRowStore.destroy(name);
   });
 
   it("the later write wins; the loser adopts the server's row (stale with current)", async () => {
