@@ -13,7 +13,8 @@ let counter = 0;
 /** A fresh address per call (the services outlive a single test). */
 export function uniqueEmail(tag: string): string {
   counter += 1;
-  return `${tag}-${process.pid}-${Date.now().toString(36)}-${counter}@example.com`;
+  // Each run starts on fresh databases: the worker's pid and a counter keep addresses apart.
+  return `${tag}-${process.pid.toString(36)}${counter}@example.com`;
 }
 
 /** A context with the example app open, sized for legible screenshots. */
