@@ -333,6 +333,14 @@ export class RowsSync {
   private async settle(batch: Row[], body: PushResponse): Promise<void> {
     const rejections: Rejection[] = [];
     const changed: Row[] = [];
+    // The app's too_old policy runs before the lock: it may read or write rows.
+    const rewrite = new Set<number>();
+    for (let i = 0; i < batch.length; i++) {
+      const result = body.results[i] as PushResult;
+      if (result.status !== "rejected" || result.reason !== "too_old") continue;
+      const rejection: Rejection = { row: batch[i] as Row, reason: "too_old", current: result.current ?? null };
+      if (await this.rewriteTooOld(rejection)) rewrite.add(i);
+    }
     await this.lock.run(async () => {
       if (typeof body.server_time === "number") this.clock.observe(body.server_time, 0);
       const commit: Required<Pick<StoreCommit, "put" | "remove" | "outboxRemove">> = {
@@ -353,7 +361,7 @@ export class RowsSync {
         const current = result.current === undefined ? undefined : result.current;
         if (result.status === "rejected") {
           const rejection: Rejection = { row: sent, reason: result.reason ?? "unknown", current: current ?? null };
-          if (result.reason === "too_old" && (await this.rewriteTooOld(rejection))) {
+          if (rewrite.has(i)) {
             const { ts, counter } = this.clock.tick(this.now());
             const again: Row = { ...sent, ts, counter, node: this.node };
             commit.put.push(again);

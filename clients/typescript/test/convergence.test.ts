@@ -204,5 +204,80 @@ describe("convergence (property, real app-rows)", () => {
       { numRuns: Number(process.env["CONVERGENCE_RUNS"] ?? 25), endOnFailure: true },
     );
   });
-});
 
+  it("devices running their sync loops over a lossy network converge", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ device, key, del: fc.boolean(), value: fc.nat(1000), pauseMs: fc.integer({ min: 0, max: 30 }) }), {
+          minLength: 5,
+          maxLength: 25,
+        }),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        async (writes, seed) => {
+          const tokens = new MemoryTokenStore();
+          const signup = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens } });
+          await signup.auth.signup({ email: freshEmail(), password: PASSWORD });
+          let state = seed;
+          const random = (): number => {
+            state = (state * 48271) % 2147483647;
+            return state / 2147483647;
+          };
+          let lossy = true;
+          const flaky: FetchLike = async (input, init) => {
+            const roll = lossy ? random() : 1;
+            if (roll < 0.15) throw new TypeError("request lost");
+            const response = await fetch(input, init);
+            if (roll < 0.3) {
+              await response.arrayBuffer().catch(() => undefined);
+              throw new TypeError("response lost");
+            }
+            return response;
+          };
+          const devices: RowsSync[] = [];
+          for (let i = 0; i < DEVICES; i++) {
+            const client = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens }, fetch: flaky });
+            devices.push(
+              client.rows(new MemoryRowStore(), {
+                waitSeconds: 1,
+                pageSize: 2,
+                debounceMs: 5,
+                backoff: { initialMs: 10, maxMs: 100 },
+                random,
+              }),
+            );
+          }
+          for (const dev of devices) dev.start();
+          const made: Row[] = [];
+          for (const w of writes) {
+            const [collection, id] = KEYS[w.key]!;
+            const dev = devices[w.device]!;
+            made.push(w.del ? await dev.delete(collection, id) : await dev.put(collection, id, { value: w.value }));
+            await new Promise((r) => setTimeout(r, w.pauseMs));
+          }
+          lossy = false;
+          const deadline = Date.now() + 20_000;
+          for (;;) {
+            let pending = 0;
+            for (const dev of devices) pending += await dev.pendingCount();
+            if (pending === 0) break;
+            assert.ok(Date.now() < deadline, "the loops push everything once the network is back");
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          for (const dev of devices) await dev.stop();
+          for (const dev of devices) await dev.syncOnce();
+
+          const expected = new Map<string, Row>();
+          for (const w of made) {
+            const seen = expected.get(keyString(w));
+            if (!seen || compareVersions(w, seen) > 0) expected.set(keyString(w), w);
+          }
+          const fresh = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens } }).rows(new MemoryRowStore());
+          await fresh.syncOnce();
+          assert.deepEqual(byKey(await fresh.store.list()), expected);
+          for (const dev of devices) assert.deepEqual(byKey(await dev.store.list()), expected);
+        },
+      ),
+      { numRuns: Number(process.env["LOOP_RUNS"] ?? 10), endOnFailure: true },
+    );
+  });
+});
