@@ -29,7 +29,8 @@ export class NotesView {
   private readonly form = byTestId<HTMLFormElement>("add-form");
   private readonly input = byTestId<HTMLInputElement>("new-note");
   private readonly unsubscribe: Array<() => void> = [];
-  private renderQueued = false;
+  private rendering = false;
+  private renderAgain = false;
 
   private constructor(sync: RowsSync) {
     this.sync = sync;
@@ -121,13 +122,25 @@ export class NotesView {
     this.status.className = `chip ${tone}`;
   }
 
+  /** Renders soon; renders never overlap, and a change during one brings one more. */
   private queueRender(): void {
-    if (this.renderQueued) return;
-    this.renderQueued = true;
-    queueMicrotask(() => {
-      this.renderQueued = false;
-      void this.render().catch((err) => console.error("render", err));
-    });
+    if (this.rendering) {
+      this.renderAgain = true;
+      return;
+    }
+    this.rendering = true;
+    void (async () => {
+      try {
+        do {
+          this.renderAgain = false;
+          await this.render();
+        } while (this.renderAgain);
+      } catch (err) {
+        console.error("render", err);
+      } finally {
+        this.rendering = false;
+      }
+    })();
   }
 
   /** Brings the list in line with the store, keeping the element (and the caret) of a note being edited. */

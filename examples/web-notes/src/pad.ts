@@ -202,6 +202,7 @@ export class PadView {
     this.status.className = `chip ${tone}`;
     this.status.dataset["state"] = state;
     this.saveButton.disabled = state === "saving" || state === "conflict";
+    this.reloadButton.disabled = state === "saving" || state === "conflict";
   }
 }
 
