@@ -97,6 +97,55 @@ const COLLECTION = /^[a-z0-9_]{1,64}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
+function isRecord(v: unknown): v is { [k: string]: unknown } {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isRow(v: unknown): v is Row {
+  return (
+    isRecord(v) &&
+    typeof v["collection"] === "string" &&
+    typeof v["id"] === "string" &&
+    Number.isSafeInteger(v["ts"]) &&
+    Number.isSafeInteger(v["counter"]) &&
+    typeof v["node"] === "string" &&
+    typeof v["deleted"] === "boolean" &&
+    (v["data"] === null || isRecord(v["data"]))
+  );
+}
+
+/** Checks a pull answer's shape (a page applied half-read would corrupt the store). */
+function asPullResponse(status: number, body: unknown): PullResponse {
+  if (
+    isRecord(body) &&
+    Array.isArray(body["changes"]) &&
+    body["changes"].every(isRow) &&
+    typeof body["cursor"] === "string" &&
+    typeof body["has_more"] === "boolean"
+  ) {
+    return body as unknown as PullResponse;
+  }
+  throw new UnexpectedResponseError(status, "pull: not a page of rows");
+}
+
+/** Checks a push answer's shape. */
+function asPushResponse(status: number, body: unknown, sent: number): PushResponse {
+  if (
+    isRecord(body) &&
+    Array.isArray(body["results"]) &&
+    body["results"].length === sent &&
+    body["results"].every(
+      (r) =>
+        isRecord(r) &&
+        (r["status"] === "applied" || r["status"] === "stale" || r["status"] === "rejected") &&
+        (r["current"] === undefined || r["current"] === null || isRow(r["current"])),
+    )
+  ) {
+    return body as unknown as PushResponse;
+  }
+  throw new UnexpectedResponseError(status, "push: not one result per change");
+}
+
 function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
 }
@@ -322,10 +371,7 @@ export class RowsSync {
         bytes += size;
       }
       const response = await this.http.request("POST", "/v1/rows/push", { json: { changes: batch }, signal });
-      const body = (await readJson(response)) as PushResponse;
-      if (!Array.isArray(body.results) || body.results.length !== batch.length) {
-        throw new UnexpectedResponseError(response.status, "push: not one result per change");
-      }
+      const body = asPushResponse(response.status, await readJson(response), batch.length);
       await this.settle(batch, body);
     }
   }
@@ -419,7 +465,7 @@ export class RowsSync {
         return;
       }
       if (!response.ok) throw await this.http.toError(response);
-      const page = (await readJson(response)) as PullResponse;
+      const page = asPullResponse(response.status, await readJson(response));
       await this.applyPage(page);
       if (!page.has_more) return;
     }
@@ -458,7 +504,7 @@ export class RowsSync {
           continue walk;
         }
         if (!response.ok) throw await this.http.toError(response);
-        const page = (await readJson(response)) as PullResponse;
+        const page = asPullResponse(response.status, await readJson(response));
         for (const row of page.changes) fresh.set(keyString(row), row);
         cursor = page.cursor;
         if (!page.has_more) break walk;
