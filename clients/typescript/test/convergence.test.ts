@@ -255,7 +255,7 @@ describe("convergence (property, real app-rows)", () => {
             await new Promise((r) => setTimeout(r, w.pauseMs));
           }
           lossy = false;
-          const deadline = Date.now() + 20_000;
+          const deadline = Date.now() + 60_000;
           for (;;) {
             let pending = 0;
             for (const dev of devices) pending += await dev.pendingCount();

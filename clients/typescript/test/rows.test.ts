@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import "fake-indexeddb/auto";
 import {
   IndexedDbRowStore,
+  EmailNotVerifiedError,
   MemoryRowStore,
   RateLimitedError,
   createClient,
@@ -12,9 +13,9 @@ import {
   type RowsChange,
   type SyncStatus,
 } from "../src/index.js";
-import { signedUp, startService, type Service } from "./support.js";
+import { mailedToken, signedUp, startService, type Service } from "./support.js";
 
-function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+function until(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const tick = async (): Promise<void> => {
@@ -109,11 +110,11 @@ describe("rows against app-rows", () => {
     const started = Date.now();
     await a.put("notes", "live", { v: 1 });
     await a.syncOnce();
-    await until(async () => (await b.get("notes", "live")) !== undefined, 5000);
-    assert.ok(Date.now() - started < 3000, "woken well before the long-poll's end");
+    await until(async () => (await b.get("notes", "live")) !== undefined, 15_000);
+    assert.ok(Date.now() - started < 12_000, "woken well before the long-poll's end (20 s)");
     // A local write ends b's long-poll and goes out.
     await b.put("notes", "from-b", { v: 2 });
-    await until(async () => (await b.pendingCount()) === 0, 5000);
+    await until(async () => (await b.pendingCount()) === 0, 15_000);
     await a.syncOnce();
     assert.deepEqual(await a.get("notes", "from-b"), { v: 2 });
     await b.stop();
@@ -177,6 +178,22 @@ describe("rows: rate limits, resync and too_old", () => {
       const backoff = statuses.find((s) => s.state === "backoff");
       assert.ok(backoff && backoff.state === "backoff" && backoff.delayMs >= 1000 * ((backoff.error as RateLimitedError).retryAfter ?? 0));
       await looping.stop();
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it("REQUIRE_VERIFIED_EMAIL: sync answers email_not_verified until the address is verified", async () => {
+    const service = await startService("rows", { REQUIRE_VERIFIED_EMAIL: "true" });
+    try {
+      const { client, email } = await signedUp(service.url);
+      const rows = client.rows(new MemoryRowStore());
+      await rows.put("notes", "a", { v: 1 });
+      await assert.rejects(rows.syncOnce(), EmailNotVerifiedError);
+      assert.equal(await rows.pendingCount(), 1, "the write waits");
+      await client.auth.confirmEmailVerification(await mailedToken(service.mailDir, email, "verify-email"));
+      await rows.syncOnce();
+      assert.equal(await rows.pendingCount(), 0);
     } finally {
       await service.stop();
     }

@@ -171,7 +171,7 @@ export function browserFetch(origin: string): FetchLike & { cookies: Map<string,
 }
 
 /** Waits for a mail to `to` whose body contains `marker` and returns the token of its link. */
-export async function mailedToken(mailDir: string, to: string, path: string, timeoutMs = 15_000): Promise<string> {
+export async function mailedToken(mailDir: string, to: string, path: string, timeoutMs = 30_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (existsSync(mailDir)) {
