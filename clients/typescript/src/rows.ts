@@ -428,13 +428,33 @@ export class RowsSync {
         }
         commit.outboxRemove.push(sent);
       }
-      await this.store.commit({ ...commit, clock: this.clock.current });
+      await this.store.commit({ ...commit });
+      if (rejections.some((r) => r.reason === "clock_skew")) {
+        await this.rewindClock(typeof body.server_time === "number" ? body.server_time : 0);
+      }
+      await this.store.commit({ clock: this.clock.current });
     });
     if (changed.length > 0) this.emit("change", { source: "remote", rows: changed });
     for (const rejection of rejections) {
       this.emit("rejected", rejection);
       this.emit("error", new RowRejectedError(rejection));
     }
+  }
+
+  /**
+   * After `clock_skew` the clock ran ahead of the server's (the device's clock was wrong). Left
+   * there, it would stamp every write in that future until real time caught up. It goes back to
+   * the latest of the server's time and every version this device holds that is not an unpushed
+   * write, so a new write still beats everything the device has seen. (An unpushed row is
+   * replaced by the next write of its key, whatever their versions.)
+   */
+  private async rewindClock(serverTime: number): Promise<void> {
+    const unpushed = new Set((await this.store.outbox()).map((r) => keyString(r)));
+    let floor = { ts: serverTime, counter: 0, node: "" };
+    for (const row of await this.store.list()) {
+      if (!unpushed.has(keyString(row)) && compareVersions(row, floor) > 0) floor = row;
+    }
+    this.clock = new Hlc({ ts: floor.ts, counter: floor.counter });
   }
 
   private async rewriteTooOld(rejection: Rejection): Promise<boolean> {

@@ -125,8 +125,9 @@ describe("rows against app-rows", () => {
   it("surfaces clock_skew and quota_exceeded rejections and adopts the server's row", async () => {
     const { client } = await signedUp(service.url);
     const rejections: Rejection[] = [];
+    let skew = 60 * 60 * 1000;
     const ahead = client.rows(new MemoryRowStore(), {
-      now: () => Date.now() + 60 * 60 * 1000,
+      now: () => Date.now() + skew,
       onRejected: (r) => rejections.push(r),
     });
     await ahead.put("notes", "future", { v: 1 });
@@ -136,15 +137,22 @@ describe("rows against app-rows", () => {
     assert.equal(rejections[0]!.current, null);
     assert.equal(await ahead.getRow("notes", "future"), undefined, "a refused new row goes");
     assert.equal(await ahead.pendingCount(), 0);
+    // Once the device's clock is right again, its writes go through at once.
+    skew = 0;
+    await ahead.put("notes", "now", { v: 2 });
+    await ahead.syncOnce();
+    assert.equal(rejections.length, 1);
+    assert.deepEqual(await ahead.get("notes", "now"), { v: 2 });
 
     const errors: unknown[] = [];
     const filler = client.rows(new MemoryRowStore(), { onRejected: (r) => rejections.push(r), onError: (e) => errors.push(e) });
     for (let i = 0; i < 55; i++) await filler.put("bulk", `r${i}`, { i });
     await filler.syncOnce();
     const quota = rejections.filter((r) => r.reason === "quota_exceeded");
-    assert.equal(quota.length, 5);
-    assert.equal(errors.length, 5);
-    assert.equal((await filler.list("bulk")).length, 50);
+    // The quota is 50 rows per user, "now" included.
+    assert.equal(quota.length, 6);
+    assert.equal(errors.length, 6);
+    assert.equal((await filler.list("bulk")).length, 49);
   });
 
   it("rejects what the server would refuse before it leaves the device", async () => {
