@@ -193,13 +193,7 @@ export class BlobSave {
         return { outcome, meta, bytes: toWrite };
       } catch (err) {
         if (!(err instanceof VersionConflictError) || !resolver || round >= rounds) throw err;
-        const current = err.current;
-        let theirs: Conflict["theirs"] = null;
-        if (current !== null) {
-          const loaded = await this.load(options.signal);
-          // The save may have moved again between the 412 and this read: take the newest.
-          theirs = loaded ? { bytes: loaded.bytes, meta: loaded.version === current.version ? current : await this.metaOf(loaded) } : null;
-        }
+        const theirs = err.current === null ? null : await this.current(err.current, options.signal);
         const decision = await resolver({ mine: bytes, base, theirs });
         if ("merged" in decision) {
           toWrite = decision.merged;
@@ -246,11 +240,21 @@ export class BlobSave {
     return new Uint8Array(await response.arrayBuffer());
   }
 
-  private async metaOf(loaded: LoadedSave): Promise<SaveMeta> {
-    const meta = await this.meta();
-    if (meta && meta.version === loaded.version) return meta;
-    // Moved yet again: describe the bytes in hand; the next write's 412 will tell the rest.
-    return { version: loaded.version, size: loaded.bytes.length, sha256: "", updated_at: "", device_name: null };
+  /**
+   * The current save's bytes with their meta. The save may move again between the `412` and
+   * these reads: the bytes and the meta must be of one version.
+   */
+  private async current(known: SaveMeta, signal?: AbortSignal): Promise<Conflict["theirs"]> {
+    let meta: SaveMeta | null = known;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const loaded = await this.load(signal);
+      if (loaded === null) return null;
+      if (meta && meta.version === loaded.version) return { bytes: loaded.bytes, meta };
+      meta = await this.meta(signal);
+      if (meta === null) return null;
+      if (meta.version === loaded.version) return { bytes: loaded.bytes, meta };
+    }
+    throw new Error("the save keeps changing; try again");
   }
 
   private async metaAnswer(response: Response): Promise<SaveMeta | null> {

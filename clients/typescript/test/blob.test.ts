@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
 import { NetworkError, VersionConflictError, createClient, type Conflict, type FetchLike } from "../src/index.js";
-import { signedUp, startService, type Service } from "./support.js";
+import { PASSWORD, browserFetch, freshEmail, signedUp, startService, type Service } from "./support.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array | null | undefined): string | undefined => (b ? new TextDecoder().decode(b) : undefined);
@@ -11,7 +11,7 @@ const str = (b: Uint8Array | null | undefined): string | undefined => (b ? new T
 describe("blob against app-blob", () => {
   let service: Service;
   before(async () => {
-    service = await startService("blob");
+    service = await startService("blob", { ALLOWED_ORIGINS: "http://localhost:5173" });
   });
   after(async () => {
     await service?.stop();
@@ -158,5 +158,16 @@ describe("blob against app-blob", () => {
     const change = await waiting;
     assert.ok(Date.now() - started < 15_000, "woken before the wait (20 s) ends");
     assert.deepEqual(change, { changed: true, meta: saved.meta });
+  });
+
+  it("cookie mode: a web page saves and loads with the session cookie", async () => {
+    const browser = browserFetch("http://localhost:5173");
+    const page = createClient({ baseUrl: service.url, session: { mode: "cookie" }, fetch: browser });
+    await page.auth.signup({ email: freshEmail(), password: PASSWORD });
+    const save = page.blob();
+    await save.save(text("from the page"));
+    assert.equal(str((await save.load())?.bytes), "from the page");
+    await save.delete();
+    assert.equal(await save.meta(), null);
   });
 });

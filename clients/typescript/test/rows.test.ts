@@ -6,6 +6,7 @@ import {
   IndexedDbRowStore,
   EmailNotVerifiedError,
   MemoryRowStore,
+  MemoryTokenStore,
   RateLimitedError,
   createClient,
   type Client,
@@ -13,7 +14,7 @@ import {
   type RowsChange,
   type SyncStatus,
 } from "../src/index.js";
-import { mailedToken, signedUp, startService, type Service } from "./support.js";
+import { PASSWORD, browserFetch, freshEmail, mailedToken, signedUp, startService, type Service } from "./support.js";
 
 function until(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -30,7 +31,7 @@ function until(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Pro
 describe("rows against app-rows", () => {
   let service: Service;
   before(async () => {
-    service = await startService("rows", { ROWS_QUOTA: "50" });
+    service = await startService("rows", { ROWS_QUOTA: "50", ALLOWED_ORIGINS: "http://localhost:5173" });
   });
   after(async () => {
     await service?.stop();
@@ -82,6 +83,21 @@ describe("rows against app-rows", () => {
     assert.equal((await other.getRow("notes", "idb"))?.node, node);
     reopened.close();
     await IndexedDbRowStore.destroy(name);
+  });
+
+  it("cookie mode: a web page's device syncs with the session cookie", async () => {
+    const browser = browserFetch("http://localhost:5173");
+    const page = createClient({ baseUrl: service.url, session: { mode: "cookie" }, fetch: browser });
+    const email = freshEmail();
+    await page.auth.signup({ email, password: PASSWORD });
+    const rows = page.rows(new MemoryRowStore());
+    await rows.put("notes", "web", { from: "browser" });
+    await rows.syncOnce();
+    const native = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens: new MemoryTokenStore() } });
+    await native.auth.login({ email, password: PASSWORD });
+    const phone = native.rows(new MemoryRowStore());
+    await phone.syncOnce();
+    assert.deepEqual(await phone.get("notes", "web"), { from: "browser" });
   });
 
   it("the later write wins; the loser adopts the server's row (stale with current)", async () => {
