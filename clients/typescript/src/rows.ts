@@ -185,6 +185,7 @@ export class RowsSync {
   private loopDone: Promise<void> | null = null;
   private stopController: AbortController | null = null;
   private waitController: AbortController | null = null;
+  private backoffController: AbortController | null = null;
   private dirty = false;
   private statusValue: SyncStatus = { state: "stopped" };
 
@@ -470,8 +471,10 @@ export class RowsSync {
     return `/v1/rows/pull?${since}limit=${pageSize}`;
   }
 
-  private async pullNow(waitSeconds: number | undefined, signal?: AbortSignal): Promise<void> {
+  /** Pulls to quiescence; returns how many changes came (a resync counts as one at least). */
+  private async pullNow(waitSeconds: number | undefined, signal?: AbortSignal): Promise<number> {
     let wait = waitSeconds;
+    let received = 0;
     for (;;) {
       const { cursor } = await this.store.state();
       const headers: Record<string, string> = {};
@@ -482,12 +485,13 @@ export class RowsSync {
       if (response.status === 410) {
         await response.body?.cancel();
         await this.resync(signal);
-        return;
+        return received + 1;
       }
       if (!response.ok) throw await this.http.toError(response);
       const page = asPullResponse(response.status, await readJson(response));
       await this.applyPage(page);
-      if (!page.has_more) return;
+      received += page.changes.length;
+      if (!page.has_more) return received;
     }
   }
 
@@ -574,6 +578,15 @@ export class RowsSync {
     this.setStatus({ state: "stopped" });
   }
 
+  /**
+   * Syncs now: ends the loop's long-poll, poll pause or back-off (not a wait the server asked
+   * for with `Retry-After`). For a browser's `online` and `visibilitychange` events.
+   */
+  wake(): void {
+    this.kick();
+    this.backoffController?.abort(abortError());
+  }
+
   /** Wakes the loop: ends a long-poll or a poll pause so that local writes go out now. */
   private kick(): void {
     this.dirty = true;
@@ -606,7 +619,15 @@ export class RowsSync {
           const waitSeconds = Math.min(60, this.options.waitSeconds ?? 30);
           if (waitSeconds > 0) {
             // Not under the sync lock: a long-poll must not hold up an explicit `syncOnce`.
-            await this.pullNow(waitSeconds, waitController.signal);
+            const started = Date.now();
+            const received = await this.pullNow(waitSeconds, waitController.signal);
+            // Answered early with nothing: the service gave this waiter's place to a newer one
+            // (it holds a bounded number per user) or is stopping. Pause before waiting again,
+            // so that many devices of one user do not take turns evicting each other.
+            if (received === 0 && Date.now() - started < waitSeconds * 500) {
+              const random = this.options.random ?? Math.random;
+              await sleep(1000 + random() * 4000, waitController.signal);
+            }
           } else {
             await sleep(this.options.pollIntervalMs ?? 30_000, waitController.signal);
             await this.pullNow(undefined, waitController.signal);
@@ -633,10 +654,18 @@ export class RowsSync {
         const retryAfter = err instanceof ApiError ? err.retryAfter : undefined;
         const delayMs = backoffDelay(attempt++, this.options.backoff, retryAfter, this.options.random);
         this.setStatus({ state: "backoff", error: err, delayMs });
+        const backoffController = new AbortController();
+        const onStop = (): void => backoffController.abort(abortError());
+        stop.addEventListener("abort", onStop, { once: true });
+        // `wake()` may cut a back-off short, but not a server's Retry-After.
+        this.backoffController = retryAfter === undefined ? backoffController : null;
         try {
-          await sleep(delayMs, stop);
+          await sleep(delayMs, backoffController.signal);
         } catch {
-          break;
+          if (stop.aborted) break;
+        } finally {
+          stop.removeEventListener("abort", onStop);
+          this.backoffController = null;
         }
       }
     }

@@ -10,6 +10,7 @@ import {
   RateLimitedError,
   createClient,
   type Client,
+  type FetchLike,
   type Rejection,
   type RowsChange,
   type SyncStatus,
@@ -98,6 +99,26 @@ describe("rows against app-rows", () => {
     const phone = native.rows(new MemoryRowStore());
     await phone.syncOnce();
     assert.deepEqual(await phone.get("notes", "web"), { from: "browser" });
+  });
+
+  it("wake() ends a back-off at once (a browser coming back online)", async () => {
+    const { tokens } = await signedUp(service.url);
+    let down = true;
+    const offline: FetchLike = async (input, init) => {
+      if (down) throw new TypeError("offline");
+      return fetch(input, init);
+    };
+    const client = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens }, fetch: offline });
+    const errors: unknown[] = [];
+    const rows = client.rows(new MemoryRowStore(), { backoff: { initialMs: 60_000 }, onError: (e) => errors.push(e) });
+    await rows.put("notes", "offline", { v: 1 });
+    rows.start();
+    await until(() => rows.status.state === "backoff");
+    assert.equal((errors[0] as Error).name, "NetworkError");
+    down = false;
+    rows.wake();
+    await until(async () => (await rows.pendingCount()) === 0, 10_000);
+    await rows.stop();
   });
 
   it("the later write wins; the loser adopts the server's row (stale with current)", async () => {
