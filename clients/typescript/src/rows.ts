@@ -405,7 +405,7 @@ export class RowsSync {
           commit.outboxRemove.push(sent);
           continue;
         }
-        const current = result.current === undefined ? undefined : result.current;
+        const current = result.current;
         if (result.status === "rejected") {
           const rejection: Rejection = { row: sent, reason: result.reason ?? "unknown", current: current ?? null };
           if (rewrite.has(i)) {
@@ -429,11 +429,12 @@ export class RowsSync {
         }
         commit.outboxRemove.push(sent);
       }
-      await this.store.commit({ ...commit });
+      await this.store.commit({ ...commit, clock: this.clock.current });
+      // A second step: a crash between the two leaves the clock ahead, which is safe.
       if (rejections.some((r) => r.reason === "clock_skew")) {
         await this.rewindClock(typeof body.server_time === "number" ? body.server_time : 0);
+        await this.store.commit({ clock: this.clock.current });
       }
-      await this.store.commit({ clock: this.clock.current });
     });
     if (changed.length > 0) this.emit("change", { source: "remote", rows: changed });
     for (const rejection of rejections) {
