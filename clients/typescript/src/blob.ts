@@ -108,7 +108,9 @@ export class BlobSave {
 
   /** `GET /v1/save`: the current bytes and version, or null when there is no save. */
   async load(signal?: AbortSignal): Promise<LoadedSave | null> {
-    const response = await this.retrying(() => this.http.send("GET", "/v1/save", { signal }));
+    const response = await this.retrying(() =>
+      this.http.send("GET", "/v1/save", { signal, headers: { Accept: "application/octet-stream, application/problem+json" } }),
+    );
     if (response.status === 404) {
       const err = await this.http.toError(response);
       if (err instanceof ApiError && err.code === "no_save") {
@@ -236,7 +238,10 @@ export class BlobSave {
   /** `GET /v1/save/history/{version}`: the bytes of an old version (`version` as in its meta). */
   async loadVersion(version: string, signal?: AbortSignal): Promise<Uint8Array> {
     const bare = version.replace(/^W\//, "").replace(/^"|"$/g, "");
-    const response = await this.http.request("GET", `/v1/save/history/${encodeURIComponent(bare)}`, { signal });
+    const response = await this.http.request("GET", `/v1/save/history/${encodeURIComponent(bare)}`, {
+      signal,
+      headers: { Accept: "application/octet-stream, application/problem+json" },
+    });
     return new Uint8Array(await response.arrayBuffer());
   }
 
