@@ -228,6 +228,35 @@ describe("rows: rate limits, resync and too_old", () => {
     }
   });
 
+  it("pushes in batches of at most 1000 rows and under the 2 MiB body limit", async () => {
+    const service = await startService("rows");
+    try {
+      const { tokens } = await signedUp(service.url);
+      const bodies: number[] = [];
+      const counting: FetchLike = async (input, init) => {
+        if (init.method === "POST" && input.endsWith("/v1/rows/push")) bodies.push(String(init.body).length);
+        return fetch(input, init);
+      };
+      const client = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens }, fetch: counting });
+      const rows = client.rows(new MemoryRowStore());
+      for (let i = 0; i < 1500; i++) await rows.put("many", `r${i}`, { i });
+      await rows.syncOnce();
+      assert.equal(bodies.length, 2, "1500 rows: two pushes");
+      bodies.length = 0;
+      const big = "x".repeat(60_000);
+      for (let i = 0; i < 40; i++) await rows.put("big", `b${i}`, { big });
+      await rows.syncOnce();
+      assert.equal(await rows.pendingCount(), 0);
+      assert.ok(bodies.length >= 2, "2.4 MB of rows: more than one push");
+      assert.ok(bodies.every((n) => n < 2 * 1024 * 1024), `bodies ${bodies}`);
+      const check = client.rows(new MemoryRowStore(), { pageSize: 1000 });
+      await check.syncOnce();
+      assert.equal((await check.list()).length, 1540);
+    } finally {
+      await service.stop();
+    }
+  });
+
   it("REQUIRE_VERIFIED_EMAIL: sync answers email_not_verified until the address is verified", async () => {
     const service = await startService("rows", { REQUIRE_VERIFIED_EMAIL: "true" });
     try {
