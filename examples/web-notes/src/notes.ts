@@ -71,12 +71,15 @@ export class NotesView {
     };
     this.form.addEventListener("submit", onSubmit);
     this.unsubscribe.push(() => this.form.removeEventListener("submit", onSubmit));
-    // Coming back online: retry now rather than at the end of the back-off.
-    const onOnline = () => {
-      void this.sync.stop().then(() => this.sync.start());
-    };
+    // Coming back online, or back to the tab: sync now rather than at the end of a back-off.
+    const onOnline = () => this.sync.wake();
     window.addEventListener("online", onOnline);
     this.unsubscribe.push(() => window.removeEventListener("online", onOnline));
+    const onVisible = () => {
+      if (document.visibilityState === "visible") this.sync.wake();
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    this.unsubscribe.push(() => document.removeEventListener("visibilitychange", onVisible));
     const onOffline = () => void this.showStatus(this.sync.status);
     window.addEventListener("offline", onOffline);
     this.unsubscribe.push(() => window.removeEventListener("offline", onOffline));
