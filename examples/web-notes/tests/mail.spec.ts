@@ -25,7 +25,12 @@ test("sign-up, then the mailed verification links, and the app shows the address
 
   for (const service of SERVICES) {
     const link = await waitForLink(world().mailDir, email, `${world()[service]}/verify-email?token=`);
-    const tab = await openLink(context, link);
+    const tab = await context.newPage();
+    const response = await tab.goto(link);
+    // The token is in the address: the page sends no referrer and loads nothing from elsewhere.
+    const headers = response?.headers() ?? {};
+    expect(headers["referrer-policy"]).toBe("no-referrer");
+    expect(headers["content-security-policy"]).toContain("default-src 'none'");
     // Loading the page spends nothing; the button does.
     await expect(tab.getByRole("heading", { name: "Confirm your email address" })).toBeVisible();
     await tab.getByRole("button", { name: "Confirm my address" }).click();
@@ -55,6 +60,9 @@ test("forgot password: the reset pages set a new password and the app signs in w
   await signUp(page, email);
   await page.getByTestId("sign-out").click();
   await expect(page.getByTestId("auth-panel")).toBeVisible();
+  // Another browser stays signed in meanwhile.
+  const other = await openApp(browser);
+  await logIn(other.page, email);
 
   await page.getByTestId("email").fill(email);
   await page.getByTestId("forgot-password").click();
@@ -71,6 +79,12 @@ test("forgot password: the reset pages set a new password and the app signs in w
     if (service === "rowsUrl") await screenshot(tab, "reset-password-page");
     await tab.close();
   }
+
+  // A reset ends every session: the other browser's page notices by itself (its sync requests
+  // are answered 401) and asks to sign in again.
+  await expect(other.page.getByTestId("auth-panel")).toBeVisible({ timeout: 30_000 });
+  await expect(other.page.getByTestId("auth-message")).toHaveText("Your session ended. Sign in again.");
+  await other.context.close();
 
   // The old password is refused by both services, the new one works.
   await page.getByTestId("email").fill(email);
