@@ -1,6 +1,7 @@
 //! System tests: the real app binaries as separate processes on real databases.
 
 mod attacks;
+mod browser;
 mod cli;
 mod fleet;
 mod haproxy;

@@ -1,0 +1,88 @@
+export { createClient, type Client, type ClientOptions } from "./client.js";
+export { Http, MemoryTokenStore, type FetchLike, type RequestOptions, type SessionConfig, type TokenStore } from "./http.js";
+export { Auth, type Credentials } from "./auth.js";
+export {
+  RowsSync,
+  PUSH_BATCH,
+  MAX_DATA_BYTES,
+  type LiveRow,
+  type RowsChange,
+  type RowsEvents,
+  type RowsSyncOptions,
+  type SyncStatus,
+  type TooOldPolicy,
+} from "./rows.js";
+export { MemoryRowStore, keyString, type RowKey, type RowStore, type StoreCommit, type StoreState } from "./store.js";
+export { IndexedDbRowStore, type IndexedDbRowStoreOptions } from "./idb-store.js";
+export {
+  Hlc,
+  compareVersions,
+  sameVersion,
+  randomNodeId,
+  MAX_COUNTER,
+  MAX_TS,
+  type ClockState,
+  type Version,
+} from "./hlc.js";
+export {
+  BlobSave,
+  contentDigest,
+  type BlobSaveOptions,
+  type Conflict,
+  type ConflictResolution,
+  type ConflictResolver,
+  type LoadedSave,
+  type MetaChange,
+  type SaveResult,
+} from "./blob.js";
+export { backoffDelay, type BackoffOptions } from "./backoff.js";
+export {
+  ApiError,
+  NetworkError,
+  UnexpectedResponseError,
+  RowRejectedError,
+  errorFromProblem,
+  parseRetryAfter,
+  PROBLEM_CODES,
+  type Rejection,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  NotFoundError,
+  InternalError,
+  UnauthenticatedError,
+  CsrfRejectedError,
+  InvalidEmailError,
+  WeakPasswordError,
+  EmailTakenError,
+  InvalidCredentialsError,
+  RateLimitedError,
+  OverloadedError,
+  AlreadyVerifiedError,
+  InvalidTokenError,
+  EmailNotVerifiedError,
+  ResyncRequiredError,
+  NoSaveError,
+  PreconditionRequiredError,
+  VersionConflictError,
+  DigestMismatchError,
+  IdempotencyKeyReusedError,
+  QuotaExceededError,
+} from "./errors.js";
+export type {
+  JsonObject,
+  JsonValue,
+  Health,
+  Me,
+  Problem,
+  ProblemCode,
+  PullResponse,
+  PushResponse,
+  PushResult,
+  RejectReason,
+  Row,
+  SaveLimits,
+  SaveMeta,
+  Session,
+  SignedIn,
+  User,
+} from "./types.js";

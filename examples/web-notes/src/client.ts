@@ -1,0 +1,2 @@
+// The TypeScript client, from its sources in this repository.
+export * from "../../../clients/typescript/src/index.js";
