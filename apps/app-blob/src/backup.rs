@@ -4,7 +4,7 @@
 //!
 //! The copy is consistent because the files are immutable (a name is its content) and none can
 //! be deleted from the moment before the database is copied until the last file is: the backup
-//! holds `backup.lock`, and the service skips its clean-ups while it is held
+//! holds `clean-up.lock`, and the service skips its clean-ups while it is held
 //! ([`crate::files`]). A file placed after the database copy was taken is not named by it and
 //! is not copied.
 

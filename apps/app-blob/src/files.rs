@@ -14,19 +14,22 @@
 //! dropped the last row naming them, and by [`FileStore::sweep`] at start and periodically
 //! (a crash between a commit and its clean-up, a deleted account).
 //!
-//! Between 2 and 3 nothing may delete the file: a write holds the store's gate for reading from
-//! its placement until its commit, and clean-ups hold it for writing while they decide and
-//! delete. A backup (another process) holds `backup.lock` shared while it copies; clean-ups
-//! skip their turn while it is held, so no file that the backup's database copy names goes away
-//! before it has been copied.
+//! Between 2 and 3 nothing may delete the file. Within the process, a write holds the store's
+//! gate for reading from its placement until its commit, and clean-ups hold it for writing
+//! while they decide and delete. Across processes (another instance started on the same
+//! database by mistake, a backup), `clean-up.lock` does the same: writes and backups hold it
+//! shared, a clean-up needs it exclusively and skips its turn when it cannot have it, so no file
+//! that a write is about to name, or that a backup's database copy names, goes away. An upload
+//! holds its temporary file locked while it writes it; a sweep deletes only temporary files
+//! that nobody holds.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Bytes;
 use auth_skeleton::db::Db;
@@ -37,23 +40,22 @@ use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 /// The directory of temporary files, under the store's root.
 const TMP_DIR: &str = "tmp";
-/// The lock a backup holds while it copies (see the module's documentation).
-const BACKUP_LOCK: &str = "backup.lock";
+/// The lock that writes and backups hold shared and clean-ups exclusively (see the module's
+/// documentation).
+const CLEAN_UP_LOCK: &str = "clean-up.lock";
 /// How much of an upload is gathered before it is written to its temporary file.
 const SPOOL_BUFFER: usize = 256 * 1024;
 /// How much of a file one read sends.
 const READ_CHUNK: usize = 256 * 1024;
-/// A temporary file this old that no upload of this process is writing is left over.
-const STALE_TEMP: Duration = Duration::from_secs(3_600);
+/// An empty temporary file younger than this may be one an upload has just created and not yet
+/// locked: a sweep leaves it.
+const FRESH_TEMP: Duration = Duration::from_secs(60);
 
 /// The content-addressed files of one database.
 #[derive(Debug)]
 pub struct FileStore {
     root: PathBuf,
     gate: Arc<RwLock<()>>,
-    /// The temporary files uploads of this process are writing.
-    live_temps: Mutex<HashSet<PathBuf>>,
-    started: SystemTime,
 }
 
 /// The file name of `user_id`'s bytes whose SHA-256 is `sha256`.
@@ -85,8 +87,6 @@ impl FileStore {
         Ok(Arc::new(Self {
             root,
             gate: Arc::new(RwLock::new(())),
-            live_temps: Mutex::new(HashSet::new()),
-            started: SystemTime::now(),
         }))
     }
 
@@ -116,30 +116,36 @@ impl FileStore {
             .join(TMP_DIR)
             .join(format!("{}.part", hex::encode(token)));
         let file = private_files::create_file(&path)?;
-        self.live_temps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path.clone());
+        let temp = Temp { path };
+        // Held until the file is in place or deleted: a sweep leaves a locked file alone.
+        file.try_lock().map_err(io::Error::from)?;
         Ok(Spool {
-            temp: Temp {
-                store: self.clone(),
-                path,
-            },
+            temp,
             file: Some(file),
             buffer: Vec::with_capacity(SPOOL_BUFFER),
             len: 0,
         })
     }
 
-    /// Moves a synced upload to the file `name`, durably, and holds the gate until the returned
-    /// [`Placed`] is dropped: drop it once the row naming the file has committed (or failed to).
+    /// Moves a synced upload to the file `name`, durably, and holds off every clean-up (of
+    /// this process: the gate; of others: `clean-up.lock`) until the returned [`Placed`] is
+    /// dropped: drop it once the row naming the file has committed (or failed to).
     pub async fn place(self: &Arc<Self>, spooled: Spooled, name: &str) -> io::Result<Placed> {
         debug_assert!(is_file_name(name));
         let guard = self.gate.clone().read_owned().await;
+        let lock_path = self.root.join(CLEAN_UP_LOCK);
+        let lock = blocking(move || {
+            let lock = open_lock(&lock_path)?;
+            lock.lock_shared()?;
+            Ok(lock)
+        })
+        .await?;
         let target = self.path(name);
-        let Spooled { temp, .. } = spooled;
+        // The temporary file stays locked (open) until it has been renamed or deleted.
+        let Spooled { temp, file, .. } = spooled;
         let temp_path = temp.path.clone();
         blocking(move || -> io::Result<()> {
+            let _locked = file;
             if target.exists() {
                 // The same bytes of the same user are there already, durable since they were
                 // placed: this copy is not needed.
@@ -159,6 +165,7 @@ impl FileStore {
         crate::failpoint::hit("save-file-placed");
         Ok(Placed {
             name: name.to_owned(),
+            _lock: lock,
             _guard: guard,
         })
     }
@@ -184,16 +191,17 @@ impl FileStore {
     }
 
     /// Deletes those of `names` that no row names any more (after a write that dropped rows
-    /// naming them, or that failed after placing its file). Skipped while a backup runs: the
-    /// next sweep deletes them then. Returns how many files were deleted.
+    /// naming them, or that placed a file it did not commit). Skipped while a backup or another
+    /// process's write holds `clean-up.lock`: the next sweep deletes them then. Returns how many
+    /// files were deleted.
     pub async fn collect(&self, db: &Db, names: Vec<String>) -> io::Result<usize> {
         if names.is_empty() {
             return Ok(0);
         }
         // The gate first: it also queues this process's clean-ups one behind another, which the
-        // backup lock (one per open file) would turn away from each other.
+        // lock (one per open file) would turn away from each other.
         let _gate = self.gate.write().await;
-        let Some(_backup) = self.exclude_backups().await? else {
+        let Some(_lock) = self.exclude_others().await? else {
             return Ok(0);
         };
         let mut orphans = Vec::new();
@@ -209,12 +217,12 @@ impl FileStore {
         blocking(move || remove_all(&orphans)).await
     }
 
-    /// Deletes every file that no row names, and the temporary files no upload of this process
-    /// is writing that were left from before it started or are older than an hour. Runs at start
-    /// and periodically; skipped while a backup runs. Returns how many files were deleted.
+    /// Deletes every file that no row names, and the temporary files no upload holds. Runs at
+    /// start and periodically; skipped while a backup or another process's write holds
+    /// `clean-up.lock`. Returns how many files were deleted.
     pub async fn sweep(&self, db: &Db) -> io::Result<usize> {
         let _gate = self.gate.write().await;
-        let Some(_backup) = self.exclude_backups().await? else {
+        let Some(_lock) = self.exclude_others().await? else {
             return Ok(0);
         };
         let named: HashSet<String> = crate::store::named_files(db)
@@ -222,13 +230,7 @@ impl FileStore {
             .map_err(io::Error::other)?
             .into_iter()
             .collect();
-        let live: HashSet<PathBuf> = self
-            .live_temps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let root = self.root.clone();
-        let started = self.started;
         blocking(move || {
             let mut doomed = Vec::new();
             for entry in fs::read_dir(&root)? {
@@ -238,10 +240,7 @@ impl FileStore {
                 if name == TMP_DIR {
                     for temp in fs::read_dir(&dir)? {
                         let temp = temp?.path();
-                        let modified = temp.metadata()?.modified()?;
-                        let stale = modified < started
-                            || modified.elapsed().is_ok_and(|age| age > STALE_TEMP);
-                        if stale && !live.contains(&temp) {
+                        if is_abandoned(&temp)? {
                             doomed.push(temp);
                         }
                     }
@@ -261,9 +260,10 @@ impl FileStore {
         .await
     }
 
-    /// The exclusive side of `backup.lock`, if no backup holds it.
-    async fn exclude_backups(&self) -> io::Result<Option<File>> {
-        let path = self.root.join(BACKUP_LOCK);
+    /// The exclusive side of `clean-up.lock`, if no backup or write of another process holds
+    /// it.
+    async fn exclude_others(&self) -> io::Result<Option<File>> {
+        let path = self.root.join(CLEAN_UP_LOCK);
         blocking(move || {
             let lock = open_lock(&path)?;
             match lock.try_lock() {
@@ -278,7 +278,7 @@ impl FileStore {
     /// Holds off every clean-up of the store (of any process) until the returned file is
     /// closed: what a backup takes before it copies the database.
     pub async fn hold_for_backup(&self) -> io::Result<File> {
-        let path = self.root.join(BACKUP_LOCK);
+        let path = self.root.join(CLEAN_UP_LOCK);
         blocking(move || {
             let lock = open_lock(&path)?;
             lock.lock_shared()?;
@@ -316,13 +316,6 @@ impl FileStore {
             Ok(copied)
         })
         .await
-    }
-
-    fn forget_temp(&self, path: &Path) {
-        self.live_temps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(path);
     }
 }
 
@@ -372,10 +365,11 @@ impl Spool {
             .file
             .take()
             .ok_or_else(|| io::Error::other("spool lost"))?;
-        blocking(move || file.sync_all()).await?;
+        let file = blocking(move || file.sync_all().map(|()| file)).await?;
         crate::failpoint::hit("save-file-synced");
         Ok(Spooled {
             temp: self.temp,
+            file,
             len: self.len,
         })
     }
@@ -385,6 +379,8 @@ impl Spool {
 #[derive(Debug)]
 pub struct Spooled {
     temp: Temp,
+    /// Open, and so locked, until it is in place.
+    file: File,
     /// Its size.
     pub len: u64,
 }
@@ -394,19 +390,19 @@ pub struct Spooled {
 pub struct Placed {
     /// The file's name, for the row.
     pub name: String,
+    _lock: File,
     _guard: OwnedRwLockReadGuard<()>,
 }
 
 /// A temporary file, deleted when dropped unless it was moved into place.
 #[derive(Debug)]
 struct Temp {
-    store: Arc<FileStore>,
     path: PathBuf,
 }
 
 impl Temp {
+    /// It was moved into place (or deleted): nothing to clean up.
     fn forget(self) {
-        self.store.forget_temp(&self.path);
         std::mem::forget(self);
     }
 }
@@ -415,8 +411,29 @@ impl Drop for Temp {
     fn drop(&mut self) {
         // An upload refused or cut off: its bytes are not needed.
         let _ = fs::remove_file(&self.path);
-        self.store.forget_temp(&self.path);
     }
+}
+
+/// Whether the temporary file at `path` was left by an upload that ended without placing it:
+/// no upload holds its lock, and it is not an empty file an upload may have just created and
+/// not yet locked.
+fn is_abandoned(path: &Path) -> io::Result<bool> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Ok(false),
+        Err(fs::TryLockError::Error(e)) => return Err(e),
+    }
+    let meta = file.metadata()?;
+    let fresh = meta
+        .modified()?
+        .elapsed()
+        .map_or(true, |age| age < FRESH_TEMP);
+    Ok(meta.len() > 0 || !fresh)
 }
 
 /// The bytes `start..start + len` of `file`, in chunks read on the blocking pool.

@@ -375,3 +375,63 @@ async fn concurrent_writes_of_files_keep_exactly_the_files_rows_name() {
     }
     assert_eq!(stored_files(&dir).len(), 1);
 }
+
+/// A second instance started on the same database (an operator's mistake: SQLite is served by
+/// one process) sweeps at start; it must leave the first one's upload in progress alone.
+#[actix_web::test]
+async fn a_second_instance_leaves_an_upload_in_progress_alone() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let server = files_server(&[]).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    let body = random_bytes(600 * 1024);
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let mut upload = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "PUT /v1/save HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         If-None-Match: *\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        ann.token,
+        body.len()
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&body[..400 * 1024]).await.unwrap();
+    let mut parts = 0;
+    for _ in 0..100 {
+        parts = temporary_files(&dir);
+        if parts == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        parts, 1,
+        "the upload is being written to its temporary file"
+    );
+
+    // A file no row names shows when the second instance's sweep has run.
+    let stray = dir.join("cd").join("cd".repeat(32));
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"stray").unwrap();
+    let _second = server
+        .start_another(
+            app_blob::spec(),
+            &[("MAX_SAVE_BYTES", TEST_MAX_BYTES)],
+            app_blob::engine(),
+        )
+        .await;
+    for _ in 0..100 {
+        if !stray.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!stray.exists(), "the second instance swept");
+    assert_eq!(temporary_files(&dir), 1, "the upload's file is still there");
+
+    upload.write_all(&body[400 * 1024..]).await.unwrap();
+    let mut answer = String::new();
+    upload.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(ann.get("/v1/save").await.bytes, body);
+}
