@@ -50,13 +50,20 @@ impl SaveConfig {
     /// Reads `MAX_SAVE_BYTES`, `SAVE_HISTORY` and `BLOB_BYTES_QUOTA`; a malformed or
     /// out-of-range value names its variable.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let max_bytes = vars.u64_or("MAX_SAVE_BYTES", DEFAULT_MAX_BYTES)?;
-        if !(1..=MAX_MAX_BYTES).contains(&max_bytes) {
-            return Err(ConfigError::new(
-                "MAX_SAVE_BYTES",
-                format!("must be between 1 and {MAX_MAX_BYTES} bytes"),
-            ));
-        }
+        let max_bytes = match vars.get("MAX_SAVE_BYTES") {
+            None => DEFAULT_MAX_BYTES,
+            Some(value) => parse_bytes(&value)
+                .filter(|n| (1..=MAX_MAX_BYTES).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "MAX_SAVE_BYTES",
+                        format!(
+                            "must be a byte count between 1 and {MAX_MAX_BYTES} (256MiB), with \
+                             an optional unit (B, KiB, MiB), such as `16MiB`; got {value:?}"
+                        ),
+                    )
+                })?,
+        };
         let history = vars.u64_or("SAVE_HISTORY", DEFAULT_HISTORY)?;
         if history > MAX_HISTORY {
             return Err(ConfigError::new(
@@ -200,5 +207,10 @@ mod tests {
         }
         let c = SaveConfig::from_vars(&Vars::from_pairs([("SAVE_HISTORY", "0")])).unwrap();
         assert_eq!(c.history, 0);
+        // Sizes take the units the quota takes.
+        let c = SaveConfig::from_vars(&Vars::from_pairs([("MAX_SAVE_BYTES", "2MiB")])).unwrap();
+        assert_eq!(c.max_bytes, 2 << 20);
+        let c = SaveConfig::from_vars(&Vars::from_pairs([("MAX_SAVE_BYTES", "256MiB")])).unwrap();
+        assert_eq!(c.max_bytes, 256 << 20);
     }
 }
