@@ -362,14 +362,24 @@ impl Saves {
     async fn content(&self, stored: StoredBytes) -> Result<Option<Content>, SaveError> {
         match stored {
             StoredBytes::Inline(bytes) => Ok(Some(Content::Memory(bytes))),
-            StoredBytes::File(name) => {
+            StoredBytes::File { name, size } => {
                 let files = self.file_store().ok_or_else(|| {
                     auth_skeleton::ApiError::internal(
                         "a save is kept in a file, but no file store is open",
                     )
                 })?;
-                let opened = files.open_file(&name).await.map_err(file_error)?;
-                Ok(opened.map(|(file, len)| Content::File(file, len)))
+                let Some((file, len)) = files.open_file(&name).await.map_err(file_error)? else {
+                    return Ok(None);
+                };
+                // A file of another size was damaged outside the service: sending it would
+                // give the client bytes that are not the version its ETag names.
+                if i64::try_from(len).ok() != Some(size) {
+                    return Err(auth_skeleton::ApiError::internal(format!(
+                        "the save file {name} has {len} bytes, its version {size}"
+                    ))
+                    .into());
+                }
+                Ok(Some(Content::File(file, len)))
             }
         }
     }

@@ -78,8 +78,13 @@ pub enum Stored<'a> {
 pub enum StoredBytes {
     /// The bytes, from the row.
     Inline(Vec<u8>),
-    /// The name of the file that holds them.
-    File(String),
+    /// The file that holds them.
+    File {
+        /// Its name.
+        name: String,
+        /// The version's size, which the file must have.
+        size: i64,
+    },
 }
 
 /// A version to store as the current save.
@@ -320,9 +325,9 @@ pub async fn current_bytes(
     user_id: &str,
     tag: &str,
 ) -> Result<Option<StoredBytes>, sqlx::Error> {
-    let row: Option<(Vec<u8>, Option<String>)> = read_db!(db, |pool| {
+    let row: Option<(Vec<u8>, Option<String>, i64)> = read_db!(db, |pool| {
         sqlx::query_as(
-            "SELECT d.data, d.file FROM blob_saves s
+            "SELECT d.data, d.file, s.size FROM blob_saves s
              JOIN blob_data d ON d.user_id = s.user_id AND d.generation = s.generation
              WHERE s.user_id = $1 AND s.tag = $2",
         )
@@ -354,9 +359,9 @@ pub async fn history_bytes(
     user_id: &str,
     tag: &str,
 ) -> Result<Option<StoredBytes>, sqlx::Error> {
-    let row: Option<(Vec<u8>, Option<String>)> = read_db!(db, |pool| {
+    let row: Option<(Vec<u8>, Option<String>, i64)> = read_db!(db, |pool| {
         sqlx::query_as(
-            "SELECT d.data, d.file FROM blob_history h
+            "SELECT d.data, d.file, h.size FROM blob_history h
              JOIN blob_data d ON d.user_id = h.user_id AND d.generation = h.generation
              WHERE h.user_id = $1 AND h.tag = $2",
         )
@@ -368,9 +373,9 @@ pub async fn history_bytes(
     Ok(row.map(stored_bytes))
 }
 
-fn stored_bytes((data, file): (Vec<u8>, Option<String>)) -> StoredBytes {
+fn stored_bytes((data, file, size): (Vec<u8>, Option<String>, i64)) -> StoredBytes {
     match file {
-        Some(name) => StoredBytes::File(name),
+        Some(name) => StoredBytes::File { name, size },
         None => StoredBytes::Inline(data),
     }
 }

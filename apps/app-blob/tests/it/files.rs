@@ -435,3 +435,22 @@ async fn a_second_instance_leaves_an_upload_in_progress_alone() {
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert_eq!(ann.get("/v1/save").await.bytes, body);
 }
+
+/// A file damaged outside the service (cut short on disk) is not sent as the version its ETag
+/// names: the read fails as the server's fault.
+#[actix_web::test]
+async fn a_file_of_the_wrong_size_is_not_sent() {
+    let server = files_server(&[]).await;
+    let dir = files_dir(&server);
+    let ann = User::signup(&server, "ann@example.com").await;
+    ann.create(&random_bytes(200 * 1024)).await;
+    let file = stored_files(&dir).pop().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let read = ann.get("/v1/save").await;
+    assert_problem(&read, 500, "internal");
+}
