@@ -5,7 +5,9 @@
 #   bench/run.sh                 SQLite, then PostgreSQL (if it answers on 127.0.0.1:5432)
 #   BENCH_BACKENDS=sqlite bench/run.sh
 #   BENCH_APPS=rows bench/run.sh  only app-rows's rows of the table (or blob: only app-blob's;
-#                                instances: only those of several app-rows instances, PostgreSQL)
+#                                blob-crossover: app-blob's PUT in rows against in files by size,
+#                                SQLite; instances: only those of several app-rows instances,
+#                                PostgreSQL)
 #   BENCH_RECORD=1 bench/run.sh  also prepend the result to BENCHMARKS.md
 #
 # Knobs (environment): BENCH_ROUNDS (A/B alternations, default 5), BENCH_SECS (seconds per
@@ -22,7 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${BENCH_ROUNDS:-5}
 SECS=${BENCH_SECS:-5}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
-APPS=${BENCH_APPS:-rows blob instances}
+APPS=${BENCH_APPS:-rows blob blob-crossover instances}
 SVC_CPU=${BENCH_SERVICE_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
@@ -207,31 +209,121 @@ bench_rows() { # DATABASE_URL DATA
     COLD=$(taskset -c "$LOAD_CPU" "$BENCH" cold-start --bin "$RELEASE/app-rows" --url "$url" --cpus "$SVC_CPU")
 }
 
-# --- app-blob: put and get of 4 MiB -----------------------------------------------------------
+# --- app-blob: put and get of 4 MiB and 64 KiB, memory under 32 uploads of 16 MiB -----------
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$SVC_PID/status"; }
+blob_env() {
+    # 32 accounts each keeping up to 10 versions of 16 MiB (the default MAX_SAVE_BYTES): no
+    # quota in the way.
+    export BLOB_BYTES_QUOTA=1TiB
+    unset SAVE_FILE_THRESHOLD MAX_SAVE_BYTES
+}
 bench_blob() { # DATABASE_URL DATA
-    local url=http://127.0.0.1:18081 data=$2 dir=$2/files
+    local url=http://127.0.0.1:18081 data=$2 dir=$2/files sqlite=0 files=$2
+    [[ $1 == sqlite://* ]] && sqlite=1 files=${1#sqlite://}.blobs
     service_env "$1" "$data" 18081
+    blob_env
     start_service "$RELEASE/app-blob" "$data" 18081
-    taskset -c "$LOAD_CPU" "$BENCH" setup-blob --url "$url" --dir "$dir" --mib 4
-    local token
+    taskset -c "$LOAD_CPU" "$BENCH" setup-blob --url "$url" --dir "$dir" --kib 4096 --many 32
+    taskset -c "$LOAD_CPU" "$BENCH" setup-blob --url "$url" --dir "$dir" --kib 64 --name small
+    local token small
     token=$(cat "$dir/blob.token")
-    etag() { curl -fs -H "Authorization: Bearer $token" "$url/v1/save/meta" | sed -E 's/.*"version":"(\\"[^\\]*\\")".*/\1/; s/\\//g'; }
+    small=$(cat "$dir/small.token")
+    etag() { curl -fs -H "Authorization: Bearer $1" "$url/v1/save/meta" | sed -E 's/.*"version":"(\\"[^\\]*\\")".*/\1/; s/\\//g'; }
     for round in $(seq 0 "$ROUNDS"); do
         log "app-blob: round $round/$ROUNDS"
-        local put get put_floor disk get_floor
-        put=$(BENCH_TOKEN=$token BENCH_ETAG=$(etag) BENCH_MIB=4 wrk_run rps 1 put.lua "$url")
-        put_floor=$(floor blob-put --db "$1" --user "$(cat "$dir/blob.user")" --mib 4 --secs "$SECS")
-        disk=$(floor disk-write --dir "$data" --mib 4 --secs "$SECS")
+        local put get put_floor disk get_floor put64 get64 put64_floor get64_floor
+        put=$(BENCH_TOKEN=$token BENCH_ETAG=$(etag "$token") BENCH_MIB=4 wrk_run rps 1 put.lua "$url")
+        if [ "$sqlite" = 1 ]; then
+            # Saves of 4 MiB are files beside the database: the floor stores a file as they are.
+            disk=$(floor disk-write --dir "$files" --kib 4096 --secs "$SECS")
+        else
+            put_floor=$(floor blob-put --db "$1" --user "$(cat "$dir/blob.user")" --kib 4096 --secs "$SECS")
+            disk=$(floor disk-write --dir "$files" --kib 4096 --secs "$SECS")
+        fi
         get=$(BENCH_PATH=/v1/save BENCH_TOKENS=$dir/blob.token wrk_run rps 1 get.lua "$url")
+        # A file when the save is one (SQLite), else the SELECT.
         get_floor=$(floor blob-get --db "$1" --user "$(cat "$dir/blob.user")" --secs "$SECS")
+        put64=$(BENCH_TOKEN=$small BENCH_ETAG=$(etag "$small") BENCH_KIB=64 wrk_run rps 1 put.lua "$url")
+        put64_floor=$(floor blob-put --db "$1" --user "$(cat "$dir/small.user")" --kib 64 --secs "$SECS")
+        get64=$(BENCH_PATH=/v1/save BENCH_TOKENS=$dir/small.token wrk_run rps 1 get.lua "$url")
+        get64_floor=$(floor blob-get --db "$1" --user "$(cat "$dir/small.user")" --secs "$SECS")
         # Round 0 is the warm-up.
         if [ "$round" -gt 0 ]; then
-            add put "$(in_unit "$put" 4)" "$put_floor"
-            add disk "$(in_unit "$put" 4)" "$disk"
-            add get "$(in_unit "$get" 4)" "$get_floor"
+            if [ "$sqlite" = 1 ]; then
+                add put_file "$(in_unit "$put" 4)" "$disk"
+                add get_file "$(in_unit "$get" 4)" "$get_floor"
+            else
+                add put "$(in_unit "$put" 4)" "$put_floor"
+                add disk "$(in_unit "$put" 4)" "$disk"
+                add get "$(in_unit "$get" 4)" "$get_floor"
+            fi
+            add put64 "$(in_unit "$put64" 0.0625)" "$put64_floor"
+            add get64 "$(in_unit "$get64" 0.0625)" "$get64_floor"
+        fi
+    done
+    # 32 uploads of 16 MiB at once, each on its own account; round 0 (the first save of each
+    # account) is the warm-up. The peak is reset before each round (clear_refs 5), so each
+    # round's VmHWM is its own.
+    local idle peak secs
+    for round in $(seq 0 "$ROUNDS"); do
+        log "app-blob: 32 uploads of 16 MiB, round $round/$ROUNDS"
+        sleep 1
+        idle=$(rss_mib)
+        echo 5 >"/proc/$SVC_PID/clear_refs"
+        secs=$(taskset -c "$LOAD_CPU" "$BENCH" blob-uploads --url "$url" --dir "$dir" --kib 16384)
+        peak=$(peak_rss_mib)
+        if [ "$round" = 0 ]; then
+            # What the first uploads leave kept by the allocator counts as idle from here on.
+            info rss_first "$(awk -v p="$peak" -v i="$idle" 'BEGIN {printf "%.1f", p - i}')"
+        else
+            info rss_idle "$idle"
+            info rss_peak "$peak"
+            info rss_above "$(awk -v p="$peak" -v i="$idle" 'BEGIN {printf "%.1f", p - i}')"
+            info rss_secs "$secs"
         fi
     done
     stop_service
+}
+
+# --- where files beat rows: PUT through the service, rows against files, by size (SQLite) -----
+CROSS_KIB="16 64 128 256 1024"
+bench_crossover() { # DATA
+    local data=$1 dir=$1/files kib round
+    local rows=http://127.0.0.1:18082 files=http://127.0.0.1:18083
+    mkdir -p "$data/rows" "$data/files"
+    service_env "sqlite://$data/rows/app-blob.db" "$data/rows" 18082
+    blob_env
+    SAVE_FILE_THRESHOLD=off start_service "$RELEASE/app-blob" "$data/rows" 18082
+    INST_PIDS+=("$SVC_PID")
+    DATABASE_URL=sqlite://$data/files/app-blob.db BIND=127.0.0.1:18083 MAIL_TRANSPORT=file:$data/files/mail \
+        SAVE_FILE_THRESHOLD=0 start_service "$RELEASE/app-blob" "$data/files" 18083
+    INST_PIDS+=("$SVC_PID")
+    SVC_PID=
+    for kib in $CROSS_KIB; do
+        taskset -c "$LOAD_CPU" "$BENCH" setup-blob --url "$rows" --dir "$dir/rows" --kib "$kib" --name "x$kib"
+        taskset -c "$LOAD_CPU" "$BENCH" setup-blob --url "$files" --dir "$dir/files" --kib "$kib" --name "x$kib"
+    done
+    put_in() { # URL DIR KIB
+        local token
+        token=$(cat "$2/x$3.token")
+        BENCH_TOKEN=$token BENCH_ETAG=$(curl -fs -H "Authorization: Bearer $token" "$1/v1/save/meta" |
+            sed -E 's/.*"version":"(\\"[^\\]*\\")".*/\1/; s/\\//g') BENCH_KIB=$3 wrk_run rps 1 put.lua "$1"
+    }
+    for round in $(seq 0 "$ROUNDS"); do
+        log "crossover: round $round/$ROUNDS"
+        for kib in $CROSS_KIB; do
+            local r f
+            r=$(put_in "$rows" "$dir/rows" "$kib")
+            f=$(put_in "$files" "$dir/files" "$kib")
+            # Round 0 is the warm-up.
+            if [ "$round" -gt 0 ]; then
+                local k
+                k=$(awk -v k="$kib" 'BEGIN {print k / 1024}')
+                add "cross$kib" "$(in_unit "$f" "$k")" "$(in_unit "$r" "$k")"
+            fi
+        done
+    done
+    stop_instances
 }
 
 # --- several app-rows instances on one PostgreSQL database -----------------------------------
@@ -438,6 +530,40 @@ instances_note() {
         "$FLEET_CONNS connections to the database after the runs."
 }
 
+rss_row() { # a row of its own: MiB above idle against the bound, not a ratio
+    [ -n "${I[rss_above]:-}" ] || return 0
+    local above
+    above=$(median <<<"${I[rss_above]}")
+    awk -v a="$above" -v i="$(median <<<"${I[rss_idle]}")" 'BEGIN {
+        printf "| peak RSS above idle under 32 concurrent 16 MiB uploads (VmHWM after vs VmRSS idle before) | %.1f MiB | idle %.1f MiB | - | < 64 MiB | %s |\n",
+            a, i, (a < 64) ? "yes" : "no"
+    }'
+}
+rss_note() {
+    [ -n "${I[rss_above]:-}" ] || return 0
+    echo
+    echo "32 concurrent uploads of 16 MiB (one account each, bodies from memory), per round: peak RSS" \
+        "above idle${I[rss_above]} MiB (idle${I[rss_idle]} MiB, peak${I[rss_peak]} MiB); the slowest" \
+        "upload took${I[rss_secs]} s. The warm-up round (the accounts' first saves, on a service" \
+        "that had taken no upload of that size) went${I[rss_first]} MiB above its idle."
+}
+crossover_note() {
+    [ -n "${A[cross16]:-}" ] || return 0
+    local kib
+    echo
+    echo "Where files beat rows: PUT with If-Match through the service, one connection, MiB/s (medians)," \
+        "one service with \`SAVE_FILE_THRESHOLD=0\` (files) beside one with \`off\` (rows), on CPU $SVC_CPU:"
+    echo
+    echo "| size | rows (\`off\`) | files (\`0\`) | files/rows |"
+    echo "| --- | --- | --- | --- |"
+    for kib in $CROSS_KIB; do
+        awk -v k="$kib" -v f="$(median <<<"${A[cross$kib]}")" -v r="$(median <<<"${B[cross$kib]}")" 'BEGIN {
+            printf "| %s | %.1f MiB/s (%.0f/s) | %.1f MiB/s (%.0f/s) | %.2f |\n",
+                (k >= 1024) ? (k / 1024) " MiB" : k " KiB", r, r * 1024 / k, f, f * 1024 / k, (r > 0) ? f / r : 0
+        }'
+    done
+}
+
 report() { # TITLE
     {
         echo "#### $1"
@@ -451,9 +577,14 @@ report() { # TITLE
         row push100 "rows push, 100-row batches" "rows/s" ">=0.4"
         row push1000 "rows push, 1000-row batches" "rows/s" ">=0.4"
         row pull "rows pull, pages of 1000" "rows/s" ">=0.5"
-        row put "blob put, 4 MiB with If-Match (vs the same INSERT in process)" "MiB/s" ">=0.6"
-        row disk "blob put, 4 MiB, against the disk (write+fsync of a file; for information)" "MiB/s" "-"
+        row put_file "blob put, 4 MiB with If-Match (vs write+fsync+rename+dir fsync of a file)" "MiB/s" ">=0.6"
+        row put "blob put, 4 MiB with If-Match (vs the same INSERT in process; for information)" "MiB/s" "-"
+        row disk "blob put, 4 MiB, against the disk (write+fsync+rename+dir fsync of a file; for information)" "MiB/s" "-"
+        row get_file "blob get, 4 MiB (vs reading the same file)" "MiB/s" ">=0.8"
         row get "blob get, 4 MiB (vs the same SELECT)" "MiB/s" ">=0.5"
+        row put64 "blob put, 64 KiB with If-Match, in the row (vs the same INSERT in process)" "MiB/s" ">=0.6"
+        row get64 "blob get, 64 KiB, in the row (vs the same SELECT)" "MiB/s" ">=0.5"
+        rss_row
         row limit_distinct_1 "login-limit checks in the database store, a new key each, 1 task (vs in memory)" "checks/s" "-"
         row limit_distinct_4 "login-limit checks in the database store, a new key each, 4 tasks (vs in memory)" "checks/s" "-"
         row limit_hot_4 "login-limit checks in the database store, one hot key, 4 tasks (vs in memory)" "checks/s" "-"
@@ -467,7 +598,9 @@ report() { # TITLE
             "(hashing permits: 1 on one core). Cold start to \`/readyz\` on the existing database: ${COLD} ms" \
             "(median of 5). Session cache (default settings): $(cache_note "$CACHE_HITS" "$CACHE_LOOKUPS")."
         has rows && overload_note
+        rss_note
         instances_note
+        crossover_note
         echo
     } | tee -a "$OUT"
 }
@@ -488,6 +621,7 @@ for backend in $BACKENDS; do
         mkdir -p "$data/rows" "$data/blob"
         has rows && bench_rows "sqlite://$data/rows/app-rows.db" "$data/rows"
         has blob && bench_blob "sqlite://$data/blob/app-blob.db" "$data/blob"
+        has blob-crossover && bench_crossover "$data/crossover"
         has instances && log "several instances: PostgreSQL only, skipped on SQLite"
         report "SQLite (synchronous=FULL, WAL)"
         ;;

@@ -50,14 +50,32 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         pull_rows: usize,
     },
-    /// An account with a save on an app-blob service; writes its token and ETag into `dir`.
+    /// An account with a save of `kib` KiB on an app-blob service; writes its token, user id and
+    /// ETag into `dir` as `NAME.token`, `NAME.user` and `NAME.etag`; with `--many N`, also N
+    /// accounts without a save, their tokens in `many.tokens`.
     SetupBlob {
         #[arg(long)]
         url: String,
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, default_value_t = 4)]
-        mib: usize,
+        #[arg(long, default_value_t = 4096)]
+        kib: usize,
+        #[arg(long, default_value = "blob")]
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        many: usize,
+    },
+    /// One `PUT /v1/save` of `kib` KiB from memory on each account of `many.tokens` in `dir`, all
+    /// at once (`If-None-Match: *` the first time, then `If-Match` with the ETag of the last,
+    /// kept in `many.etags`); the bytes differ from one call to the next. Prints the seconds the
+    /// slowest took.
+    BlobUploads {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 16 * 1024)]
+        kib: usize,
     },
     /// Raw argon2id verifications per second of the account's stored PHC string.
     Argon2 {
@@ -99,21 +117,24 @@ enum Command {
         db: String,
         #[arg(long)]
         user: String,
-        #[arg(long, default_value_t = 4)]
-        mib: usize,
+        #[arg(long, default_value_t = 4096)]
+        kib: usize,
         #[arg(long, default_value_t = 5.0)]
         secs: f64,
     },
-    /// MiB per second of writing and fsyncing a file of `mib` MiB in `dir` (the disk itself).
+    /// MiB per second of storing `kib` KiB durably as a new file in `dir`, one file per round, as
+    /// the service stores a save in a file: written to a temporary file, fsynced, renamed to its
+    /// name and the directory fsynced; the previous round's file is deleted.
     DiskWrite {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long, default_value_t = 4)]
-        mib: usize,
+        #[arg(long, default_value_t = 4096)]
+        kib: usize,
         #[arg(long, default_value_t = 5.0)]
         secs: f64,
     },
-    /// MiB per second of reading the user's current save with the service's `SELECT`.
+    /// MiB per second of reading the user's current save: with the service's `SELECT` when its
+    /// bytes are in the row, by reading its file (found with the same query) when they are in one.
     BlobGet {
         #[arg(long)]
         db: String,
@@ -204,7 +225,17 @@ async fn run(command: Command) -> Result<(), Error> {
             sessions,
             pull_rows,
         } => setup_rows(&url, &dir, sessions, pull_rows).await,
-        Command::SetupBlob { url, dir, mib } => setup_blob(&url, &dir, mib).await,
+        Command::SetupBlob {
+            url,
+            dir,
+            kib,
+            name,
+            many,
+        } => setup_blob(&url, &dir, kib, &name, many).await,
+        Command::BlobUploads { url, dir, kib } => {
+            print_rate(blob_uploads(&url, &dir, kib).await?);
+            Ok(())
+        }
         Command::Argon2 {
             db,
             email,
@@ -249,17 +280,17 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::BlobPut {
             db,
             user,
-            mib,
+            kib,
             secs,
         } => {
             let db = Db::connect(&db).await?;
-            let rate = blob_put_rate(&db, &user, mib, secs).await?;
+            let rate = blob_put_rate(&db, &user, kib, secs).await?;
             db.close().await;
             print_rate(rate);
             Ok(())
         }
-        Command::DiskWrite { dir, mib, secs } => {
-            print_rate(disk_write_rate(&dir, mib, secs)?);
+        Command::DiskWrite { dir, kib, secs } => {
+            print_rate(disk_write_rate(&dir, kib, secs)?);
             Ok(())
         }
         Command::BlobGet { db, user, secs } => {
@@ -509,31 +540,114 @@ async fn setup_rows(url: &str, dir: &Path, sessions: usize, pull_rows: usize) ->
     Ok(())
 }
 
-async fn setup_blob(url: &str, dir: &Path, mib: usize) -> Result<(), Error> {
-    let client = Client::new(url)?;
-    std::fs::create_dir_all(dir)?;
-    let (token, user) = client.signup("blob@bench.example").await?;
-    let reply = client
+/// `kib` KiB of `x`, the first bytes replaced by `variant` so that no two variants are equal.
+fn blob_bytes(kib: usize, variant: u64) -> Vec<u8> {
+    let mut bytes = vec![b'x'; kib << 10];
+    let tag = format!("{variant:016x}");
+    let n = tag.len().min(bytes.len());
+    bytes[..n].copy_from_slice(&tag.as_bytes()[..n]);
+    bytes
+}
+
+/// `PUT /v1/save` of `body` with `If-Match: etag`, or `If-None-Match: *` without one; returns the
+/// new ETag.
+async fn put_save(
+    client: &Client,
+    token: &str,
+    etag: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> Result<String, Error> {
+    let request = client
         .http
         .put(format!("{}/v1/save", client.url))
-        .bearer_auth(&token)
-        .header("If-None-Match", "*")
-        .body(vec![b'x'; mib << 20])
-        .send()
-        .await?;
-    if !reply.status().is_success() {
-        return Err(format!("PUT /v1/save: {}", reply.status()).into());
+        .bearer_auth(token)
+        .header("Content-Type", "application/octet-stream");
+    let request = match etag {
+        Some(etag) => request.header("If-Match", etag),
+        None => request.header("If-None-Match", "*"),
+    };
+    let reply = request.body(body).send().await?;
+    let status = reply.status();
+    if !status.is_success() {
+        let text = reply.text().await.unwrap_or_default();
+        return Err(format!("PUT /v1/save: {status}: {text}").into());
     }
-    let etag = reply
+    Ok(reply
         .headers()
         .get("etag")
         .and_then(|v| v.to_str().ok())
         .ok_or("no ETag")?
-        .to_owned();
-    write(dir, "blob.token", &token)?;
-    write(dir, "blob.user", &user)?;
-    write(dir, "blob.etag", &etag)?;
+        .to_owned())
+}
+
+async fn setup_blob(
+    url: &str,
+    dir: &Path,
+    kib: usize,
+    name: &str,
+    many: usize,
+) -> Result<(), Error> {
+    let client = Client::new(url)?;
+    std::fs::create_dir_all(dir)?;
+    let (token, user) = client.signup(&format!("{name}@bench.example")).await?;
+    let etag = put_save(&client, &token, None, blob_bytes(kib, 0)).await?;
+    write(dir, &format!("{name}.token"), &token)?;
+    write(dir, &format!("{name}.user"), &user)?;
+    write(dir, &format!("{name}.etag"), &etag)?;
+    if many > 0 {
+        let mut tokens = Vec::with_capacity(many);
+        for i in 0..many {
+            tokens.push(
+                client
+                    .signup(&format!("{name}-many-{i}@bench.example"))
+                    .await?
+                    .0,
+            );
+        }
+        write(dir, "many.tokens", &(tokens.join("\n") + "\n"))?;
+        let _ = std::fs::remove_file(dir.join("many.etags"));
+    }
     Ok(())
+}
+
+/// One upload of `kib` KiB on every account of `many.tokens`, all at once; the seconds of the
+/// slowest.
+async fn blob_uploads(url: &str, dir: &Path, kib: usize) -> Result<f64, Error> {
+    let tokens: Vec<String> = std::fs::read_to_string(dir.join("many.tokens"))?
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let etags: Vec<Option<String>> = match std::fs::read_to_string(dir.join("many.etags")) {
+        Ok(text) => text.lines().map(|l| Some(l.to_owned())).collect(),
+        Err(_) => vec![None; tokens.len()],
+    };
+    if etags.len() != tokens.len() {
+        return Err("many.etags does not match many.tokens".into());
+    }
+    // Bytes no earlier call sent, all in memory before the first request starts.
+    let round = now_ms() as u64;
+    let bodies: Vec<reqwest::Body> = (0..tokens.len())
+        .map(|i| reqwest::Body::from(blob_bytes(kib, round.wrapping_add(i as u64))))
+        .collect();
+    let client = Arc::new(Client::new(url)?);
+    let start = Instant::now();
+    let uploads: Vec<_> = tokens
+        .into_iter()
+        .zip(etags)
+        .zip(bodies)
+        .map(|((token, etag), body)| {
+            let client = Arc::clone(&client);
+            tokio::spawn(async move { put_save(&client, &token, etag.as_deref(), body).await })
+        })
+        .collect();
+    let mut next = Vec::with_capacity(uploads.len());
+    for upload in uploads {
+        next.push(upload.await??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    write(dir, "many.etags", &(next.join("\n") + "\n"))?;
+    Ok(secs)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -627,8 +741,8 @@ async fn rows_pull_rate(db: &Db, user: &str, page: i64, secs: f64) -> Result<f64
 /// The one floor that writes its own SQL: `app_blob::store::write_current` would make each round
 /// the account's current save, under the feet of the service that the same run measures on
 /// that account. These are its two statements for the bytes (the meta upsert is small).
-async fn blob_put_rate(db: &Db, user: &str, mib: usize, secs: f64) -> Result<f64, Error> {
-    let bytes = vec![b'x'; mib << 20];
+async fn blob_put_rate(db: &Db, user: &str, kib: usize, secs: f64) -> Result<f64, Error> {
+    let bytes = vec![b'x'; kib << 10];
     let bytes = &bytes;
     // Negative generations never meet the service's own (which count up from 1).
     let bytes_per_sec = timed(secs, |round| async move {
@@ -658,40 +772,82 @@ async fn blob_put_rate(db: &Db, user: &str, mib: usize, secs: f64) -> Result<f64
     Ok(bytes_per_sec / (1 << 20) as f64)
 }
 
-fn disk_write_rate(dir: &Path, mib: usize, secs: f64) -> Result<f64, Error> {
+/// The write of a save's file by the service, without the HTTP, the hashing and the database.
+fn disk_write_rate(dir: &Path, kib: usize, secs: f64) -> Result<f64, Error> {
     use std::io::Write as _;
-    let bytes = vec![b'x'; mib << 20];
-    let path = dir.join("bench-floor.bin");
+    let bytes = vec![b'x'; kib << 10];
+    let directory = std::fs::File::open(dir)?;
+    let temp = dir.join("bench-floor.part");
+    let name = |round: u64| dir.join(format!("bench-floor-{round}.bin"));
     let limit = Duration::from_secs_f64(secs);
     let start = Instant::now();
     let mut written = 0usize;
+    let mut round = 0u64;
     while start.elapsed() < limit {
-        let mut file = std::fs::File::create(&path)?;
+        let mut file = std::fs::File::create(&temp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, name(round))?;
+        directory.sync_all()?;
+        if round > 0 {
+            std::fs::remove_file(name(round - 1))?;
+        }
         written += bytes.len();
+        round += 1;
     }
     let rate = written as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64();
-    std::fs::remove_file(&path)?;
+    if round > 0 {
+        std::fs::remove_file(name(round - 1))?;
+    }
     Ok(rate)
 }
 
+/// Where the service keeps its save files: beside the SQLite database file.
+fn files_root(db: &Db) -> Result<PathBuf, Error> {
+    match db {
+        Db::Sqlite(sqlite) => {
+            let options = sqlite.writer.connect_options();
+            Ok(app_blob::files::FileStore::beside(options.get_filename()))
+        }
+        Db::Postgres(_) => Err("a save in a file, but the database is not SQLite".into()),
+    }
+}
+
 async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
+    use app_blob::store::StoredBytes;
     // The service's own queries, so that the floor cannot drift from what a GET runs.
     let tag = app_blob::store::current(db, user)
         .await?
         .ok_or("the benchmark account has no save")?
         .tag;
-    let bytes_per_sec = timed(secs, |_| {
-        let tag = &tag;
-        async move {
-            let data = app_blob::store::current_bytes(db, user, tag)
-                .await?
-                .ok_or("the save changed during the measurement")?;
-            Ok(data.len() as u64)
+    let stored = app_blob::store::current_bytes(db, user, &tag)
+        .await?
+        .ok_or("the save changed during the measurement")?;
+    let bytes_per_sec = match stored {
+        // In the row: the query that reads it, each time.
+        StoredBytes::Inline(_) => {
+            timed(secs, |_| {
+                let tag = &tag;
+                async move {
+                    match app_blob::store::current_bytes(db, user, tag).await? {
+                        Some(StoredBytes::Inline(data)) => Ok(data.len() as u64),
+                        _ => Err("the save changed during the measurement".into()),
+                    }
+                }
+            })
+            .await?
         }
-    })
-    .await?;
+        // In a file: reading that file, each time.
+        StoredBytes::File(name) => {
+            let path = app_blob::files::FileStore::open(files_root(db)?)?.path(&name);
+            timed(secs, |_| {
+                let path = &path;
+                async move { Ok(std::fs::read(path)?.len() as u64) }
+            })
+            .await?
+        }
+    };
     Ok(bytes_per_sec / (1 << 20) as f64)
 }
 
