@@ -839,7 +839,7 @@ async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {
             .await?
         }
         // In a file: reading that file, each time.
-        StoredBytes::File(name) => {
+        StoredBytes::File { name, .. } => {
             let path = app_blob::files::FileStore::open(files_root(db)?)?.path(&name);
             timed(secs, |_| {
                 let path = &path;
