@@ -20,7 +20,7 @@ pub const MAX_QUOTA_BYTES: u64 = i64::MAX as u64;
 
 /// The default `SAVE_FILE_THRESHOLD` beside a SQLite database: from this size on, a save is
 /// kept in a file (measured in BENCHMARKS.md, "Where files beat rows").
-pub const DEFAULT_FILE_THRESHOLD: u64 = 128 * 1024;
+pub const DEFAULT_FILE_THRESHOLD: u64 = 256 * 1024;
 
 /// `SAVE_FILE_THRESHOLD`: from which size saves are kept in files beside the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,7 +46,7 @@ const CLEAN_UP_LOCK: &str = "clean-up.lock";
 /// How much of an upload is gathered before it is written to its temporary file.
 const SPOOL_BUFFER: usize = 256 * 1024;
 /// How much of a file one read sends.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 512 * 1024;
 /// An empty temporary file younger than this may be one an upload has just created and not yet
 /// locked: a sweep leaves it.
 const FRESH_TEMP: Duration = Duration::from_secs(60);

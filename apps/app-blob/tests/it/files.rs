@@ -53,8 +53,14 @@ async fn data_rows(server: &TestServer) -> (i64, i64) {
     .unwrap()
 }
 
+/// The app on SQLite with saves of 128 KiB and more in files (so that the tests' saves of a few
+/// hundred KiB are files), unless `vars` set another threshold.
 async fn files_server(vars: &[(&str, &str)]) -> TestServer {
-    start_with(Backend::Sqlite, vars).await
+    let mut all = vars.to_vec();
+    if !vars.iter().any(|(name, _)| *name == "SAVE_FILE_THRESHOLD") {
+        all.push(("SAVE_FILE_THRESHOLD", "128KiB"));
+    }
+    start_with(Backend::Sqlite, &all).await
 }
 
 #[actix_web::test]
@@ -102,23 +108,29 @@ async fn a_large_save_is_a_file_and_versions_with_the_same_bytes_share_it() {
 
 #[actix_web::test]
 async fn a_small_save_stays_in_its_row() {
-    let server = files_server(&[]).await;
+    // The default threshold (256 KiB): a save below it is a row, one of it a file.
+    let server = start_with(Backend::Sqlite, &[]).await;
     let ann = User::signup(&server, "ann@example.com").await;
     let small = random_bytes(64 * 1024);
     ann.create(&small).await;
     assert!(stored_files(&files_dir(&server)).is_empty());
     assert_eq!(data_rows(&server).await, (0, 1));
     assert_eq!(ann.get("/v1/save").await.bytes, small);
+    let large = random_bytes(256 * 1024);
+    let bob = User::signup(&server, "bob@example.com").await;
+    bob.create(&large).await;
+    assert_eq!(stored_files(&files_dir(&server)).len(), 1);
+    assert_eq!(bob.get("/v1/save").await.bytes, large);
 
     // The threshold is the operator's: at 0 every save is a file, `off` keeps them all in rows.
     let all_files = files_server(&[("SAVE_FILE_THRESHOLD", "0")]).await;
-    let bob = User::signup(&all_files, "bob@example.com").await;
-    bob.create(b"tiny").await;
+    let cat = User::signup(&all_files, "cat@example.com").await;
+    cat.create(b"tiny").await;
     assert_eq!(stored_files(&files_dir(&all_files)).len(), 1);
-    assert_eq!(bob.get("/v1/save").await.bytes, b"tiny");
+    assert_eq!(cat.get("/v1/save").await.bytes, b"tiny");
     let no_files = files_server(&[("SAVE_FILE_THRESHOLD", "off")]).await;
-    let cat = User::signup(&no_files, "cat@example.com").await;
-    cat.create(&random_bytes(900 * 1024)).await;
+    let dan = User::signup(&no_files, "dan@example.com").await;
+    dan.create(&random_bytes(900 * 1024)).await;
     assert!(stored_files(&files_dir(&no_files)).is_empty());
 }
 
