@@ -1,10 +1,9 @@
 //! `app-blob backup PATH` of the real binary, while it serves: the database and the save files
 //! it names, which restore by copying both back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD, TestDatabase};
-use serde_json::{Value, json};
+use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
 
 use crate::support::*;
 
@@ -12,12 +11,6 @@ const EXE: &str = env!("CARGO_BIN_EXE_app-blob");
 /// The same key for the service and the restored copy (on SQLite it is otherwise generated
 /// beside the database, and kept out of backups on purpose).
 const KEY: &str = "bWFueSByYW5kb20gYnl0ZXMgZm9yIHRoZSB0ZXN0IGtleSEhISEhIQ==";
-
-fn beside(path: &Path) -> PathBuf {
-    let mut dir = path.as_os_str().to_owned();
-    dir.push(".blobs");
-    PathBuf::from(dir)
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -63,16 +56,7 @@ async fn a_backup_taken_while_serving_restores_every_version() {
     let database = TestDatabase::new(Backend::Sqlite).await;
     let vars = [("DATABASE_URL", database.url.as_str()), ("SECRET_KEY", KEY)];
     let mut service = ServiceProcess::start(EXE, &vars);
-    let signup: Value = reqwest::Client::new()
-        .post(format!("{}/v1/auth/signup", service.base_url))
-        .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "bearer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signup["token"].as_str().unwrap().to_owned();
+    let token = bearer_session(&service.base_url, "ann@example.com", false).await;
     let (a, b, c) = (
         random_bytes(400 * 1024),
         random_bytes(300 * 1024),
@@ -101,19 +85,7 @@ async fn a_backup_taken_while_serving_restores_every_version() {
     copy_dir(&beside(&backup), &beside(&restored));
     let url = format!("sqlite://{}", restored.display());
     let service = ServiceProcess::start(EXE, &[("DATABASE_URL", &url), ("SECRET_KEY", KEY)]);
-    let login: Value = reqwest::Client::new()
-        .post(format!("{}/v1/auth/login", service.base_url))
-        .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "bearer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"]
-        .as_str()
-        .expect("signed in on the copy")
-        .to_owned();
+    let token = bearer_session(&service.base_url, "ann@example.com", true).await;
     let (status, current) = get(&service.base_url, &token, "/v1/save").await;
     assert_eq!(status, 200, "{}", service.logs());
     assert!(current == b, "the backup's current version is b");

@@ -1,7 +1,6 @@
 //! The real binary: a save acknowledged with 2xx survives kill -9; bad settings stop it.
 
-use auth_skeleton::testing::{Backend, ServiceProcess, TEST_PASSWORD, TestDatabase};
-use serde_json::{Value, json};
+use auth_skeleton::testing::{Backend, ServiceProcess, TestDatabase};
 
 use crate::support::*;
 
@@ -13,16 +12,7 @@ async fn an_acknowledged_save_survives_kill_9(backend: Backend) {
     let client = reqwest::Client::new();
     let mut service = ServiceProcess::start(EXE, &vars);
 
-    let signup: Value = client
-        .post(format!("{}/v1/auth/signup", service.base_url))
-        .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "bearer"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signup["token"].as_str().expect("a token").to_owned();
+    let token = bearer_session(&service.base_url, "ann@example.com", false).await;
     let body = random_bytes(2 * 1024 * 1024 + 3);
     let reply = client
         .put(format!("{}/v1/save", service.base_url))
@@ -140,25 +130,10 @@ async fn a_crash_at_any_step_of_a_file_write_leaves_one_whole_version() {
         ("save-committed", true),
     ] {
         let database = TestDatabase::new(Backend::Sqlite).await;
-        let dir = {
-            let mut dir = auth_skeleton::db::sqlite_file(&database.url)
-                .unwrap()
-                .into_os_string();
-            dir.push(".blobs");
-            std::path::PathBuf::from(dir)
-        };
+        let dir = files_dir_of(&database.url);
         let vars = [("DATABASE_URL", database.url.as_str())];
         let mut service = ServiceProcess::start(EXE, &vars);
-        let signup: Value = client
-            .post(format!("{}/v1/auth/signup", service.base_url))
-            .json(&json!({"email": "ann@example.com", "password": TEST_PASSWORD, "session": "bearer"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = signup["token"].as_str().expect("a token").to_owned();
+        let token = bearer_session(&service.base_url, "ann@example.com", false).await;
         let old = random_bytes(300 * 1024);
         let reply = client
             .put(format!("{}/v1/save", service.base_url))

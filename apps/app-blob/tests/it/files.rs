@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use auth_skeleton::db::sqlite_file;
 use auth_skeleton::read_db;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestServer};
 use futures_util::future::join_all;
@@ -15,10 +14,7 @@ use crate::support::*;
 
 /// The directory of the save files beside a SQLite test server's database.
 fn files_dir(server: &TestServer) -> PathBuf {
-    let database = sqlite_file(&server.database.url).expect("a SQLite database file");
-    let mut dir = database.into_os_string();
-    dir.push(".blobs");
-    PathBuf::from(dir)
+    files_dir_of(&server.database.url)
 }
 
 /// The save files in `dir` (not the temporary ones), sorted.

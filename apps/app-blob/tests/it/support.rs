@@ -163,3 +163,37 @@ pub async fn orphaned_data_rows(db: &Db) -> i64 {
     })
     .expect("a count")
 }
+
+/// Signs `email` up (or, with `login`, in) on a service process at `base_url` with a bearer
+/// session; returns the token.
+pub async fn bearer_session(base_url: &str, email: &str, login: bool) -> String {
+    let route = if login { "login" } else { "signup" };
+    let reply = reqwest::Client::new()
+        .post(format!("{base_url}/v1/auth/{route}"))
+        .json(&serde_json::json!({
+            "email": email,
+            "password": auth_skeleton::testing::TEST_PASSWORD,
+            "session": "bearer",
+        }))
+        .send()
+        .await
+        .expect("the service answers");
+    let body: serde_json::Value = reply.json().await.expect("a JSON answer");
+    body["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token from {route}: {body}"))
+        .to_owned()
+}
+
+/// The directory of the save files beside the SQLite database of `database_url`.
+pub fn files_dir_of(database_url: &str) -> std::path::PathBuf {
+    let database = auth_skeleton::db::sqlite_file(database_url).expect("a SQLite database file");
+    beside(&database)
+}
+
+/// `PATH.blobs`: where the save files of the database (or backup) at `path` are.
+pub fn beside(path: &std::path::Path) -> std::path::PathBuf {
+    let mut dir = path.as_os_str().to_owned();
+    dir.push(".blobs");
+    std::path::PathBuf::from(dir)
+}
