@@ -67,6 +67,8 @@ export {
   DigestMismatchError,
   IdempotencyKeyReusedError,
   QuotaExceededError,
+  MethodNotAllowedError,
+  RangeNotSatisfiableError,
 } from "./errors.js";
 export type {
   JsonObject,

@@ -62,7 +62,9 @@ export type ProblemCode =
   | "version_conflict"
   | "digest_mismatch"
   | "idempotency_key_reused"
-  | "quota_exceeded";
+  | "quota_exceeded"
+  | "method_not_allowed"
+  | "range_not_satisfiable";
 
 /** An RFC 9457 problem details body as the services send it. */
 export interface Problem {

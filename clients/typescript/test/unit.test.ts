@@ -10,6 +10,8 @@ import {
   IndexedDbRowStore,
   InvalidCredentialsError,
   MAX_COUNTER,
+  MethodNotAllowedError,
+  RangeNotSatisfiableError,
   MemoryRowStore,
   PROBLEM_CODES,
   RateLimitedError,
@@ -154,6 +156,13 @@ describe("errors", () => {
     assert.equal(seen.size, PROBLEM_CODES.length);
     assert.ok(errorFromProblem(401, { code: "invalid_credentials" }) instanceof InvalidCredentialsError);
     assert.ok(errorFromProblem(409, { code: "email_taken" }) instanceof EmailTakenError);
+  });
+
+  it("knows 405 method_not_allowed and 416 range_not_satisfiable", () => {
+    assert.ok(errorFromProblem(405, { code: "method_not_allowed" }) instanceof MethodNotAllowedError);
+    assert.ok(errorFromProblem(416, { code: "range_not_satisfiable" }) instanceof RangeNotSatisfiableError);
+    assert.ok(PROBLEM_CODES.includes("method_not_allowed"));
+    assert.ok(PROBLEM_CODES.includes("range_not_satisfiable"));
   });
 
   it("keeps unknown codes and non-problem bodies as ApiError", () => {
