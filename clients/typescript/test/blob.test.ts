@@ -86,6 +86,30 @@ describe("blob against app-blob", () => {
     assert.equal(str(created.bytes), "c|d");
   });
 
+  it("a resolver that throws leaves the known version alone: the next save conflicts again", async () => {
+    const { client } = await signedUp(service.url);
+    let asked = 0;
+    const a = client.blob({
+      onConflict: () => {
+        asked++;
+        throw new Error("the user closed the merge dialog");
+      },
+    });
+    const b = client.blob();
+    const first = await a.save(text("v1 from a"));
+    await b.load();
+    await b.save(text("v2 from b"));
+    await assert.rejects(a.save(text("a's edit")), /merge dialog/);
+    assert.equal(a.version, first.meta!.version);
+    await assert.rejects(a.save(text("a's edit")), /merge dialog/);
+    assert.equal(asked, 2);
+    assert.equal(str((await b.load())!.bytes), "v2 from b");
+    // Taking theirs is what moves the known version.
+    const taken = await a.save(text("a's edit"), { onConflict: () => ({ keep: "theirs" }) });
+    assert.equal(taken.outcome, "kept_theirs");
+    assert.equal(a.version, b.version);
+  });
+
   it("without a resolver a conflict throws VersionConflictError with the current meta", async () => {
     const { client } = await signedUp(service.url);
     const a = client.blob();
