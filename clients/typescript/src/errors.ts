@@ -165,7 +165,11 @@ export interface Rejection {
   /** The local write that was refused. */
   row: Row;
   reason: RejectReason;
-  /** The server's row as it stands (null: none); the store now holds it. */
+  /**
+   * The server's row as it stands (null: none); the store now holds it. With `invalid_request`
+   * (a change the server refused as malformed) it is null: the device dropped its row and its
+   * next pull, from the start, brings back the server's row if there is one.
+   */
   current: Row | null;
 }
 

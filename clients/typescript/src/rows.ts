@@ -1,5 +1,5 @@
 import { backoffDelay, sleep, type BackoffOptions } from "./backoff.js";
-import { ApiError, RowRejectedError, UnauthenticatedError, UnexpectedResponseError, type Rejection } from "./errors.js";
+import { ApiError, InvalidRequestError, RowRejectedError, UnauthenticatedError, UnexpectedResponseError, type Rejection } from "./errors.js";
 import { Hlc, compareVersions, randomNodeId, sameVersion } from "./hlc.js";
 import type { Http } from "./http.js";
 import { readJson } from "./http.js";
@@ -71,7 +71,10 @@ export interface RowsSyncOptions {
 /** Events of a `RowsSync`. */
 export interface RowsEvents {
   change: RowsChange;
-  /** A local write the server refused (`clock_skew`, `row_too_large`, `quota_exceeded`, `too_old`). */
+  /**
+   * A local write the server refused (`clock_skew`, `row_too_large`, `quota_exceeded`, `too_old`),
+   * or refused as malformed (`invalid_request`: taken out of the outbox, so the rest still syncs).
+   */
   rejected: Rejection;
   /** A failed sync step (the loop retries it); rejections come as `RowRejectedError` too. */
   error: unknown;
@@ -144,6 +147,40 @@ function asPushResponse(status: number, body: unknown, sent: number): PushRespon
     return body as unknown as PushResponse;
   }
   throw new UnexpectedResponseError(status, "push: not one result per change");
+}
+
+/** A UTF-16 surrogate without its pair: JSON would carry it as an escape the server refuses. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The id rule of the contract: 1-128 characters (code points), no control character. */
+function idProblem(id: string): string | undefined {
+  if (typeof id !== "string") return "must be a string";
+  if (LONE_SURROGATE.test(id)) return "has a lone UTF-16 surrogate";
+  const length = [...id].length;
+  if (length < 1 || length > 128) return `must be 1-128 characters, not ${length}`;
+  if (CONTROL.test(id)) return "has a control character";
+  return undefined;
+}
+
+/** Where `value` holds a string (key or value) the server would refuse, or undefined. */
+function dataProblem(value: unknown, path: string): string | undefined {
+  if (typeof value === "string") return LONE_SURROGATE.test(value) ? `${path} has a lone UTF-16 surrogate` : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = dataProblem(value[i], `${path}[${i}]`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (LONE_SURROGATE.test(key)) return `a key in ${path} has a lone UTF-16 surrogate`;
+      const problem = dataProblem(item, `${path}.${key}`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 function utf8Length(text: string): number {
@@ -285,6 +322,8 @@ export class RowsSync {
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
       return Promise.reject(new TypeError("data must be a JSON object"));
     }
+    const problem = dataProblem(data, "data");
+    if (problem) return Promise.reject(new RangeError(problem));
     const size = utf8Length(JSON.stringify(data));
     if (size > MAX_DATA_BYTES) {
       return Promise.reject(new RangeError(`data is ${size} bytes serialized, over ${MAX_DATA_BYTES}`));
@@ -305,9 +344,8 @@ export class RowsSync {
 
   private async write(collection: string, id: string, data: JsonObject | null): Promise<Row> {
     if (!COLLECTION.test(collection)) return Promise.reject(new RangeError(`bad collection ${JSON.stringify(collection)}`));
-    if (id.length < 1 || id.length > 128 || CONTROL.test(id)) {
-      return Promise.reject(new RangeError(`bad id ${JSON.stringify(id)}`));
-    }
+    const problem = idProblem(id);
+    if (problem) return Promise.reject(new RangeError(`bad id ${JSON.stringify(id)}: ${problem}`));
     await this.ready;
     const row = await this.lock.run(async () => {
       const { ts, counter } = this.clock.tick(this.now());
@@ -371,9 +409,58 @@ export class RowsSync {
         batch.push(row);
         bytes += size;
       }
-      const response = await this.http.request("POST", "/v1/rows/push", { json: { changes: batch }, signal });
-      const body = asPushResponse(response.status, await readJson(response), batch.length);
-      await this.settle(batch, body);
+      const malformed: Row[] = [];
+      await this.pushBatch(batch, malformed, signal);
+      if (malformed.length > 0) await this.dropMalformed(malformed);
+    }
+  }
+
+  /**
+   * Pushes `batch` and settles its results. A malformed change makes the server refuse the
+   * whole push (`400`): the batch is then split in halves, recursively, to find the changes it
+   * refuses (into `malformed`) while the others go through.
+   */
+  private async pushBatch(batch: Row[], malformed: Row[], signal?: AbortSignal): Promise<void> {
+    let response: Response;
+    try {
+      response = await this.http.request("POST", "/v1/rows/push", { json: { changes: batch }, signal });
+    } catch (err) {
+      if (!(err instanceof InvalidRequestError)) throw err;
+      if (batch.length === 1) {
+        malformed.push(batch[0] as Row);
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await this.pushBatch(batch.slice(0, half), malformed, signal);
+      await this.pushBatch(batch.slice(half), malformed, signal);
+      return;
+    }
+    const body = asPushResponse(response.status, await readJson(response), batch.length);
+    await this.settle(batch, body);
+  }
+
+  /**
+   * Takes changes the server refuses as malformed out of the outbox, so they never block the
+   * others again. The device no longer knows how the server holds those rows: it drops them
+   * locally and pulls from the start next time, which brings back the server's rows.
+   */
+  private async dropMalformed(malformed: Row[]): Promise<void> {
+    const dropped: Row[] = [];
+    await this.lock.run(async () => {
+      for (const sent of malformed) {
+        const local = await this.store.get(sent.collection, sent.id);
+        // A newer local write of that key replaced it: that one is sent next.
+        if (local && sameVersion(local, sent)) dropped.push(sent);
+      }
+      if (dropped.length === 0) return;
+      await this.store.commit({ remove: dropped, outboxRemove: dropped, cursor: null });
+    });
+    if (dropped.length === 0) return;
+    this.emit("change", { source: "remote", rows: dropped.map((r) => ({ ...r, deleted: true, data: null })) });
+    for (const row of dropped) {
+      const rejection: Rejection = { row, reason: "invalid_request", current: null };
+      this.emit("rejected", rejection);
+      this.emit("error", new RowRejectedError(rejection));
     }
   }
 

@@ -102,12 +102,14 @@ export interface Row {
   data: JsonObject | null;
 }
 
-/** Why the server refused a well-formed change. */
+/** Why the server refused a change. */
 export type RejectReason =
   | "clock_skew"
   | "row_too_large"
   | "quota_exceeded"
   | "too_old"
+  /** Not a push result: the client's name for a change the server refused as malformed (`400`). */
+  | "invalid_request"
   | (string & {});
 
 /** One result of `POST /v1/rows/push`, in the order of the changes sent. */
