@@ -54,8 +54,11 @@ export interface RowsSyncOptions {
   backoff?: BackoffOptions;
   /**
    * `too_old`: `"adopt"` (default) takes the server's row and reports the rejection, as for every
-   * other reason; `"rewrite"` stamps the write again with a fresh version and pushes it (it then
-   * wins, possibly over a delete made meanwhile); a function decides per rejection (true: rewrite).
+   * other reason; `"rewrite"` stamps the write again with a fresh version and pushes it; a
+   * function decides per rejection (true: rewrite). Only a write that would have won by
+   * last-write-wins is rewritten: the server holds no row of that key (`current` null or
+   * absent) or an older one. A write older than the server's row is adopted away and reported,
+   * whatever the policy, so an old offline write never beats a newer one of another device.
    */
   tooOld?: TooOldPolicy;
   /** The physical clock, ms (default `Date.now`). */
@@ -472,7 +475,12 @@ export class RowsSync {
     for (let i = 0; i < batch.length; i++) {
       const result = body.results[i] as PushResult;
       if (result.status !== "rejected" || result.reason !== "too_old") continue;
-      const rejection: Rejection = { row: batch[i] as Row, reason: "too_old", current: result.current ?? null };
+      const sent = batch[i] as Row;
+      const rejection: Rejection = { row: sent, reason: "too_old", current: result.current ?? null };
+      // Rewritten only if it would have won by last-write-wins: over no row, or an older one.
+      // A newer row of another device stands; this write is adopted away like any loser.
+      const current = result.current;
+      if (current && compareVersions(sent, current) <= 0) continue;
       if (await this.rewriteTooOld(rejection)) rewrite.add(i);
     }
     await this.lock.run(async () => {

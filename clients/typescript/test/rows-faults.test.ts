@@ -81,4 +81,26 @@ describe("rows against app-rows: faults that must not wedge the loop", () => {
     await sync.stop();
     assert.equal(await sync.pendingCount(), 0);
   });
+
+  it("too_old with tooOld: \"rewrite\" does not beat a newer write of another device", async () => {
+    const service = await startService("rows", { TOMBSTONE_RETENTION: "1m" });
+    try {
+      const { client } = await signedUp(service.url);
+      const rejected: Rejection[] = [];
+      // A device whose write is ten minutes old (made offline long ago), then a newer one elsewhere.
+      const old = client.rows(new MemoryRowStore(), { now: () => Date.now() - 10 * 60 * 1000, tooOld: "rewrite", onRejected: (r) => rejected.push(r) });
+      await old.put("notes", "x", { text: "old, typed offline" });
+      const laptop = client.rows(new MemoryRowStore());
+      await laptop.put("notes", "x", { text: "newer, typed on the laptop" });
+      await laptop.syncOnce();
+      await old.syncOnce();
+      await laptop.syncOnce();
+      assert.deepEqual(await laptop.get("notes", "x"), { text: "newer, typed on the laptop" });
+      assert.deepEqual(await old.get("notes", "x"), { text: "newer, typed on the laptop" });
+      assert.deepEqual(rejected.map((r) => r.reason), ["too_old"]);
+      assert.equal(await old.pendingCount(), 0);
+    } finally {
+      await service.stop();
+    }
+  });
 });
