@@ -384,7 +384,7 @@ export class RowsSync {
     });
   }
 
-  /** Pulls pages until `has_more` is false (a `410` resyncs). */
+  /** Pulls pages until `has_more` is false (a `410`, or a `400` on the cursor, resyncs from the start). */
   pull(signal?: AbortSignal): Promise<void> {
     return this.syncLock.run(async () => {
       await this.ready;
@@ -578,7 +578,10 @@ export class RowsSync {
       if (wait !== undefined && wait > 0) headers["Prefer"] = `wait=${wait}`;
       wait = undefined;
       const response = await this.http.send("GET", this.pullPath(cursor), { headers, signal });
-      if (response.status === 410) {
+      // `410`: a purge may have removed tombstones this device has not seen. `400` on a cursor:
+      // the server no longer takes it (its SECRET_KEY changed, or the cursor is not this user's).
+      // Either way the device pulls from the start; its unpushed writes stay.
+      if (response.status === 410 || (response.status === 400 && cursor !== null)) {
         await response.body?.cancel();
         await this.resync(signal);
         return received + 1;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 
 import {
@@ -101,6 +102,30 @@ describe("rows against app-rows: faults that must not wedge the loop", () => {
       assert.equal(await old.pendingCount(), 0);
     } finally {
       await service.stop();
+    }
+  });
+
+  it("a cursor the server no longer accepts (SECRET_KEY rotated) resyncs from the start", async () => {
+    const key = (): string => randomBytes(32).toString("base64");
+    let rotated = await startService("rows", { SECRET_KEY: key() });
+    try {
+      const { tokens } = await signedUp(rotated.url);
+      const store = new MemoryRowStore();
+      const bearer = (url: string) => createClient({ baseUrl: url, session: { mode: "bearer", tokens: new MemoryTokenStore(tokens.get()) } });
+      const before = bearer(rotated.url).rows(store);
+      await before.put("notes", "a", { t: 1 });
+      await before.syncOnce();
+      const cursor = (await store.state()).cursor;
+      assert.ok(cursor);
+      rotated = await rotated.restart({ SECRET_KEY: key() });
+      const after = bearer(rotated.url).rows(store);
+      await after.put("notes", "b", { t: 2 });
+      await after.syncOnce();
+      assert.notEqual((await store.state()).cursor, cursor);
+      assert.equal(await after.pendingCount(), 0);
+      assert.deepEqual((await after.list("notes")).map((r) => r.id), ["a", "b"]);
+    } finally {
+      await rotated.stop();
     }
   });
 });
