@@ -12,6 +12,10 @@ export const PUSH_BATCH = 1000;
 const PUSH_BODY_BUDGET = 2 * 1024 * 1024 - 16 * 1024;
 /** `data` may be at most this many bytes serialized. */
 export const MAX_DATA_BYTES = 64 * 1024;
+/** After this many long-polls in a row failed, the loop polls plainly for a while. */
+const LONG_POLL_FAILURES = 3;
+/** How long the loop polls plainly (every `pollIntervalMs`) before it tries a long-poll again. */
+const PLAIN_POLL_MS = 5 * 60 * 1000;
 /** How many times a resync starts again after a `410` in its own walk. */
 const RESYNC_RESTARTS = 3;
 
@@ -41,9 +45,13 @@ export type SyncStatus =
 export type TooOldPolicy = "adopt" | "rewrite" | ((rejection: Rejection) => boolean | Promise<boolean>);
 
 export interface RowsSyncOptions {
-  /** `Prefer: wait=S` on idle pulls, seconds, at most 60 (default 30); 0 polls every `pollIntervalMs`. */
+  /**
+   * `Prefer: wait=S` on idle pulls, seconds, at most 60 (default 30); 0 polls every `pollIntervalMs`.
+   * Failing long-polls back off exponentially; after 3 in a row the loop polls plainly for 5
+   * minutes, then tries a long-poll again.
+   */
   waitSeconds?: number;
-  /** With `waitSeconds: 0`, the pause between idle pulls (default 30000). */
+  /** With `waitSeconds: 0` (or while long-polls fail), the pause between idle pulls (default 30000). */
   pollIntervalMs?: number;
   /** Pull page size (default 500, max 1000). */
   pageSize?: number;
@@ -694,8 +702,13 @@ export class RowsSync {
 
   private async loop(stop: AbortSignal): Promise<void> {
     let attempt = 0;
+    // Long-polls that failed in a row (e.g. a proxy that refuses held requests while plain ones
+    // pass): their back-off grows on its own, since the plain sync between them succeeds.
+    let waitFailures = 0;
+    let plainPollUntil = 0;
     let needFull = true;
     while (this.running && !stop.aborted) {
+      let waiting = false;
       try {
         if (needFull || this.dirty || (await this.store.outboxSize()) > 0) {
           this.dirty = false;
@@ -716,10 +729,13 @@ export class RowsSync {
         try {
           if (this.dirty) throw abortError();
           const waitSeconds = Math.min(60, this.options.waitSeconds ?? 30);
-          if (waitSeconds > 0) {
+          if (waitSeconds > 0 && Date.now() >= plainPollUntil) {
             // Not under the sync lock: a long-poll must not hold up an explicit `syncOnce`.
             const started = Date.now();
+            waiting = true;
             const received = await this.pullNow(waitSeconds, waitController.signal);
+            waiting = false;
+            waitFailures = 0;
             // Answered early with nothing: the service gave this waiter's place to a newer one
             // (it holds a bounded number per user) or is stopping. Pause before waiting again,
             // so that many devices of one user do not take turns evicting each other.
@@ -750,8 +766,14 @@ export class RowsSync {
           return;
         }
         needFull = true;
+        let delayAttempt = attempt++;
+        if (waiting) {
+          waitFailures++;
+          delayAttempt = Math.max(delayAttempt, waitFailures - 1);
+          if (waitFailures >= LONG_POLL_FAILURES) plainPollUntil = Date.now() + PLAIN_POLL_MS;
+        }
         const retryAfter = err instanceof ApiError ? err.retryAfter : undefined;
-        const delayMs = backoffDelay(attempt++, this.options.backoff, retryAfter, this.options.random);
+        const delayMs = backoffDelay(delayAttempt, this.options.backoff, retryAfter, this.options.random);
         this.setStatus({ state: "backoff", error: err, delayMs });
         const backoffController = new AbortController();
         const onStop = (): void => backoffController.abort(abortError());

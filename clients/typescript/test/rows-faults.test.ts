@@ -128,4 +128,36 @@ describe("rows against app-rows: faults that must not wedge the loop", () => {
       await rotated.stop();
     }
   });
+
+  it("failing long-polls back off exponentially, then the loop falls back to plain polls", async () => {
+    const { tokens } = await signedUp(service.url);
+    let held = 0;
+    let plain = 0;
+    // A proxy that answers 502 to every held request.
+    const proxy: FetchLike = async (input, init) => {
+      const headers = (init.headers ?? {}) as Record<string, string>;
+      if (headers["Prefer"]) {
+        held++;
+        return new Response("bad gateway", { status: 502 });
+      }
+      if (input.includes("/v1/rows/pull")) plain++;
+      return fetch(input, init);
+    };
+    const client = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens: new MemoryTokenStore(tokens.get()) }, fetch: proxy });
+    const delays: number[] = [];
+    const sync = client.rows(new MemoryRowStore(), {
+      backoff: { initialMs: 100, maxMs: 10_000 },
+      random: () => 1,
+      pollIntervalMs: 200,
+      onStatus: (s) => {
+        if (s.state === "backoff") delays.push(s.delayMs);
+      },
+    });
+    sync.start();
+    await pause(3000);
+    await sync.stop();
+    assert.deepEqual(delays.slice(0, 3), [100, 200, 400]);
+    assert.equal(held, 3, "long-polls given up after three failures in a row");
+    assert.ok(plain >= 5, `plain polls go on (${plain})`);
+  });
 });
