@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import "fake-indexeddb/auto";
 import fc from "fast-check";
+import { inspect } from "node:util";
 
 import {
   ApiError,
@@ -10,6 +11,7 @@ import {
   IndexedDbRowStore,
   InvalidCredentialsError,
   MAX_COUNTER,
+  MemoryTokenStore,
   MethodNotAllowedError,
   RangeNotSatisfiableError,
   MemoryRowStore,
@@ -223,5 +225,24 @@ describe("backoff", () => {
 describe("digest", () => {
   it("is RFC 9530 sha-256 in base64", async () => {
     assert.equal(await contentDigest(new TextEncoder().encode("hello")), "sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:");
+  });
+});
+
+describe("inspection", () => {
+  it("printing a client, a rows sync or a token store does not show the tokens", async () => {
+    const secret = "s3cr3t-session-token";
+    const device = "d3v1ce-token";
+    const tokens = new MemoryTokenStore(secret);
+    const client = createClient({
+      baseUrl: "http://service.test",
+      session: { mode: "bearer", tokens, deviceTokens: new MemoryTokenStore(device) },
+      fetch: async () => new Response("{}"),
+    });
+    const rows = client.rows(new MemoryRowStore());
+    for (const shown of [inspect(client, { depth: 20 }), inspect(rows, { depth: 20 }), inspect(tokens), JSON.stringify(tokens)]) {
+      assert.ok(!shown.includes(secret), shown);
+      assert.ok(!shown.includes(device), shown);
+    }
+    assert.equal(tokens.get(), secret);
   });
 });
