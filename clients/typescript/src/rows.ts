@@ -87,7 +87,10 @@ export interface RowsEvents {
    * or refused as malformed (`invalid_request`: taken out of the outbox, so the rest still syncs).
    */
   rejected: Rejection;
-  /** A failed sync step (the loop retries it); rejections come as `RowRejectedError` too. */
+  /**
+   * A failed sync step (the loop retries it); rejections come as `RowRejectedError` too. What
+   * another listener throws comes here as well.
+   */
   error: unknown;
   status: SyncStatus;
 }
@@ -293,10 +296,9 @@ export class RowsSync {
       try {
         listener(event);
       } catch (err) {
-        // A listener's fault must not break the sync.
-        queueMicrotask(() => {
-          throw err;
-        });
+        // A listener's fault must neither break the sync nor become an uncaught exception: it
+        // goes to the error listeners (an error listener's own fault is dropped).
+        if (type !== "error") this.emit("error", err);
       }
     }
   }

@@ -228,7 +228,7 @@ describe("digest", () => {
   });
 });
 
-describe("inspection", () => {
+describe("inspection and listeners", () => {
   it("printing a client, a rows sync or a token store does not show the tokens", async () => {
     const secret = "s3cr3t-session-token";
     const device = "d3v1ce-token";
@@ -244,5 +244,31 @@ describe("inspection", () => {
       assert.ok(!shown.includes(device), shown);
     }
     assert.equal(tokens.get(), secret);
+  });
+
+  it("a listener that throws is reported through the error event, not thrown", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => {
+      uncaught.push(err);
+    };
+    process.on("uncaughtException", onUncaught);
+    try {
+      const client = createClient({ baseUrl: "http://service.test", session: { mode: "cookie" }, fetch: async () => { throw new Error("offline"); } });
+      const errors: unknown[] = [];
+      const rows = client.rows(new MemoryRowStore(), { onError: (e) => errors.push(e) });
+      const boom = new Error("listener bug");
+      rows.subscribe(() => {
+        throw boom;
+      });
+      rows.on("error", () => {
+        throw new Error("an error listener's own bug");
+      });
+      await rows.put("notes", "n", { t: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(errors, [boom]);
+      assert.deepEqual(uncaught, []);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
   });
 });
