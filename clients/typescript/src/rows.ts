@@ -4,7 +4,7 @@ import { Hlc, compareVersions, randomNodeId, sameVersion } from "./hlc.js";
 import type { Http } from "./http.js";
 import { readJson } from "./http.js";
 import { keyString, type RowKey, type RowStore, type StoreCommit } from "./store.js";
-import type { JsonObject, PullResponse, PushResponse, PushResult, Row } from "./types.js";
+import type { JsonCompatible, JsonObject, PullResponse, PushResponse, PushResult, Row } from "./types.js";
 
 /** At most this many changes per push (the server's limit). */
 export const PUSH_BATCH = 1000;
@@ -331,7 +331,7 @@ export class RowsSync {
   }
 
   /** Writes a row locally (and queues it for the server). Throws `RangeError` on what the server would refuse. */
-  put(collection: string, id: string, data: JsonObject): Promise<Row> {
+  put<T extends JsonCompatible<T> & object = JsonObject>(collection: string, id: string, data: T): Promise<Row> {
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
       return Promise.reject(new TypeError("data must be a JSON object"));
     }
@@ -341,7 +341,7 @@ export class RowsSync {
     if (size > MAX_DATA_BYTES) {
       return Promise.reject(new RangeError(`data is ${size} bytes serialized, over ${MAX_DATA_BYTES}`));
     }
-    return this.write(collection, id, structuredClone(data));
+    return this.write(collection, id, structuredClone(data) as unknown as JsonObject);
   }
 
   /** Deletes a row locally (a tombstone, which syncs like any write). */

@@ -7,6 +7,24 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
+/**
+ * An object type as far as JSON can carry it, for generic bounds (`T extends JsonCompatible<T>`):
+ * unlike `JsonObject` it takes interfaces, which have no index signature, e.g.
+ * `interface Note { title: string; tags?: string[] }`. Functions, symbols and bigints are not JSON.
+ */
+export type JsonCompatible<T> = { [K in keyof T]: K extends string ? JsonCompatibleValue<T[K]> : never };
+
+/** A value of a `JsonCompatible` object. */
+export type JsonCompatibleValue<V> = V extends null | boolean | number | string
+  ? V
+  : V extends (...args: never[]) => unknown
+    ? never
+    : V extends readonly (infer U)[]
+      ? readonly JsonCompatibleValue<U>[]
+      : V extends object
+        ? JsonCompatible<V>
+        : never;
+
 /** A user object. */
 export interface User {
   id: string;

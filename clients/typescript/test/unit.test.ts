@@ -271,4 +271,19 @@ describe("inspection and listeners", () => {
       process.off("uncaughtException", onUncaught);
     }
   });
+
+  it("put takes an ordinary interface as data", async () => {
+    interface Note {
+      title: string;
+      tags?: string[];
+      meta: { pinned: boolean; order: number | null };
+    }
+    const note: Note = { title: "hello", meta: { pinned: true, order: null } };
+    const client = createClient({ baseUrl: "http://service.test", session: { mode: "cookie" }, fetch: async () => { throw new Error("offline"); } });
+    const rows = client.rows(new MemoryRowStore());
+    const row = await rows.put("notes", "n", note);
+    assert.deepEqual(row.data, note);
+    // @ts-expect-error a function is not JSON
+    await assert.rejects(async () => rows.put("notes", "f", { f: () => 1 }));
+  });
 });
