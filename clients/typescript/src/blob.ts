@@ -108,22 +108,25 @@ export class BlobSave {
 
   /** `GET /v1/save`: the current bytes and version, or null when there is no save. */
   async load(signal?: AbortSignal): Promise<LoadedSave | null> {
+    const loaded = await this.fetchCurrent(signal);
+    this.version = loaded === null ? null : loaded.version;
+    return loaded;
+  }
+
+  /** `GET /v1/save` without moving `version`: only what the app takes moves it. */
+  private async fetchCurrent(signal?: AbortSignal): Promise<LoadedSave | null> {
     const response = await this.retrying(() =>
       this.http.send("GET", "/v1/save", { signal, headers: { Accept: "application/octet-stream, application/problem+json" } }),
     );
     if (response.status === 404) {
       const err = await this.http.toError(response);
-      if (err instanceof ApiError && err.code === "no_save") {
-        this.version = null;
-        return null;
-      }
+      if (err instanceof ApiError && err.code === "no_save") return null;
       throw err;
     }
     if (!response.ok) throw await this.http.toError(response);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const version = response.headers.get("ETag");
     if (version === null) throw new Error("GET /v1/save: no ETag (is it exposed by CORS?)");
-    this.version = version;
     return { bytes, version };
   }
 
@@ -166,7 +169,9 @@ export class BlobSave {
    * Writes `bytes` over the version this object knows (or `options.base`: an ETag, or null to
    * create). Retries of one logical write reuse its `Idempotency-Key`, so a lost response never
    * turns into a false conflict. On `412` the resolver (`options.onConflict` or the object's)
-   * decides and the write is made again over the current version.
+   * decides and the write is made again over the current version. The known version moves only
+   * when a write succeeds or the resolver keeps theirs: if the resolver (or reading the server's
+   * save) throws, the next `save` meets the same conflict again.
    */
   async save(
     bytes: Uint8Array,
@@ -252,7 +257,7 @@ export class BlobSave {
   private async current(known: SaveMeta, signal?: AbortSignal): Promise<Conflict["theirs"]> {
     let meta: SaveMeta | null = known;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const loaded = await this.load(signal);
+      const loaded = await this.fetchCurrent(signal);
       if (loaded === null) return null;
       if (meta && meta.version === loaded.version) return { bytes: loaded.bytes, meta };
       meta = await this.meta(signal);

@@ -79,6 +79,10 @@ export class VersionConflictError extends ApiError {
 export class DigestMismatchError extends ApiError {}
 export class IdempotencyKeyReusedError extends ApiError {}
 export class QuotaExceededError extends ApiError {}
+/** `405 method_not_allowed`: the path exists, not with this method (`Allow` lists those it takes). */
+export class MethodNotAllowedError extends ApiError {}
+/** `416 range_not_satisfiable`: a `Range` beyond the save's size. */
+export class RangeNotSatisfiableError extends ApiError {}
 
 type ApiErrorClass = new (status: number, problem: Problem, retryAfter?: number) => ApiError;
 
@@ -105,6 +109,8 @@ const CLASSES: { [C in ProblemCode]: ApiErrorClass } = {
   digest_mismatch: DigestMismatchError,
   idempotency_key_reused: IdempotencyKeyReusedError,
   quota_exceeded: QuotaExceededError,
+  method_not_allowed: MethodNotAllowedError,
+  range_not_satisfiable: RangeNotSatisfiableError,
 };
 
 /** Every code this client knows. */
@@ -159,7 +165,11 @@ export interface Rejection {
   /** The local write that was refused. */
   row: Row;
   reason: RejectReason;
-  /** The server's row as it stands (null: none); the store now holds it. */
+  /**
+   * The server's row as it stands (null: none); the store now holds it. With `invalid_request`
+   * (a change the server refused as malformed) it is null: the device dropped its row and its
+   * next pull, from the start, brings back the server's row if there is one.
+   */
   current: Row | null;
 }
 

@@ -22,20 +22,23 @@ export type SessionConfig =
 /** The subset of `fetch` the client uses. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
-/** A `TokenStore` in memory (tests, or a native app that signs in each launch). */
+/**
+ * A `TokenStore` in memory (tests, or a native app that signs in each launch). The token is in
+ * a private field: printing the store (or a client) does not show it.
+ */
 export class MemoryTokenStore implements TokenStore {
-  private token: string | null;
+  #token: string | null;
   constructor(initial: string | null = null) {
-    this.token = initial;
+    this.#token = initial;
   }
   get(): string | null {
-    return this.token;
+    return this.#token;
   }
   set(token: string): void {
-    this.token = token;
+    this.#token = token;
   }
   clear(): void {
-    this.token = null;
+    this.#token = null;
   }
 }
 
@@ -51,12 +54,12 @@ export interface RequestOptions {
 /** The transport: base URL, credentials, problem+json errors. */
 export class Http {
   readonly baseUrl: string;
-  readonly session: SessionConfig;
+  readonly #session: SessionConfig;
   private readonly fetchFn: FetchLike;
 
   constructor(baseUrl: string, session: SessionConfig, fetchFn?: FetchLike) {
     this.baseUrl = baseUrl.replace(/\/+$/, "");
-    this.session = session;
+    this.#session = session;
     if (fetchFn) {
       this.fetchFn = fetchFn;
     } else {
@@ -64,6 +67,11 @@ export class Http {
       if (typeof f !== "function") throw new Error("no global fetch: pass options.fetch");
       this.fetchFn = (input, init) => f(input, init);
     }
+  }
+
+  /** How requests are authenticated (an accessor: printing the transport does not show its token stores). */
+  get session(): SessionConfig {
+    return this.#session;
   }
 
   /**

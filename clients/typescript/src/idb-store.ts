@@ -21,11 +21,20 @@ function done(tx: IDBTransaction): Promise<void> {
   });
 }
 
+/**
+ * The part of an `IDBFactory` this store's signatures name: `globalThis.indexedDB` or a
+ * `fake-indexeddb` factory fits. Structural, so the declarations need no DOM lib (Node).
+ */
+export interface IndexedDbFactory {
+  open(name: string, version?: number): object;
+  deleteDatabase(name: string): object;
+}
+
 export interface IndexedDbRowStoreOptions {
   /** The database name; one per account is wise (e.g. `rows-${user.id}`). */
   name: string;
   /** The IndexedDB factory (default `globalThis.indexedDB`). */
-  indexedDB?: IDBFactory;
+  indexedDB?: IndexedDbFactory;
 }
 
 /**
@@ -42,7 +51,7 @@ export class IndexedDbRowStore implements RowStore {
 
   /** Opens (creating if needed) the store's database. */
   static async open(options: IndexedDbRowStoreOptions): Promise<IndexedDbRowStore> {
-    const factory = options.indexedDB ?? globalThis.indexedDB;
+    const factory = (options.indexedDB ?? globalThis.indexedDB) as IDBFactory | undefined;
     if (!factory) throw new Error("IndexedDB is not available here");
     const request = factory.open(options.name, 1);
     request.onupgradeneeded = () => {
@@ -58,8 +67,8 @@ export class IndexedDbRowStore implements RowStore {
   }
 
   /** Deletes a store's database (e.g. at sign-out). */
-  static async destroy(name: string, factory: IDBFactory = globalThis.indexedDB): Promise<void> {
-    await promised(factory.deleteDatabase(name));
+  static async destroy(name: string, factory: IndexedDbFactory = globalThis.indexedDB): Promise<void> {
+    await promised((factory as IDBFactory).deleteDatabase(name));
   }
 
   close(): void {

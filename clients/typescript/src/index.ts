@@ -13,7 +13,7 @@ export {
   type TooOldPolicy,
 } from "./rows.js";
 export { MemoryRowStore, keyString, type RowKey, type RowStore, type StoreCommit, type StoreState } from "./store.js";
-export { IndexedDbRowStore, type IndexedDbRowStoreOptions } from "./idb-store.js";
+export { IndexedDbRowStore, type IndexedDbFactory, type IndexedDbRowStoreOptions } from "./idb-store.js";
 export {
   Hlc,
   compareVersions,
@@ -67,8 +67,12 @@ export {
   DigestMismatchError,
   IdempotencyKeyReusedError,
   QuotaExceededError,
+  MethodNotAllowedError,
+  RangeNotSatisfiableError,
 } from "./errors.js";
 export type {
+  JsonCompatible,
+  JsonCompatibleValue,
   JsonObject,
   JsonValue,
   Health,

@@ -1,10 +1,10 @@
 import { backoffDelay, sleep, type BackoffOptions } from "./backoff.js";
-import { ApiError, RowRejectedError, UnauthenticatedError, UnexpectedResponseError, type Rejection } from "./errors.js";
+import { ApiError, InvalidRequestError, RowRejectedError, UnauthenticatedError, UnexpectedResponseError, type Rejection } from "./errors.js";
 import { Hlc, compareVersions, randomNodeId, sameVersion } from "./hlc.js";
 import type { Http } from "./http.js";
 import { readJson } from "./http.js";
 import { keyString, type RowKey, type RowStore, type StoreCommit } from "./store.js";
-import type { JsonObject, PullResponse, PushResponse, PushResult, Row } from "./types.js";
+import type { JsonCompatible, JsonObject, PullResponse, PushResponse, PushResult, Row } from "./types.js";
 
 /** At most this many changes per push (the server's limit). */
 export const PUSH_BATCH = 1000;
@@ -12,6 +12,10 @@ export const PUSH_BATCH = 1000;
 const PUSH_BODY_BUDGET = 2 * 1024 * 1024 - 16 * 1024;
 /** `data` may be at most this many bytes serialized. */
 export const MAX_DATA_BYTES = 64 * 1024;
+/** After this many long-polls in a row failed, the loop polls plainly for a while. */
+const LONG_POLL_FAILURES = 3;
+/** How long the loop polls plainly (every `pollIntervalMs`) before it tries a long-poll again. */
+const PLAIN_POLL_MS = 5 * 60 * 1000;
 /** How many times a resync starts again after a `410` in its own walk. */
 const RESYNC_RESTARTS = 3;
 
@@ -41,9 +45,13 @@ export type SyncStatus =
 export type TooOldPolicy = "adopt" | "rewrite" | ((rejection: Rejection) => boolean | Promise<boolean>);
 
 export interface RowsSyncOptions {
-  /** `Prefer: wait=S` on idle pulls, seconds, at most 60 (default 30); 0 polls every `pollIntervalMs`. */
+  /**
+   * `Prefer: wait=S` on idle pulls, seconds, at most 60 (default 30); 0 polls every `pollIntervalMs`.
+   * Failing long-polls back off exponentially; after 3 in a row the loop polls plainly for 5
+   * minutes, then tries a long-poll again.
+   */
   waitSeconds?: number;
-  /** With `waitSeconds: 0`, the pause between idle pulls (default 30000). */
+  /** With `waitSeconds: 0` (or while long-polls fail), the pause between idle pulls (default 30000). */
   pollIntervalMs?: number;
   /** Pull page size (default 500, max 1000). */
   pageSize?: number;
@@ -54,8 +62,11 @@ export interface RowsSyncOptions {
   backoff?: BackoffOptions;
   /**
    * `too_old`: `"adopt"` (default) takes the server's row and reports the rejection, as for every
-   * other reason; `"rewrite"` stamps the write again with a fresh version and pushes it (it then
-   * wins, possibly over a delete made meanwhile); a function decides per rejection (true: rewrite).
+   * other reason; `"rewrite"` stamps the write again with a fresh version and pushes it; a
+   * function decides per rejection (true: rewrite). Only a write that would have won by
+   * last-write-wins is rewritten: the server holds no row of that key (`current` null or
+   * absent) or an older one. A write older than the server's row is adopted away and reported,
+   * whatever the policy, so an old offline write never beats a newer one of another device.
    */
   tooOld?: TooOldPolicy;
   /** The physical clock, ms (default `Date.now`). */
@@ -71,9 +82,15 @@ export interface RowsSyncOptions {
 /** Events of a `RowsSync`. */
 export interface RowsEvents {
   change: RowsChange;
-  /** A local write the server refused (`clock_skew`, `row_too_large`, `quota_exceeded`, `too_old`). */
+  /**
+   * A local write the server refused (`clock_skew`, `row_too_large`, `quota_exceeded`, `too_old`),
+   * or refused as malformed (`invalid_request`: taken out of the outbox, so the rest still syncs).
+   */
   rejected: Rejection;
-  /** A failed sync step (the loop retries it); rejections come as `RowRejectedError` too. */
+  /**
+   * A failed sync step (the loop retries it); rejections come as `RowRejectedError` too. What
+   * another listener throws comes here as well.
+   */
   error: unknown;
   status: SyncStatus;
 }
@@ -144,6 +161,40 @@ function asPushResponse(status: number, body: unknown, sent: number): PushRespon
     return body as unknown as PushResponse;
   }
   throw new UnexpectedResponseError(status, "push: not one result per change");
+}
+
+/** A UTF-16 surrogate without its pair: JSON would carry it as an escape the server refuses. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The id rule of the contract: 1-128 characters (code points), no control character. */
+function idProblem(id: string): string | undefined {
+  if (typeof id !== "string") return "must be a string";
+  if (LONE_SURROGATE.test(id)) return "has a lone UTF-16 surrogate";
+  const length = [...id].length;
+  if (length < 1 || length > 128) return `must be 1-128 characters, not ${length}`;
+  if (CONTROL.test(id)) return "has a control character";
+  return undefined;
+}
+
+/** Where `value` holds a string (key or value) the server would refuse, or undefined. */
+function dataProblem(value: unknown, path: string): string | undefined {
+  if (typeof value === "string") return LONE_SURROGATE.test(value) ? `${path} has a lone UTF-16 surrogate` : undefined;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = dataProblem(value[i], `${path}[${i}]`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (LONE_SURROGATE.test(key)) return `a key in ${path} has a lone UTF-16 surrogate`;
+      const problem = dataProblem(item, `${path}.${key}`);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  return undefined;
 }
 
 function utf8Length(text: string): number {
@@ -245,10 +296,9 @@ export class RowsSync {
       try {
         listener(event);
       } catch (err) {
-        // A listener's fault must not break the sync.
-        queueMicrotask(() => {
-          throw err;
-        });
+        // A listener's fault must neither break the sync nor become an uncaught exception: it
+        // goes to the error listeners (an error listener's own fault is dropped).
+        if (type !== "error") this.emit("error", err);
       }
     }
   }
@@ -281,15 +331,17 @@ export class RowsSync {
   }
 
   /** Writes a row locally (and queues it for the server). Throws `RangeError` on what the server would refuse. */
-  put(collection: string, id: string, data: JsonObject): Promise<Row> {
+  put<T extends JsonCompatible<T> & object = JsonObject>(collection: string, id: string, data: T): Promise<Row> {
     if (typeof data !== "object" || data === null || Array.isArray(data)) {
       return Promise.reject(new TypeError("data must be a JSON object"));
     }
+    const problem = dataProblem(data, "data");
+    if (problem) return Promise.reject(new RangeError(problem));
     const size = utf8Length(JSON.stringify(data));
     if (size > MAX_DATA_BYTES) {
       return Promise.reject(new RangeError(`data is ${size} bytes serialized, over ${MAX_DATA_BYTES}`));
     }
-    return this.write(collection, id, structuredClone(data));
+    return this.write(collection, id, structuredClone(data) as unknown as JsonObject);
   }
 
   /** Deletes a row locally (a tombstone, which syncs like any write). */
@@ -305,9 +357,8 @@ export class RowsSync {
 
   private async write(collection: string, id: string, data: JsonObject | null): Promise<Row> {
     if (!COLLECTION.test(collection)) return Promise.reject(new RangeError(`bad collection ${JSON.stringify(collection)}`));
-    if (id.length < 1 || id.length > 128 || CONTROL.test(id)) {
-      return Promise.reject(new RangeError(`bad id ${JSON.stringify(id)}`));
-    }
+    const problem = idProblem(id);
+    if (problem) return Promise.reject(new RangeError(`bad id ${JSON.stringify(id)}: ${problem}`));
     await this.ready;
     const row = await this.lock.run(async () => {
       const { ts, counter } = this.clock.tick(this.now());
@@ -343,7 +394,7 @@ export class RowsSync {
     });
   }
 
-  /** Pulls pages until `has_more` is false (a `410` resyncs). */
+  /** Pulls pages until `has_more` is false (a `410`, or a `400` on the cursor, resyncs from the start). */
   pull(signal?: AbortSignal): Promise<void> {
     return this.syncLock.run(async () => {
       await this.ready;
@@ -371,9 +422,58 @@ export class RowsSync {
         batch.push(row);
         bytes += size;
       }
-      const response = await this.http.request("POST", "/v1/rows/push", { json: { changes: batch }, signal });
-      const body = asPushResponse(response.status, await readJson(response), batch.length);
-      await this.settle(batch, body);
+      const malformed: Row[] = [];
+      await this.pushBatch(batch, malformed, signal);
+      if (malformed.length > 0) await this.dropMalformed(malformed);
+    }
+  }
+
+  /**
+   * Pushes `batch` and settles its results. A malformed change makes the server refuse the
+   * whole push (`400`): the batch is then split in halves, recursively, to find the changes it
+   * refuses (into `malformed`) while the others go through.
+   */
+  private async pushBatch(batch: Row[], malformed: Row[], signal?: AbortSignal): Promise<void> {
+    let response: Response;
+    try {
+      response = await this.http.request("POST", "/v1/rows/push", { json: { changes: batch }, signal });
+    } catch (err) {
+      if (!(err instanceof InvalidRequestError)) throw err;
+      if (batch.length === 1) {
+        malformed.push(batch[0] as Row);
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await this.pushBatch(batch.slice(0, half), malformed, signal);
+      await this.pushBatch(batch.slice(half), malformed, signal);
+      return;
+    }
+    const body = asPushResponse(response.status, await readJson(response), batch.length);
+    await this.settle(batch, body);
+  }
+
+  /**
+   * Takes changes the server refuses as malformed out of the outbox, so they never block the
+   * others again. The device no longer knows how the server holds those rows: it drops them
+   * locally and pulls from the start next time, which brings back the server's rows.
+   */
+  private async dropMalformed(malformed: Row[]): Promise<void> {
+    const dropped: Row[] = [];
+    await this.lock.run(async () => {
+      for (const sent of malformed) {
+        const local = await this.store.get(sent.collection, sent.id);
+        // A newer local write of that key replaced it: that one is sent next.
+        if (local && sameVersion(local, sent)) dropped.push(sent);
+      }
+      if (dropped.length === 0) return;
+      await this.store.commit({ remove: dropped, outboxRemove: dropped, cursor: null });
+    });
+    if (dropped.length === 0) return;
+    this.emit("change", { source: "remote", rows: dropped.map((r) => ({ ...r, deleted: true, data: null })) });
+    for (const row of dropped) {
+      const rejection: Rejection = { row, reason: "invalid_request", current: null };
+      this.emit("rejected", rejection);
+      this.emit("error", new RowRejectedError(rejection));
     }
   }
 
@@ -385,7 +485,12 @@ export class RowsSync {
     for (let i = 0; i < batch.length; i++) {
       const result = body.results[i] as PushResult;
       if (result.status !== "rejected" || result.reason !== "too_old") continue;
-      const rejection: Rejection = { row: batch[i] as Row, reason: "too_old", current: result.current ?? null };
+      const sent = batch[i] as Row;
+      const rejection: Rejection = { row: sent, reason: "too_old", current: result.current ?? null };
+      // Rewritten only if it would have won by last-write-wins: over no row, or an older one.
+      // A newer row of another device stands; this write is adopted away like any loser.
+      const current = result.current;
+      if (current && compareVersions(sent, current) <= 0) continue;
       if (await this.rewriteTooOld(rejection)) rewrite.add(i);
     }
     await this.lock.run(async () => {
@@ -483,7 +588,10 @@ export class RowsSync {
       if (wait !== undefined && wait > 0) headers["Prefer"] = `wait=${wait}`;
       wait = undefined;
       const response = await this.http.send("GET", this.pullPath(cursor), { headers, signal });
-      if (response.status === 410) {
+      // `410`: a purge may have removed tombstones this device has not seen. `400` on a cursor:
+      // the server no longer takes it (its SECRET_KEY changed, or the cursor is not this user's).
+      // Either way the device pulls from the start; its unpushed writes stay.
+      if (response.status === 410 || (response.status === 400 && cursor !== null)) {
         await response.body?.cancel();
         await this.resync(signal);
         return received + 1;
@@ -596,8 +704,13 @@ export class RowsSync {
 
   private async loop(stop: AbortSignal): Promise<void> {
     let attempt = 0;
+    // Long-polls that failed in a row (e.g. a proxy that refuses held requests while plain ones
+    // pass): their back-off grows on its own, since the plain sync between them succeeds.
+    let waitFailures = 0;
+    let plainPollUntil = 0;
     let needFull = true;
     while (this.running && !stop.aborted) {
+      let waiting = false;
       try {
         if (needFull || this.dirty || (await this.store.outboxSize()) > 0) {
           this.dirty = false;
@@ -618,10 +731,13 @@ export class RowsSync {
         try {
           if (this.dirty) throw abortError();
           const waitSeconds = Math.min(60, this.options.waitSeconds ?? 30);
-          if (waitSeconds > 0) {
+          if (waitSeconds > 0 && Date.now() >= plainPollUntil) {
             // Not under the sync lock: a long-poll must not hold up an explicit `syncOnce`.
             const started = Date.now();
+            waiting = true;
             const received = await this.pullNow(waitSeconds, waitController.signal);
+            waiting = false;
+            waitFailures = 0;
             // Answered early with nothing: the service gave this waiter's place to a newer one
             // (it holds a bounded number per user) or is stopping. Pause before waiting again,
             // so that many devices of one user do not take turns evicting each other.
@@ -652,8 +768,14 @@ export class RowsSync {
           return;
         }
         needFull = true;
+        let delayAttempt = attempt++;
+        if (waiting) {
+          waitFailures++;
+          delayAttempt = Math.max(delayAttempt, waitFailures - 1);
+          if (waitFailures >= LONG_POLL_FAILURES) plainPollUntil = Date.now() + PLAIN_POLL_MS;
+        }
         const retryAfter = err instanceof ApiError ? err.retryAfter : undefined;
-        const delayMs = backoffDelay(attempt++, this.options.backoff, retryAfter, this.options.random);
+        const delayMs = backoffDelay(delayAttempt, this.options.backoff, retryAfter, this.options.random);
         this.setStatus({ state: "backoff", error: err, delayMs });
         const backoffController = new AbortController();
         const onStop = (): void => backoffController.abort(abortError());

@@ -7,6 +7,24 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
+/**
+ * An object type as far as JSON can carry it, for generic bounds (`T extends JsonCompatible<T>`):
+ * unlike `JsonObject` it takes interfaces, which have no index signature, e.g.
+ * `interface Note { title: string; tags?: string[] }`. Functions, symbols and bigints are not JSON.
+ */
+export type JsonCompatible<T> = { [K in keyof T]: K extends string ? JsonCompatibleValue<T[K]> : never };
+
+/** A value of a `JsonCompatible` object. */
+export type JsonCompatibleValue<V> = V extends null | boolean | number | string
+  ? V
+  : V extends (...args: never[]) => unknown
+    ? never
+    : V extends readonly (infer U)[]
+      ? readonly JsonCompatibleValue<U>[]
+      : V extends object
+        ? JsonCompatible<V>
+        : never;
+
 /** A user object. */
 export interface User {
   id: string;
@@ -62,7 +80,9 @@ export type ProblemCode =
   | "version_conflict"
   | "digest_mismatch"
   | "idempotency_key_reused"
-  | "quota_exceeded";
+  | "quota_exceeded"
+  | "method_not_allowed"
+  | "range_not_satisfiable";
 
 /** An RFC 9457 problem details body as the services send it. */
 export interface Problem {
@@ -100,12 +120,14 @@ export interface Row {
   data: JsonObject | null;
 }
 
-/** Why the server refused a well-formed change. */
+/** Why the server refused a change. */
 export type RejectReason =
   | "clock_skew"
   | "row_too_large"
   | "quota_exceeded"
   | "too_old"
+  /** Not a push result: the client's name for a change the server refused as malformed (`400`). */
+  | "invalid_request"
   | (string & {});
 
 /** One result of `POST /v1/rows/push`, in the order of the changes sent. */

@@ -86,6 +86,67 @@ describe("blob against app-blob", () => {
     assert.equal(str(created.bytes), "c|d");
   });
 
+  it("a resolver that throws leaves the known version alone: the next save conflicts again", async () => {
+    const { client } = await signedUp(service.url);
+    let asked = 0;
+    const a = client.blob({
+      onConflict: () => {
+        asked++;
+        throw new Error("the user closed the merge dialog");
+      },
+    });
+    const b = client.blob();
+    const first = await a.save(text("v1 from a"));
+    await b.load();
+    await b.save(text("v2 from b"));
+    await assert.rejects(a.save(text("a's edit")), /merge dialog/);
+    assert.equal(a.version, first.meta!.version);
+    await assert.rejects(a.save(text("a's edit")), /merge dialog/);
+    assert.equal(asked, 2);
+    assert.equal(str((await b.load())!.bytes), "v2 from b");
+    // Taking theirs is what moves the known version.
+    const taken = await a.save(text("a's edit"), { onConflict: () => ({ keep: "theirs" }) });
+    assert.equal(taken.outcome, "kept_theirs");
+    assert.equal(a.version, b.version);
+  });
+
+  it("a conflict whose server save cannot be read leaves the known version alone", async () => {
+    const { tokens } = await signedUp(service.url);
+    const b = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens } }).blob();
+    // While `a` reads the server's save after its 412, `b` saves again, and the meta that would
+    // tell which version `a` read cannot be fetched: reading the conflict fails.
+    let interfere = false;
+    const flaky: FetchLike = async (input, init) => {
+      const path = new URL(input).pathname;
+      if (interfere && init.method === "GET" && path === "/v1/save") {
+        await b.load();
+        await b.save(text("v3 from b"));
+      }
+      if (interfere && path === "/v1/save/meta") throw new TypeError("connection reset");
+      return fetch(input, init);
+    };
+    const client = createClient({ baseUrl: service.url, session: { mode: "bearer", tokens }, fetch: flaky });
+    let asked = 0;
+    const a = client.blob({
+      maxAttempts: 1,
+      onConflict: () => {
+        asked++;
+        return { keep: "theirs" };
+      },
+    });
+    const first = await a.save(text("v1 from a"));
+    await b.load();
+    await b.save(text("v2 from b"));
+    interfere = true;
+    await assert.rejects(a.save(text("a's edit")), NetworkError);
+    interfere = false;
+    assert.equal(a.version, first.meta!.version);
+    const second = await a.save(text("a's edit"));
+    assert.equal(second.outcome, "kept_theirs");
+    assert.equal(asked, 1);
+    assert.equal(str((await b.load())!.bytes), "v3 from b");
+  });
+
   it("without a resolver a conflict throws VersionConflictError with the current meta", async () => {
     const { client } = await signedUp(service.url);
     const a = client.blob();

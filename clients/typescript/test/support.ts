@@ -32,8 +32,8 @@ export interface Service {
   mailDir: string;
   env: Record<string, string>;
   stop(): Promise<void>;
-  /** Stops the process and starts it again on the same database (a new port). */
-  restart(): Promise<Service>;
+  /** Stops the process and starts it again on the same database (a new port), with `extraEnv` over its environment. */
+  restart(extraEnv?: Record<string, string>): Promise<Service>;
 }
 
 async function launch(bin: string, dir: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
@@ -109,10 +109,11 @@ function wrap(
       await stopChild();
       if (owner) rmSync(dir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(extraEnv: Record<string, string> = {}) {
       await stopChild();
-      const again = await launch(bin, dir, env);
-      return wrap(bin, dir, mailDir, env, again, owner);
+      const nextEnv = { ...env, ...extraEnv };
+      const again = await launch(bin, dir, nextEnv);
+      return wrap(bin, dir, mailDir, nextEnv, again, owner);
     },
   };
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import "fake-indexeddb/auto";
 import fc from "fast-check";
+import { inspect } from "node:util";
 
 import {
   ApiError,
@@ -10,6 +11,9 @@ import {
   IndexedDbRowStore,
   InvalidCredentialsError,
   MAX_COUNTER,
+  MemoryTokenStore,
+  MethodNotAllowedError,
+  RangeNotSatisfiableError,
   MemoryRowStore,
   PROBLEM_CODES,
   RateLimitedError,
@@ -156,6 +160,13 @@ describe("errors", () => {
     assert.ok(errorFromProblem(409, { code: "email_taken" }) instanceof EmailTakenError);
   });
 
+  it("knows 405 method_not_allowed and 416 range_not_satisfiable", () => {
+    assert.ok(errorFromProblem(405, { code: "method_not_allowed" }) instanceof MethodNotAllowedError);
+    assert.ok(errorFromProblem(416, { code: "range_not_satisfiable" }) instanceof RangeNotSatisfiableError);
+    assert.ok(PROBLEM_CODES.includes("method_not_allowed"));
+    assert.ok(PROBLEM_CODES.includes("range_not_satisfiable"));
+  });
+
   it("keeps unknown codes and non-problem bodies as ApiError", () => {
     const unknown = errorFromProblem(418, { code: "teapot", detail: "x" });
     assert.equal(unknown.constructor, ApiError);
@@ -214,5 +225,65 @@ describe("backoff", () => {
 describe("digest", () => {
   it("is RFC 9530 sha-256 in base64", async () => {
     assert.equal(await contentDigest(new TextEncoder().encode("hello")), "sha-256=:LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=:");
+  });
+});
+
+describe("inspection and listeners", () => {
+  it("printing a client, a rows sync or a token store does not show the tokens", async () => {
+    const secret = "s3cr3t-session-token";
+    const device = "d3v1ce-token";
+    const tokens = new MemoryTokenStore(secret);
+    const client = createClient({
+      baseUrl: "http://service.test",
+      session: { mode: "bearer", tokens, deviceTokens: new MemoryTokenStore(device) },
+      fetch: async () => new Response("{}"),
+    });
+    const rows = client.rows(new MemoryRowStore());
+    for (const shown of [inspect(client, { depth: 20 }), inspect(rows, { depth: 20 }), inspect(tokens), JSON.stringify(tokens)]) {
+      assert.ok(!shown.includes(secret), shown);
+      assert.ok(!shown.includes(device), shown);
+    }
+    assert.equal(tokens.get(), secret);
+  });
+
+  it("a listener that throws is reported through the error event, not thrown", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => {
+      uncaught.push(err);
+    };
+    process.on("uncaughtException", onUncaught);
+    try {
+      const client = createClient({ baseUrl: "http://service.test", session: { mode: "cookie" }, fetch: async () => { throw new Error("offline"); } });
+      const errors: unknown[] = [];
+      const rows = client.rows(new MemoryRowStore(), { onError: (e) => errors.push(e) });
+      const boom = new Error("listener bug");
+      rows.subscribe(() => {
+        throw boom;
+      });
+      rows.on("error", () => {
+        throw new Error("an error listener's own bug");
+      });
+      await rows.put("notes", "n", { t: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(errors, [boom]);
+      assert.deepEqual(uncaught, []);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+  });
+
+  it("put takes an ordinary interface as data", async () => {
+    interface Note {
+      title: string;
+      tags?: string[];
+      meta: { pinned: boolean; order: number | null };
+    }
+    const note: Note = { title: "hello", meta: { pinned: true, order: null } };
+    const client = createClient({ baseUrl: "http://service.test", session: { mode: "cookie" }, fetch: async () => { throw new Error("offline"); } });
+    const rows = client.rows(new MemoryRowStore());
+    const row = await rows.put("notes", "n", note);
+    assert.deepEqual(row.data, note);
+    // @ts-expect-error a function is not JSON
+    await assert.rejects(async () => rows.put("notes", "f", { f: () => 1 }));
   });
 });
