@@ -12,7 +12,8 @@
 //! A crash before 3 leaves a file that no row names; a crash after it, a row whose file is
 //! durable. Files no row names are deleted by [`FileStore::collect`] after the write that
 //! dropped the last row naming them, and by [`FileStore::sweep`] at start and periodically
-//! (a crash between a commit and its clean-up, a deleted account).
+//! (a crash between a commit and its clean-up, a clean-up that skipped its turn), and after an
+//! account's deletion.
 //!
 //! Between 2 and 3 nothing may delete the file. Within the process, a write holds the store's
 //! gate for reading from its placement until its commit, and clean-ups hold it for writing
@@ -292,6 +293,8 @@ impl FileStore {
     pub async fn copy_into(&self, target: PathBuf, names: Vec<String>) -> io::Result<u64> {
         let root = self.root.clone();
         blocking(move || {
+            // There even when the copy names no file: a restore copies it back as it is.
+            private_files::create_dir_all(&target)?;
             let mut copied = 0;
             let mut dirs = HashSet::new();
             for name in names {

@@ -49,8 +49,8 @@ use crate::upload::Spill;
 
 /// How often expired `Idempotency-Key` records are swept away.
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
-/// How often the files beside the database that no row names are deleted (those of deleted
-/// accounts; those a crash left).
+/// How often the files beside the database that no row names are deleted (those a crash left,
+/// those whose clean-up skipped its turn while a backup ran).
 const FILE_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The app's identity, port and migrations.
@@ -145,6 +145,17 @@ impl AccountDataHook for Engine {
         user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
         Box::pin(store::delete_user_data(tx, user_id))
+    }
+
+    /// The account's rows are gone: so go its files (a sweep: the rows that named them are
+    /// gone too). Skipped while a backup or another process's write holds the clean-up lock;
+    /// the next sweep takes them then.
+    fn user_data_deleted<'a>(&'a self, _user_id: &'a UserId) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = self.saves.sweep_files().await {
+                tracing::warn!(error = %e, "the files of a deleted account are left to the next sweep");
+            }
+        })
     }
 }
 

@@ -94,3 +94,28 @@ async fn a_backup_taken_while_serving_restores_every_version() {
     assert_eq!(status, 200);
     assert!(kept == a, "the backup's history holds a");
 }
+
+/// A database whose saves are all in rows (or that has none) backs up too: its `PATH.blobs` is
+/// empty.
+#[actix_web::test]
+async fn a_backup_of_saves_kept_in_rows_alone_succeeds() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let vars = [("DATABASE_URL", database.url.as_str()), ("SECRET_KEY", KEY)];
+    let scratch = tempfile::tempdir().unwrap();
+    let empty = scratch.path().join("empty.db");
+    let (status, stderr) = ServiceProcess::run(EXE, &["migrate"], &vars);
+    assert!(status.success(), "{stderr}");
+    let (status, stderr) = ServiceProcess::run(EXE, &["backup", empty.to_str().unwrap()], &vars);
+    assert!(status.success(), "no save at all: {stderr}");
+    assert!(empty.exists() && beside(&empty).is_dir());
+
+    let mut service = ServiceProcess::start(EXE, &vars);
+    let token = bearer_session(&service.base_url, "ann@example.com", false).await;
+    let small = random_bytes(10 * 1024);
+    put(&service.base_url, &token, ("If-None-Match", "*"), &small).await;
+    let backup = scratch.path().join("rows.db");
+    let (status, stderr) = ServiceProcess::run(EXE, &["backup", backup.to_str().unwrap()], &vars);
+    assert!(status.success(), "saves in rows only: {stderr}");
+    assert_eq!(std::fs::read_dir(beside(&backup)).unwrap().count(), 0);
+    assert!(service.terminate().success());
+}

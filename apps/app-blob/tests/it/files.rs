@@ -190,8 +190,7 @@ async fn files_no_row_names_are_swept_at_start() {
     bob.create(&random_bytes(200 * 1024)).await;
     let anns = stored_files(&dir);
     assert_eq!(anns.len(), 2);
-    // Bob's account goes (its rows cascade; its file stays until a sweep), a crash leaves a
-    // placed file whose row never committed and an unfinished upload.
+    // Bob's account goes, and its files with it, by the time the deletion is answered.
     let reply = bob
         .send(
             bob.request(Method::DELETE, "/v1/auth/account")
@@ -199,12 +198,16 @@ async fn files_no_row_names_are_swept_at_start() {
         )
         .await;
     assert_eq!(reply.status, 204);
+    let left = stored_files(&dir);
+    assert_eq!(left.len(), 1, "bob's file went with his account");
+    assert!(anns.contains(&left[0]));
+    // A crash leaves a placed file whose row never committed and an unfinished upload.
     let stray = dir.join("ab").join("ab".repeat(32));
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
     std::fs::write(&stray, b"placed, never committed").unwrap();
     let partial = dir.join("tmp").join("0123.part");
     std::fs::write(&partial, b"half an upload").unwrap();
-    assert_eq!(stored_files(&dir).len(), 3);
+    assert_eq!(stored_files(&dir).len(), 2);
 
     let again = server
         .start_another(

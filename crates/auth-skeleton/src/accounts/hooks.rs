@@ -45,6 +45,14 @@ pub trait AccountDataHook: Send + Sync + 'static {
         tx: &'a mut Tx,
         user_id: &'a UserId,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// Runs once the deletion of `user_id`'s account has committed, for what the app keeps
+    /// outside the database (files beside it), which the transaction could not take with it.
+    /// The default does nothing. The account is gone whatever happens here: log a failure.
+    fn user_data_deleted<'a>(&'a self, user_id: &'a UserId) -> BoxFuture<'a, ()> {
+        let _ = user_id;
+        Box::pin(async {})
+    }
 }
 
 /// Runs `statements` in order inside `tx`, each with `user_id` bound to `$1`: the whole body of

@@ -57,6 +57,9 @@ impl Auth {
                 result => {
                     let deleted = result?;
                     self.sessions_changed();
+                    for hook in &self.inner.data_hooks {
+                        hook.user_data_deleted(user_id).await;
+                    }
                     return Ok(deleted);
                 }
             }

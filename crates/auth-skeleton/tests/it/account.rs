@@ -99,6 +99,11 @@ async fn account_deletion_removes_the_user_its_sessions_and_app_data(backend: Ba
 
     assert_eq!(delete(TEST_PASSWORD).await.status, 204);
     assert_eq!(probe.calls.load(Ordering::SeqCst), 1, "the app's hook ran");
+    assert_eq!(
+        probe.reported.load(Ordering::SeqCst),
+        1,
+        "the app heard of the committed deletion (for its files)"
+    );
     assert_eq!(me_status(&server, &token).await, 401);
     assert_eq!(me_status(&server, &other).await, 401);
     assert_eq!(
@@ -134,6 +139,11 @@ async fn account_deletion_is_all_or_nothing(backend: Backend) {
         )
         .await;
     assert_problem(&reply, 500, "internal");
+    assert_eq!(
+        probe.reported.load(Ordering::SeqCst),
+        0,
+        "a deletion that did not commit is not reported"
+    );
     assert!(
         !reply.body["detail"]
             .as_str()

@@ -23,6 +23,8 @@ pub struct HookProbe {
     /// How many calls end with PostgreSQL's own `40P01 deadlock_detected`, as when the server
     /// breaks a deadlock by ending this transaction.
     pub deadlocks: AtomicUsize,
+    /// How many times a committed deletion was reported to the hook.
+    pub reported: AtomicUsize,
 }
 
 pub struct TestEngine(pub Arc<HookProbe>);
@@ -54,6 +56,15 @@ impl AccountDataHook for TestEngine {
                 ));
             }
             Ok(())
+        })
+    }
+
+    fn user_data_deleted<'a>(
+        &'a self,
+        _user_id: &'a auth_skeleton::accounts::UserId,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.0.reported.fetch_add(1, Ordering::SeqCst);
         })
     }
 }
