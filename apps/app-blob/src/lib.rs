@@ -114,9 +114,14 @@ fn open_files(
         Db::Sqlite(sqlite) => {
             let options = sqlite.writer.connect_options();
             let file = options.get_filename();
-            // An in-memory database has no place beside it.
-            (!file.as_os_str().is_empty() && !file.starts_with(":memory:"))
-                .then(|| file.to_path_buf())
+            // An in-memory database (`sqlite::memory:` is `file:sqlx-in-memory-N` to sqlx) has
+            // no place beside it.
+            let name = file.to_string_lossy();
+            let in_memory = name.is_empty()
+                || name.starts_with(":memory:")
+                || name.starts_with("file:sqlx-in-memory-")
+                || name.contains("mode=memory");
+            (!in_memory).then(|| file.to_path_buf())
         }
         Db::Postgres(_) => None,
     };
@@ -202,5 +207,22 @@ impl auth_skeleton::service::Engine for Engine {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `check-config` builds the engine over `sqlite::memory:`: no directory may appear for it
+    /// (it would land in the working directory).
+    #[tokio::test]
+    async fn an_in_memory_database_keeps_no_files() {
+        let db = Db::connect("sqlite::memory:").await.unwrap();
+        let vars = Vars::from_pairs([]);
+        for threshold in [FileThreshold::Default, FileThreshold::Bytes(0)] {
+            assert!(open_files(&db, &vars, threshold).unwrap().is_none());
+        }
+        db.close().await;
     }
 }
