@@ -30,7 +30,7 @@ pub async fn run(files: Option<Arc<FileStore>>, database: DatabaseCopy<'_>) -> R
         ));
     }
     let _hold = files
-        .hold_for_backup()
+        .hold_off_clean_ups()
         .await
         .map_err(|e| format!("cannot hold off the clean-up of the save files: {e}"))?;
     database.write().await?;

@@ -47,23 +47,16 @@ pub struct SaveConfig {
 }
 
 impl SaveConfig {
-    /// Reads `MAX_SAVE_BYTES`, `SAVE_HISTORY` and `BLOB_BYTES_QUOTA`; a malformed or
+    /// Reads `MAX_SAVE_BYTES`, `SAVE_HISTORY`, `BLOB_BYTES_QUOTA` and `SAVE_FILE_THRESHOLD`; a malformed or
     /// out-of-range value names its variable.
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
-        let max_bytes = match vars.get("MAX_SAVE_BYTES") {
-            None => DEFAULT_MAX_BYTES,
-            Some(value) => parse_bytes(&value)
-                .filter(|n| (1..=MAX_MAX_BYTES).contains(n))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "MAX_SAVE_BYTES",
-                        format!(
-                            "must be a byte count between 1 and {MAX_MAX_BYTES} (256MiB), with \
-                             an optional unit (B, KiB, MiB), such as `16MiB`; got {value:?}"
-                        ),
-                    )
-                })?,
-        };
+        let max_bytes = byte_count(
+            vars,
+            "MAX_SAVE_BYTES",
+            DEFAULT_MAX_BYTES,
+            1..=MAX_MAX_BYTES,
+            "16MiB",
+        )?;
         let history = vars.u64_or("SAVE_HISTORY", DEFAULT_HISTORY)?;
         if history > MAX_HISTORY {
             return Err(ConfigError::new(
@@ -71,21 +64,13 @@ impl SaveConfig {
                 format!("must be at most {MAX_HISTORY}"),
             ));
         }
-        let quota_bytes = match vars.get("BLOB_BYTES_QUOTA") {
-            None => DEFAULT_QUOTA_BYTES,
-            Some(value) => parse_bytes(&value)
-                .filter(|n| (1..=MAX_QUOTA_BYTES).contains(n))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "BLOB_BYTES_QUOTA",
-                        format!(
-                            "must be a byte count of at least 1, with an optional unit \
-                             (B, KiB, MiB, GiB, TiB), such as `64MiB` or `67108864`; \
-                             got {value:?}"
-                        ),
-                    )
-                })?,
-        };
+        let quota_bytes = byte_count(
+            vars,
+            "BLOB_BYTES_QUOTA",
+            DEFAULT_QUOTA_BYTES,
+            1..=MAX_QUOTA_BYTES,
+            "64MiB",
+        )?;
         let file_threshold = match vars.get("SAVE_FILE_THRESHOLD") {
             None => FileThreshold::Default,
             Some(value) if value.trim() == "off" => FileThreshold::Off,
@@ -96,7 +81,7 @@ impl SaveConfig {
                         "SAVE_FILE_THRESHOLD",
                         format!(
                             "must be `off` or a byte count with an optional unit (B, KiB, MiB, \
-                             GiB, TiB), such as `128KiB`; got {value:?}"
+                             GiB, TiB), such as `256KiB`; got {value:?}"
                         ),
                     )
                 })?,
@@ -108,6 +93,33 @@ impl SaveConfig {
             file_threshold,
         })
     }
+}
+
+/// The byte count `name` (with an optional unit) within `allowed`, or `default` when unset; a
+/// malformed or out-of-range value is refused, naming the variable and showing `example`.
+fn byte_count(
+    vars: &Vars,
+    name: &str,
+    default: u64,
+    allowed: std::ops::RangeInclusive<u64>,
+    example: &str,
+) -> Result<u64, ConfigError> {
+    let Some(value) = vars.get(name) else {
+        return Ok(default);
+    };
+    parse_bytes(&value)
+        .filter(|n| allowed.contains(n))
+        .ok_or_else(|| {
+            ConfigError::new(
+                name,
+                format!(
+                    "must be a byte count from {} to {}, with an optional unit (B, KiB, MiB, \
+                     GiB, TiB), such as `{example}`; got {value:?}",
+                    allowed.start(),
+                    allowed.end()
+                ),
+            )
+        })
 }
 
 /// A byte count with an optional binary unit: `16777216`, `512 KiB`, `64MiB`, `1GiB`; none for

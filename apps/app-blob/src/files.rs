@@ -98,15 +98,9 @@ impl FileStore {
         PathBuf::from(root)
     }
 
-    /// The store's directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Where the file `name` is kept: under a directory of its first two characters, so that no
-    /// directory grows past a few thousand entries.
+    /// Where the file `name` is kept.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.root.join(&name[..2]).join(name)
+        path_in(&self.root, name)
     }
 
     /// A new temporary file for an upload.
@@ -134,13 +128,7 @@ impl FileStore {
     pub async fn place(self: &Arc<Self>, spooled: Spooled, name: &str) -> io::Result<Placed> {
         debug_assert!(is_file_name(name));
         let guard = self.gate.clone().read_owned().await;
-        let lock_path = self.root.join(CLEAN_UP_LOCK);
-        let lock = blocking(move || {
-            let lock = open_lock(&lock_path)?;
-            lock.lock_shared()?;
-            Ok(lock)
-        })
-        .await?;
+        let lock = self.hold_off_clean_ups().await?;
         let target = self.path(name);
         // The temporary file stays locked (open) until it has been renamed or deleted.
         let Spooled { temp, file, .. } = spooled;
@@ -277,8 +265,9 @@ impl FileStore {
     }
 
     /// Holds off every clean-up of the store (of any process) until the returned file is
-    /// closed: what a backup takes before it copies the database.
-    pub async fn hold_for_backup(&self) -> io::Result<File> {
+    /// closed: what a write takes from placing its file to its commit, and a backup before it
+    /// copies the database.
+    pub async fn hold_off_clean_ups(&self) -> io::Result<File> {
         let path = self.root.join(CLEAN_UP_LOCK);
         blocking(move || {
             let lock = open_lock(&path)?;
@@ -307,7 +296,7 @@ impl FileStore {
                 if dirs.insert(dir.clone()) {
                     private_files::create_dir_all(&dir)?;
                 }
-                let mut from = File::open(root.join(&name[..2]).join(&name))?;
+                let mut from = File::open(path_in(&root, &name))?;
                 let mut to = private_files::create_file(&dir.join(&name))?;
                 copied += io::copy(&mut from, &mut to)?;
                 to.sync_all()?;
@@ -464,6 +453,12 @@ pub fn read_range(
             Ok(Some((Bytes::from(chunk), (at + want as u64, end))))
         }
     })
+}
+
+/// Where the file `name` is kept under `root`: in a directory of its first two characters, so
+/// that no directory grows past a few thousand entries.
+fn path_in(root: &Path, name: &str) -> PathBuf {
+    root.join(&name[..2]).join(name)
 }
 
 fn open_lock(path: &Path) -> io::Result<File> {

@@ -429,17 +429,10 @@ async fn get_history_version(
 /// request's `Range` and `If-Range` ([`range`]). A file streams from disk, a block at a time.
 fn send(req: &HttpRequest, etag: &str, content: Content) -> Result<HttpResponse, SaveError> {
     let size = content.len();
-    // Field lines joined as one list (RFC 9110 §5.3): two `Range` lines are two ranges. One
-    // that is not visible ASCII is a range this service does not know: the whole save.
-    let text = |name| {
-        let lines: Option<Vec<&str>> = req
-            .headers()
-            .get_all(name)
-            .map(|v: &HeaderValue| v.to_str().ok())
-            .collect();
-        lines.filter(|l| !l.is_empty()).map(|l| l.join(", "))
-    };
-    let (range, if_range) = (text(header::RANGE), text(header::IF_RANGE));
+    // Two `Range` lines are two ranges (`header_text` joins them). One that is not visible
+    // ASCII is a range this service does not know: the whole save, as for any other.
+    let range = header_text(req, &header::RANGE).ok().flatten();
+    let if_range = header_text(req, &header::IF_RANGE).ok().flatten();
     let part = range::select(range.as_deref(), if_range.as_deref(), etag, size);
     let (first, len) = part.span(size);
     let mut response = match part {

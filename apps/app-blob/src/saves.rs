@@ -205,40 +205,46 @@ impl Saves {
     pub async fn put(&self, mut put: Put<'_>) -> Result<PutResponse, SaveError> {
         // A file is in place, durable, before the transaction that names it begins; the gate it
         // holds keeps it from being collected until that transaction has ended.
-        let placed = match std::mem::replace(&mut put.upload.body, Body::Memory(Vec::new())) {
-            Body::Memory(bytes) => {
-                put.upload.body = Body::Memory(bytes);
-                None
-            }
-            Body::File(spooled) => {
-                let files = self.file_store().ok_or_else(|| {
-                    auth_skeleton::ApiError::internal("an upload was spooled with no file store")
-                })?;
-                let name = file_name(put.user_id, &put.upload.sha256);
-                Some(files.place(spooled, &name).await.map_err(file_error)?)
-            }
+        let (placed, bytes) =
+            match std::mem::replace(&mut put.upload.body, Body::Memory(Vec::new())) {
+                Body::Memory(bytes) => (None, bytes),
+                Body::File(spooled) => {
+                    let files = self.file_store().ok_or_else(|| {
+                        auth_skeleton::ApiError::internal(
+                            "an upload was spooled with no file store",
+                        )
+                    })?;
+                    let name = file_name(put.user_id, &put.upload.sha256);
+                    let placed = files.place(spooled, &name).await.map_err(file_error)?;
+                    (Some(placed), Vec::new())
+                }
+            };
+        let data = match &placed {
+            Some(placed) => Stored::File(&placed.name),
+            None => Stored::Inline(&bytes),
         };
-        let written = self
-            .put_in_tx(&put, placed.as_ref().map(|p| p.name.as_str()))
-            .await;
+        let written = self.put_in_tx(&put, data).await;
         // The gate is released before the clean-up, which waits for every write in flight.
         let placed = placed.map(|p| p.name.clone());
-        let (result, mut unnamed) = match written {
-            Ok((response, dropped)) => (Ok(response), dropped),
-            Err(e) => (Err(e), Vec::new()),
+        let (result, unnamed) = match written {
+            Ok((response, Some(dropped))) => (Ok(response), dropped),
+            // Refused, failed or replayed, the write committed no row naming the file it
+            // placed; an older version of the same bytes may name it still, which the clean-up
+            // sees.
+            Ok((response, None)) => (Ok(response), placed.into_iter().collect()),
+            Err(e) => (Err(e), placed.into_iter().collect()),
         };
-        // Refused, failed or replayed, the write committed no row naming the file it placed;
-        // an older version of the same bytes may name it still, which the clean-up sees.
-        unnamed.extend(placed);
         self.collect(unnamed).await;
         result
     }
 
+    /// The transaction of a `PUT` that stores `data`; with the answer, the files of the rows it
+    /// dropped, or `None` when it committed nothing (an idempotent replay).
     async fn put_in_tx(
         &self,
         put: &Put<'_>,
-        file: Option<&str>,
-    ) -> Result<(PutResponse, Vec<String>), SaveError> {
+        data: Stored<'_>,
+    ) -> Result<(PutResponse, Option<Vec<String>>), SaveError> {
         let now = self.clock.now_ms();
         let mut tx = self.db.begin().await?;
         let generation = store::lock_user(&mut tx, put.user_id).await?;
@@ -249,7 +255,7 @@ impl Saves {
         {
             tx.rollback().await?;
             check_fingerprint(&record, fingerprint)?;
-            return Ok((replay_put(record)?, Vec::new()));
+            return Ok((replay_put(record)?, None));
         }
 
         let current = store::current_in(&mut tx, put.user_id).await?;
@@ -294,15 +300,6 @@ impl Saves {
             updated_at: now,
             device_name: put.device_name.map(str::to_owned),
         };
-        let data = match (&put.upload.body, file) {
-            (_, Some(name)) => Stored::File(name),
-            (Body::Memory(bytes), None) => Stored::Inline(bytes),
-            (Body::File(_), None) => {
-                return Err(
-                    auth_skeleton::ApiError::internal("a spooled upload was not placed").into(),
-                );
-            }
-        };
         store::write_current(
             &mut tx,
             put.user_id,
@@ -335,7 +332,7 @@ impl Saves {
         } else {
             BlobWrite::Created
         });
-        Ok((response, dropped))
+        Ok((response, Some(dropped)))
     }
 
     /// Deletes the files of `names` that no row names any more. A failure leaves them to the

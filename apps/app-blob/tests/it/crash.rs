@@ -99,24 +99,6 @@ async fn current_save(base_url: &str, token: &str) -> (u16, String, Vec<u8>) {
     (status, tag, reply.bytes().await.unwrap().to_vec())
 }
 
-/// The save files (not the temporary ones) and the temporary files in `dir`.
-fn files_in(dir: &std::path::Path) -> (Vec<String>, usize) {
-    let mut files = Vec::new();
-    let mut temporary = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "tmp" {
-            temporary = std::fs::read_dir(entry.path()).unwrap().count();
-        } else if entry.file_type().unwrap().is_dir() {
-            for file in std::fs::read_dir(entry.path()).unwrap() {
-                files.push(file.unwrap().file_name().to_string_lossy().into_owned());
-            }
-        }
-    }
-    files.sort();
-    (files, temporary)
-}
-
 /// The service killed at each step of a write that goes to a file (the body synced to its
 /// temporary file; renamed into place; the directory synced; the row committed) comes back with
 /// one whole version, the old one unless the row had committed, and no file that no row names.
@@ -184,14 +166,8 @@ async fn a_crash_at_any_step_of_a_file_write_leaves_one_whole_version() {
         // The start-up sweep leaves exactly the files the rows name: the current version's, and
         // the old one's in the history once the new one committed.
         let expected = if committed { 2 } else { 1 };
-        let mut left = files_in(&dir);
-        for _ in 0..100 {
-            if left.0.len() == expected && left.1 == 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            left = files_in(&dir);
-        }
+        settle(|| stored_files(&dir).len() == expected && temporary_files(&dir) == 0).await;
+        let left = (stored_files(&dir), temporary_files(&dir));
         assert_eq!((left.0.len(), left.1), (expected, 0), "{point}: {left:?}");
     }
 }

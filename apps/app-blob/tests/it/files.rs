@@ -1,8 +1,7 @@
 //! Large saves in files beside the SQLite database: what is written, shared, collected and
 //! served, and the ranges of a download (on both storages and both databases).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use auth_skeleton::read_db;
 use auth_skeleton::testing::{Backend, TEST_PASSWORD, TestServer};
@@ -15,26 +14,6 @@ use crate::support::*;
 /// The directory of the save files beside a SQLite test server's database.
 fn files_dir(server: &TestServer) -> PathBuf {
     files_dir_of(&server.database.url)
-}
-
-/// The save files in `dir` (not the temporary ones), sorted.
-fn stored_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("the files directory") {
-        let entry = entry.unwrap();
-        if entry.file_name() == "tmp" || !entry.file_type().unwrap().is_dir() {
-            continue;
-        }
-        for file in std::fs::read_dir(entry.path()).unwrap() {
-            files.push(file.unwrap().path());
-        }
-    }
-    files.sort();
-    files
-}
-
-fn temporary_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("tmp")).unwrap().count()
 }
 
 /// `(rows naming a file, rows holding their bytes)` of `blob_data`.
@@ -216,14 +195,8 @@ async fn files_no_row_names_are_swept_at_start() {
             app_blob::engine(),
         )
         .await;
-    let mut left = stored_files(&dir);
-    for _ in 0..100 {
-        if left.len() == 1 && temporary_files(&dir) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        left = stored_files(&dir);
-    }
+    settle(|| stored_files(&dir).len() == 1 && temporary_files(&dir) == 0).await;
+    let left = stored_files(&dir);
     assert_eq!(left.len(), 1, "only ann's file is named: {left:?}");
     assert!(anns.contains(&left[0]));
     assert_eq!(temporary_files(&dir), 0);
@@ -407,16 +380,10 @@ async fn a_second_instance_leaves_an_upload_in_progress_alone() {
     );
     upload.write_all(head.as_bytes()).await.unwrap();
     upload.write_all(&body[..400 * 1024]).await.unwrap();
-    let mut parts = 0;
-    for _ in 0..100 {
-        parts = temporary_files(&dir);
-        if parts == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    settle(|| temporary_files(&dir) == 1).await;
     assert_eq!(
-        parts, 1,
+        temporary_files(&dir),
+        1,
         "the upload is being written to its temporary file"
     );
 
@@ -431,12 +398,7 @@ async fn a_second_instance_leaves_an_upload_in_progress_alone() {
             app_blob::engine(),
         )
         .await;
-    for _ in 0..100 {
-        if !stray.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    settle(|| !stray.exists()).await;
     assert!(!stray.exists(), "the second instance swept");
     assert_eq!(temporary_files(&dir), 1, "the upload's file is still there");
 

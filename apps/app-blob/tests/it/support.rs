@@ -197,3 +197,35 @@ pub fn beside(path: &std::path::Path) -> std::path::PathBuf {
     dir.push(".blobs");
     std::path::PathBuf::from(dir)
 }
+
+/// The save files in the store directory `dir` (not the temporary ones), sorted.
+pub fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the files directory") {
+        let entry = entry.unwrap();
+        if entry.file_name() == "tmp" || !entry.file_type().unwrap().is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(entry.path()).unwrap() {
+            files.push(file.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+}
+
+/// How many temporary files (uploads in progress or left over) the store directory `dir` holds.
+pub fn temporary_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("tmp")).unwrap().count()
+}
+
+/// Waits up to five seconds for `done` (a background sweep, a request in flight); the caller
+/// asserts what it expects afterwards.
+pub async fn settle(mut done: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
