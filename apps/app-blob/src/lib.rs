@@ -180,10 +180,9 @@ impl auth_skeleton::service::Engine for Engine {
 
     fn spawn_background_jobs(&self) {
         let saves = self.saves.clone();
-        actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(KEY_PURGE_INTERVAL);
-            loop {
-                tick.tick().await;
+        spawn_every(KEY_PURGE_INTERVAL, move || {
+            let saves = saves.clone();
+            async move {
                 match saves.purge_expired_keys().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
@@ -196,10 +195,9 @@ impl auth_skeleton::service::Engine for Engine {
         }
         // The first sweep runs at start: the files a crash left, before any request places one.
         let saves = self.saves.clone();
-        actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(FILE_SWEEP_INTERVAL);
-            loop {
-                tick.tick().await;
+        spawn_every(FILE_SWEEP_INTERVAL, move || {
+            let saves = saves.clone();
+            async move {
                 match saves.sweep_files().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "save files no row names deleted"),
@@ -208,6 +206,21 @@ impl auth_skeleton::service::Engine for Engine {
             }
         });
     }
+}
+
+/// Runs `job` at once and then every `interval`, for as long as the service runs.
+fn spawn_every<F, Job>(interval: Duration, job: F)
+where
+    F: Fn() -> Job + 'static,
+    Job: std::future::Future<Output = ()> + 'static,
+{
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(interval);
+        loop {
+            tick.tick().await;
+            job().await;
+        }
+    });
 }
 
 #[cfg(test)]
