@@ -805,13 +805,8 @@ fn disk_write_rate(dir: &Path, kib: usize, secs: f64) -> Result<f64, Error> {
 
 /// Where the service keeps its save files: beside the SQLite database file.
 fn files_root(db: &Db) -> Result<PathBuf, Error> {
-    match db {
-        Db::Sqlite(sqlite) => {
-            let options = sqlite.writer.connect_options();
-            Ok(app_blob::files::FileStore::beside(options.get_filename()))
-        }
-        Db::Postgres(_) => Err("a save in a file, but the database is not SQLite".into()),
-    }
+    app_blob::files::FileStore::beside_database(db)
+        .ok_or_else(|| "a save in a file, but the database is no SQLite file".into())
 }
 
 async fn blob_get_rate(db: &Db, user: &str, secs: f64) -> Result<f64, Error> {

@@ -98,6 +98,23 @@ impl FileStore {
         PathBuf::from(root)
     }
 
+    /// The directory beside `db`'s file; `None` for PostgreSQL and an in-memory SQLite
+    /// database, which have no place beside them.
+    pub fn beside_database(db: &Db) -> Option<PathBuf> {
+        let Db::Sqlite(sqlite) = db else {
+            return None;
+        };
+        let options = sqlite.writer.connect_options();
+        let file = options.get_filename();
+        // `sqlite::memory:` is `file:sqlx-in-memory-N` to sqlx.
+        let name = file.to_string_lossy();
+        let in_memory = name.is_empty()
+            || name.starts_with(":memory:")
+            || name.starts_with("file:sqlx-in-memory-")
+            || name.contains("mode=memory");
+        (!in_memory).then(|| Self::beside(file))
+    }
+
     /// Where the file `name` is kept.
     pub fn path(&self, name: &str) -> PathBuf {
         path_in(&self.root, name)

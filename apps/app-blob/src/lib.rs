@@ -110,22 +110,7 @@ fn open_files(
              it unset or `off`",
         ));
     }
-    let database = match db {
-        Db::Sqlite(sqlite) => {
-            let options = sqlite.writer.connect_options();
-            let file = options.get_filename();
-            // An in-memory database (`sqlite::memory:` is `file:sqlx-in-memory-N` to sqlx) has
-            // no place beside it.
-            let name = file.to_string_lossy();
-            let in_memory = name.is_empty()
-                || name.starts_with(":memory:")
-                || name.starts_with("file:sqlx-in-memory-")
-                || name.contains("mode=memory");
-            (!in_memory).then(|| file.to_path_buf())
-        }
-        Db::Postgres(_) => None,
-    };
-    let Some(database) = database else {
+    let Some(root) = FileStore::beside_database(db) else {
         return Ok(None);
     };
     let threshold = match threshold {
@@ -133,7 +118,6 @@ fn open_files(
         FileThreshold::Default => DEFAULT_FILE_THRESHOLD,
         FileThreshold::Bytes(n) => n,
     };
-    let root = FileStore::beside(&database);
     let files = FileStore::open(root.clone()).map_err(|e| {
         ConfigError::new(
             "SAVE_FILE_THRESHOLD",
